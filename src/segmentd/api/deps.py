@@ -1,0 +1,191 @@
+"""Request-scoped dependencies: runtime, principal, transaction, list parameters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, Header, Query, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from segmentd import errors
+from segmentd.authz import Permission, Principal
+from segmentd.config import Settings
+from segmentd.services.allocation import TypeDriver
+from segmentd.services.query import ListQuery, QuerySpec, parse_filters
+
+RESERVED_QUERY = frozenset({"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"})
+_IF_MATCH = re.compile(r"^\s*revision_number=(\d{1,18})\s*$")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything built once at start-up and shared by requests (read-only)."""
+
+    settings: Settings
+    write_sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
+    drivers: dict[str, TypeDriver]
+    tenant_types: list[str]
+
+
+@dataclass(frozen=True)
+class Context:
+    principal: Principal
+    session: Session
+    runtime: Runtime
+    permission: Permission
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def authenticate(request: Request, rt: Runtime) -> Principal:
+    """Development ``noauth`` strategy: headers name the project and roles.
+
+    Production refuses this strategy (see ``config``); token authentication
+    replaces it.
+    """
+    headers = request.headers
+    project = headers.get("x-project-id", "default")[:255]
+    roles = [r.strip() for r in headers.get("x-roles", "admin").split(",") if r.strip()]
+    return Principal(subject=headers.get("x-user-id", "noauth")[:255], project_id=project, roles=frozenset(roles))
+
+
+def _transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    # Commits before the response is sent (dependency scope "function"), so a
+    # 2xx is only ever answered for a committed change.
+    with sessions() as session, session.begin():
+        yield session
+
+
+def context(permission: Permission, *, write: bool) -> Callable[..., Iterator[Context]]:
+    """Dependency factory: every route declares the one permission it exercises."""
+
+    def dependency(request: Request) -> Iterator[Context]:
+        rt = runtime(request)
+        principal = authenticate(request, rt)
+        sessions = rt.write_sessions if write else rt.read_sessions
+        for session in _transaction(sessions):
+            yield Context(principal, session, rt, permission)
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+def reader(permission: Permission) -> Any:
+    return Depends(context(permission, write=False), scope="function")
+
+
+def writer(permission: Permission) -> Any:
+    return Depends(context(permission, write=True), scope="function")
+
+
+def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """``If-Match: revision_number=N`` -> N (compare-and-swap updates)."""
+    if if_match is None:
+        return None
+    found = _IF_MATCH.match(if_match)
+    if found is None:
+        raise errors.InvalidInput(error_message="If-Match must be 'revision_number=<integer>'")
+    return int(found.group(1))
+
+
+IfMatch = Annotated[int | None, Depends(if_match)]
+
+
+@dataclass(frozen=True)
+class ListParams:
+    query: ListQuery
+    fields: list[str]
+    limit_given: bool
+
+
+def list_params(spec: QuerySpec, field_names: frozenset[str]) -> Callable[..., ListParams]:
+    """Dependency factory parsing Neutron list parameters against allow-lists."""
+
+    def dependency(
+        request: Request,
+        limit: Annotated[int | None, Query(ge=0)] = None,
+        marker: Annotated[str | None, Query(max_length=36)] = None,
+        page_reverse: Annotated[bool, Query()] = False,
+        sort_key: Annotated[list[str] | None, Query()] = None,
+        sort_dir: Annotated[list[str] | None, Query()] = None,
+        fields: Annotated[list[str] | None, Query()] = None,
+    ) -> ListParams:
+        settings = runtime(request).settings
+        raw: dict[str, list[str]] = {}
+        count = 0
+        for name, value in request.query_params.multi_items():
+            if name not in RESERVED_QUERY:
+                raw.setdefault(name, []).append(value)
+                count += 1
+        if count > settings.max_filter_values:
+            raise errors.InvalidQuery(error_message="too many filter values")
+        filters, tag_filters = parse_filters(spec, raw)
+        query = ListQuery(
+            filters=filters,
+            tag_filters=tag_filters,
+            sorts=_sorts(spec, sort_key or [], sort_dir or [], settings.max_sort_keys),
+            limit=_limit(limit, settings),
+            marker=_marker(marker),
+            reverse=page_reverse,
+        )
+        return ListParams(query, _fields(fields or [], field_names, settings.max_fields), limit is not None)
+
+    return dependency
+
+
+def _limit(limit: int | None, settings: Settings) -> int:
+    # Neutron treats 0 as "no limit"; here it means the maximum page.
+    if not limit:
+        return settings.pagination_default_limit if limit is None else settings.pagination_max_limit
+    return min(limit, settings.pagination_max_limit)
+
+
+def _marker(marker: str | None) -> str | None:
+    if marker is None:
+        return None
+    try:
+        return str(UUID(marker))
+    except ValueError:
+        raise errors.InvalidQuery(error_message="marker must be a UUID") from None
+
+
+def _sorts(spec: QuerySpec, keys: list[str], dirs: list[str], cap: int) -> list[tuple[str, bool]]:
+    if len(keys) > cap:
+        raise errors.InvalidQuery(error_message=f"at most {cap} sort keys")
+    if len(dirs) > len(keys):
+        raise errors.InvalidQuery(error_message="more sort_dir than sort_key values")
+    for key in keys:
+        if key not in spec.sorts:
+            raise errors.InvalidQuery(error_message=f"'{key}' is not a valid sort key")
+    for direction in dirs:
+        if direction not in ("asc", "desc"):
+            raise errors.InvalidQuery(error_message="sort_dir must be 'asc' or 'desc'")
+    padded = dirs + ["asc"] * (len(keys) - len(dirs))
+    return [(k, d == "asc") for k, d in zip(keys, padded, strict=True)]
+
+
+def _fields(fields: list[str], allowed: frozenset[str], cap: int) -> list[str]:
+    names = [n for f in fields for n in f.split(",") if n]
+    if len(names) > cap:
+        raise errors.InvalidQuery(error_message=f"at most {cap} fields")
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise errors.InvalidQuery(error_message=f"'{unknown[0]}' is not a valid field")
+    return names
+
+
+def fields_param(allowed: frozenset[str]) -> Callable[..., list[str]]:
+    def dependency(
+        request: Request, fields: Annotated[list[str] | None, Query()] = None
+    ) -> list[str]:
+        return _fields(fields or [], allowed, runtime(request).settings.max_fields)
+
+    return dependency

@@ -1,0 +1,139 @@
+"""The one place that maps errors to HTTP responses.
+
+Domain errors carry fixed, caller-safe messages.  Anything else is logged in
+full under the request id and answered with a generic body: no driver, SQL,
+table or file names ever reach a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from segmentd import errors
+from segmentd.api.wire import REQUEST_ID_HEADER, json_response
+
+log = logging.getLogger("segmentd.faults")
+
+STATUS_BY_CATEGORY: tuple[tuple[type[errors.SegmentdError], int], ...] = (
+    (errors.BadRequest, 400),
+    (errors.NotAuthenticated, 401),
+    (errors.Forbidden, 403),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.PreconditionFailed, 412),
+    (errors.PayloadTooLarge, 413),
+    (errors.RateLimited, 429),
+    (errors.ServiceUnavailable, 503),
+)
+
+HTTP_TYPES = {
+    400: "HTTPBadRequest",
+    401: "HTTPUnauthorized",
+    403: "HTTPForbidden",
+    404: "HTTPNotFound",
+    405: "HTTPMethodNotAllowed",
+    409: "HTTPConflict",
+    413: "HTTPRequestEntityTooLarge",
+    415: "HTTPUnsupportedMediaType",
+    500: "HTTPInternalServerError",
+    503: "HTTPServiceUnavailable",
+}
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+def neutron_error(
+    request: Request, status: int, type_name: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = {"NeutronError": {"type": type_name, "message": message, "detail": ""}}
+    all_headers = {REQUEST_ID_HEADER: request_id(request), **(headers or {})}
+    return json_response(body, status, all_headers)
+
+
+def status_for(exc: errors.SegmentdError) -> int:
+    return next((code for cls, code in STATUS_BY_CATEGORY if isinstance(exc, cls)), 500)
+
+
+async def on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.SegmentdError)
+    headers = {}
+    if isinstance(exc, errors.RateLimited | errors.ServiceUnavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, errors.NotAuthenticated):
+        headers["WWW-Authenticate"] = 'Keystone uri="/identity/v3"'
+    # Forbidden uses Neutron's generic policy message, not the class name.
+    type_name = "PolicyNotAuthorized" if type(exc) is errors.Forbidden else exc.type_name
+    return neutron_error(request, status_for(exc), type_name, exc.msg, headers)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    loc = [str(p) for p in error.get("loc", ()) if p != "body"]
+    if kind == "json_invalid":
+        return "Invalid input for operation: request body is not valid JSON."
+    if kind == "extra_forbidden" and loc:
+        return errors.UnrecognizedAttribute(names=loc[-1]).msg
+    if kind == "missing" and not loc:
+        return "Resource body required"
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if message.startswith(("Attribute ", "Cannot update ", "Resource body")):
+        return message
+    where = ".".join(loc) or "request"
+    return errors.InvalidInput(error_message=f"'{where}': {message}").msg
+
+
+async def on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    found = exc.errors()
+    message = _describe(found[0]) if found else "Invalid input."
+    return neutron_error(request, 400, "HTTPBadRequest", message)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = exc.status_code
+    messages = {404: "The resource could not be found.", 405: "Method not allowed."}
+    message = messages.get(code, HTTP_TYPES.get(code, "Error"))
+    headers = dict(exc.headers or {})
+    return neutron_error(request, code, HTTP_TYPES.get(code, "HTTPError"), message, headers)
+
+
+async def on_integrity_error(request: Request, exc: Exception) -> Response:
+    log.info("integrity conflict request_id=%s: %s", request_id(request), exc)
+    return neutron_error(request, 409, "Conflict", errors.Conflict().msg)
+
+
+async def on_database_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, OperationalError)):
+        log.warning("database unavailable request_id=%s: %s", request_id(request), exc)
+        unavailable = errors.ServiceUnavailable()
+        return neutron_error(
+            request, 503, "ServiceUnavailable", unavailable.msg, {"Retry-After": "1"}
+        )
+    return await on_unexpected(request, exc)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    rid = request_id(request)
+    log.error("unhandled error request_id=%s", rid, exc_info=exc)
+    return neutron_error(
+        request, 500, "HTTPInternalServerError", f"Internal server error (request id {rid})"
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.SegmentdError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(IntegrityError, on_integrity_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,62 @@
+"""Version discovery, extension list and liveness: what clients probe first."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from segmentd.api.wire import json_response
+
+router = APIRouter(tags=["discovery"])
+
+# Only what segmentd really implements; clients probe this list.
+EXTENSIONS = (
+    ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
+    ("multi-provider", "Multi Provider Network", "Expose mapping of virtual networks to multiple physical networks"),
+    ("segment", "Segment", "Segments extension."),
+    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
+    ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
+    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
+    ("standard-attr-tag", "Tag support for resources with standard attribute", "Enables to set tag on resources with standard attribute."),
+    ("standard-attr-segment", "Standard Attribute Segment Extension", "Add standard attributes to Segment resource"),
+    ("revision-if-match", "If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported."),
+    ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
+    ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("fields", "Fields Query Parameter", "Extension that indicates the fields query parameter is supported."),
+    ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
+)
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+@router.get("/")
+def versions(request: Request) -> Response:
+    link = {"href": f"{_base(request)}/v2.0/", "rel": "self"}
+    return json_response({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [link]}]})
+
+
+@router.get("/v2.0/")
+@router.get("/v2.0")
+def resources(request: Request) -> Response:
+    names = (("network", "networks"), ("segment", "segments"))
+    listing = [
+        {"name": one, "collection": many, "links": [{"href": f"{_base(request)}/v2.0/{many}", "rel": "self"}]}
+        for one, many in names
+    ]
+    return json_response({"resources": listing})
+
+
+@router.get("/v2.0/extensions")
+def extensions() -> Response:
+    items = [
+        {"alias": alias, "name": name, "description": desc, "updated": "2026-11-25T00:00:00-00:00", "links": []}
+        for alias, name, desc in EXTENSIONS
+    ]
+    return json_response({"extensions": items})
+
+
+@router.get("/healthz")
+def healthz() -> Response:
+    return json_response({"status": "ok"})

@@ -1,0 +1,279 @@
+"""The Neutron v2.0 wire format: request models and response views.
+
+Shape and bounds are checked here (tier 1); per-type rules live in the type
+drivers and cross-entity rules in services.  Request models forbid unknown
+attributes, and name read-only ones explicitly so the error says why.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from urllib.parse import urlencode
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from starlette.datastructures import URL
+
+from segmentd.db.base import Page
+from segmentd.db.models import DESCRIPTION_LEN, NAME_LEN, PHYSNET_LEN, TAG_LEN, Network, Segment
+
+NetworkType = Literal["flat", "vlan", "vxlan", "geneve", "gre", "local"]
+Name = Annotated[str, Field(max_length=NAME_LEN)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_LEN)]
+PhysicalNetwork = Annotated[str, Field(min_length=1, max_length=PHYSNET_LEN, pattern=r"^[A-Za-z0-9_.\-]+$")]
+SegmentationId = Annotated[int, Field(ge=1, le=4294967295)]
+Tag = Annotated[str, Field(min_length=1, max_length=TAG_LEN, pattern=r"^[^,]+$")]
+Tags = Annotated[list[Tag], Field(max_length=50)]
+ProjectId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError(f"'{value}' is not a valid UUID") from None
+
+
+def _reject(data: Any, names: Iterable[str], template: str) -> Any:
+    if isinstance(data, dict):
+        for name in names:
+            if name in data:
+                raise ValueError(template % name)
+    return data
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+
+# Segments ---------------------------------------------------------------------
+
+SEGMENT_READ_ONLY = ("id", "created_at", "updated_at", "revision_number", "segment_index", "hosts")
+SEGMENT_IMMUTABLE = ("network_id", "network_type", "physical_network", "segmentation_id")
+
+
+class SegmentCreate(Strict):
+    network_id: str
+    network_type: NetworkType
+    physical_network: PhysicalNetwork | None = None
+    segmentation_id: SegmentationId | None = None
+    name: Name | None = None
+    description: Description = ""
+    tags: Tags | None = None
+
+    _check_uuid = field_validator("network_id")(classmethod(lambda cls, v: _uuid(v)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_only(cls, data: Any) -> Any:
+        return _reject(data, SEGMENT_READ_ONLY, "Attribute '%s' not allowed in POST")
+
+
+class SegmentUpdate(Strict):
+    name: Name | None = None
+    description: Description | None = None
+    tags: Tags | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_only(cls, data: Any) -> Any:
+        _reject(data, SEGMENT_IMMUTABLE, "Cannot update read-only attribute %s")
+        return _reject(data, SEGMENT_READ_ONLY, "Attribute '%s' not allowed in PUT")
+
+
+class SegmentCreateBody(Strict):
+    segment: SegmentCreate
+
+
+class SegmentUpdateBody(Strict):
+    segment: SegmentUpdate
+
+
+SEGMENT_FIELDS = frozenset(
+    {
+        "id", "network_id", "name", "description", "network_type", "physical_network",
+        "segmentation_id", "created_at", "updated_at", "revision_number", "tags",
+    }
+)
+
+
+def segment_view(segment: Segment) -> dict[str, Any]:
+    return {
+        "id": segment.id,
+        "network_id": segment.network_id,
+        "name": segment.name,
+        "description": segment.description,
+        "network_type": segment.network_type,
+        "physical_network": segment.physical_network,
+        "segmentation_id": segment.segmentation_id,
+        "created_at": segment.created_at.strftime(TIME_FORMAT),
+        "updated_at": segment.updated_at.strftime(TIME_FORMAT),
+        "revision_number": segment.revision_number,
+        "tags": sorted(t.tag for t in segment.tags),
+    }
+
+
+# Networks ---------------------------------------------------------------------
+
+NETWORK_READ_ONLY = (
+    "id", "created_at", "updated_at", "revision_number", "status", "subnets",
+    "availability_zones", "router:external",
+)
+PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
+class ProviderSegment(Strict):
+    network_type: NetworkType = Field(alias="provider:network_type")
+    physical_network: PhysicalNetwork | None = Field(None, alias="provider:physical_network")
+    segmentation_id: SegmentationId | None = Field(None, alias="provider:segmentation_id")
+
+
+class NetworkCreate(Strict):
+    name: Name = ""
+    description: Description = ""
+    admin_state_up: bool = True
+    shared: bool = False
+    project_id: ProjectId | None = None
+    tenant_id: ProjectId | None = None
+    mtu: Annotated[int, Field(ge=68, le=9216)] | None = None
+    tags: Tags | None = None
+    availability_zone_hints: Annotated[list[str], Field(max_length=0)] = []
+    network_type: NetworkType | None = Field(None, alias="provider:network_type")
+    physical_network: PhysicalNetwork | None = Field(None, alias="provider:physical_network")
+    segmentation_id: SegmentationId | None = Field(None, alias="provider:segmentation_id")
+    segments: Annotated[list[ProviderSegment], Field(min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_only(cls, data: Any) -> Any:
+        return _reject(data, NETWORK_READ_ONLY, "Attribute '%s' not allowed in POST")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NetworkCreate:
+        provider = (self.network_type, self.physical_network, self.segmentation_id)
+        if self.segments is not None and any(v is not None for v in provider):
+            raise ValueError("Segments and provider values cannot both be set.")
+        if self.network_type is None and any(v is not None for v in provider):
+            raise ValueError("provider:network_type required with other provider attributes")
+        if self.project_id and self.tenant_id and self.project_id != self.tenant_id:
+            raise ValueError("project_id and tenant_id do not match")
+        if self.segments is not None:
+            keys = [(s.network_type, s.physical_network, s.segmentation_id) for s in self.segments]
+            if len(set(keys)) != len(keys):
+                raise ValueError("Duplicate segment entry in request.")
+        return self
+
+
+class NetworkUpdate(Strict):
+    name: Name | None = None
+    description: Description | None = None
+    admin_state_up: bool | None = None
+    shared: bool | None = None
+    mtu: Annotated[int, Field(ge=68, le=9216)] | None = None
+    tags: Tags | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_only(cls, data: Any) -> Any:
+        _reject(data, (*PROVIDER_ATTRS, "segments"), "Cannot update read-only attribute %s")
+        return _reject(
+            data, (*NETWORK_READ_ONLY, "project_id", "tenant_id"), "Attribute '%s' not allowed in PUT"
+        )
+
+
+class NetworkCreateBody(Strict):
+    network: NetworkCreate
+
+
+class NetworkUpdateBody(Strict):
+    network: NetworkUpdate
+
+
+NETWORK_FIELDS = frozenset(
+    {
+        "id", "name", "description", "project_id", "tenant_id", "admin_state_up", "status",
+        "shared", "mtu", "subnets", "availability_zone_hints", "availability_zones",
+        "router:external", "tags", "created_at", "updated_at", "revision_number",
+        "segments", *PROVIDER_ATTRS,
+    }
+)
+
+
+def _provider(segment: Segment | None) -> dict[str, Any]:
+    return {
+        "provider:network_type": segment.network_type if segment else None,
+        "provider:physical_network": segment.physical_network if segment else None,
+        "provider:segmentation_id": segment.segmentation_id if segment else None,
+    }
+
+
+def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": network.id,
+        "name": network.name,
+        "description": network.description,
+        "project_id": network.project_id,
+        "tenant_id": network.project_id,
+        "admin_state_up": network.admin_state_up,
+        "status": network.status,
+        "shared": network.shared,
+        "mtu": network.mtu,
+        "subnets": [],
+        "availability_zone_hints": [],
+        "availability_zones": [],
+        "router:external": False,
+        "tags": sorted(t.tag for t in network.tags),
+        "created_at": network.created_at.strftime(TIME_FORMAT),
+        "updated_at": network.updated_at.strftime(TIME_FORMAT),
+        "revision_number": network.revision_number,
+    }
+    if show_provider:
+        # Neutron shows provider:* for a single segment and a list otherwise.
+        segments = network.segments
+        if len(segments) > 1:
+            view["segments"] = [_provider(s) for s in segments]
+        else:
+            view.update(_provider(segments[0] if segments else None))
+    return view
+
+
+# Envelopes --------------------------------------------------------------------
+
+
+def project(view: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    if not fields:
+        return view
+    return {k: view[k] for k in fields if k in view}
+
+
+def page_links(url: URL, collection: str, page: Page, marker_given: bool, reverse: bool) -> list[dict[str, str]]:
+    """Neutron's ``<collection>_links``: next/previous hrefs carrying every other parameter."""
+    items = page.items
+    if not items:
+        return []
+    base = [(k, v) for k, v in url.query_params.multi_items() if k not in ("marker", "page_reverse")]
+
+    def href(marker: str, backwards: bool) -> str:
+        params = [*base, ("marker", marker)] + ([("page_reverse", "True")] if backwards else [])
+        return str(url.replace(query=urlencode(params)))
+
+    more_after = page.has_more if not reverse else marker_given
+    more_before = marker_given if not reverse else page.has_more
+    links = []
+    if more_after:
+        links.append({"rel": "next", "href": href(items[-1].id, False)})
+    if more_before:
+        links.append({"rel": "previous", "href": href(items[0].id, True)})
+    return links
+
+
+def collection(
+    name: str, views: list[dict[str, Any]], links: list[dict[str, str]], limit_given: bool
+) -> dict[str, Any]:
+    body: dict[str, Any] = {name: views}
+    if links or limit_given:
+        body[f"{name}_links"] = links
+    return body

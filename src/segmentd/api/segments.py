@@ -1,0 +1,82 @@
+"""/v2.0/segments: thin handlers over ``services.segments``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from segmentd.api import schemas
+from segmentd.api.deps import Context, IfMatch, ListParams, fields_param, list_params, reader, writer
+from segmentd.api.wire import json_response, no_content
+from segmentd.authz import Permission
+from segmentd.services import segments
+from segmentd.services.allocation import SegmentSpec
+
+router = APIRouter(prefix="/v2.0/segments", tags=["segments"])
+
+Fields = Annotated[list[str], Depends(fields_param(schemas.SEGMENT_FIELDS))]
+Params = Annotated[ListParams, Depends(list_params(segments.LIST_SPEC, schemas.SEGMENT_FIELDS))]
+
+
+def _one(segment: segments.Segment, fields: list[str], status: int = 200) -> Response:
+    return json_response({"segment": schemas.project(schemas.segment_view(segment), fields)}, status)
+
+
+@router.post("", status_code=201)
+def create_segment(
+    body: schemas.SegmentCreateBody, ctx: Context = writer(Permission.CREATE_SEGMENT)
+) -> Response:
+    req = body.segment
+    spec = SegmentSpec(
+        req.network_type, req.physical_network, req.segmentation_id, req.name, req.description
+    )
+    rt = ctx.runtime
+    segment = segments.create(
+        ctx.session, ctx.principal, req.network_id, spec, rt.drivers,
+        rt.settings.allocation_retries, req.tags,
+    )
+    return _one(segment, [], 201)
+
+
+@router.get("")
+def list_segments(
+    request: Request, params: Params, ctx: Context = reader(Permission.GET_SEGMENT)
+) -> Response:
+    page = segments.list_(ctx.session, ctx.principal, params.query)
+    views = [schemas.project(schemas.segment_view(s), params.fields) for s in page.items]
+    links = schemas.page_links(
+        request.url, "segments", page, params.query.marker is not None, params.query.reverse
+    )
+    return json_response(schemas.collection("segments", views, links, params.limit_given))
+
+
+@router.get("/{segment_id}")
+def show_segment(
+    segment_id: str, fields: Fields, ctx: Context = reader(Permission.GET_SEGMENT)
+) -> Response:
+    return _one(segments.get(ctx.session, ctx.principal, segment_id), fields)
+
+
+@router.put("/{segment_id}")
+def update_segment(
+    segment_id: str,
+    body: schemas.SegmentUpdateBody,
+    revision: IfMatch,
+    ctx: Context = writer(Permission.UPDATE_SEGMENT),
+) -> Response:
+    req = body.segment
+    changes = segments.SegmentUpdate(
+        req.name, req.description, req.tags, frozenset(req.model_fields_set)
+    )
+    segment = segments.update(ctx.session, ctx.principal, segment_id, changes, revision)
+    return _one(segment, [])
+
+
+@router.delete("/{segment_id}", status_code=204)
+def delete_segment(
+    segment_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_SEGMENT)
+) -> Response:
+    segments.delete(ctx.session, ctx.principal, segment_id, revision)
+    return no_content()

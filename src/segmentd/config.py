@@ -1,0 +1,169 @@
+"""One settings object, read from a TOML file and ``SEGMENTD_*`` variables.
+
+Range options keep Neutron's syntax (``physnet1:100:199,physnet2``) so an
+operator can copy them from ``ml2_conf.ini``.  Parsing happens once here; the
+rest of the service sees typed ranges only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+NETWORK_TYPES = ("flat", "vlan", "vxlan", "geneve", "gre", "local")
+TUNNEL_ID_LIMITS = {"vxlan": (1, 2**24 - 1), "geneve": (1, 2**24 - 1), "gre": (1, 2**32 - 1)}
+VLAN_ID_LIMITS = (1, 4094)
+PHYSNET_MAX_LEN = 64
+
+
+@dataclass(frozen=True, slots=True)
+class IdRange:
+    """An inclusive range of segmentation IDs for one type (and physnet for VLAN)."""
+
+    network_type: str
+    physical_network: str | None
+    minimum: int
+    maximum: int
+
+
+def _check_physnet(name: str) -> str:
+    if not name or len(name) > PHYSNET_MAX_LEN:
+        raise ValueError(f"invalid physical network name {name!r}")
+    return name
+
+
+def parse_vlan_ranges(spec: str) -> tuple[dict[str, list[IdRange]], list[str]]:
+    """``physnet1:100:199,physnet2`` -> ranges per physnet, physnets in order."""
+    ranges: dict[str, list[IdRange]] = {}
+    for raw in filter(None, (part.strip() for part in spec.split(","))):
+        name, *bounds = raw.split(":")
+        ranges.setdefault(_check_physnet(name), [])
+        if not bounds:
+            continue
+        if len(bounds) != 2:
+            raise ValueError(f"invalid VLAN range {raw!r}")
+        lo, hi = int(bounds[0]), int(bounds[1])
+        if not VLAN_ID_LIMITS[0] <= lo <= hi <= VLAN_ID_LIMITS[1]:
+            raise ValueError(f"VLAN range {raw!r} outside 1-4094")
+        ranges[name].append(IdRange("vlan", name, lo, hi))
+    return ranges, list(ranges)
+
+
+def parse_tunnel_ranges(network_type: str, spec: str) -> list[IdRange]:
+    """``1:1000,2000:3000`` -> ranges, checked against the type's ID space."""
+    lo_limit, hi_limit = TUNNEL_ID_LIMITS[network_type]
+    out = []
+    for raw in filter(None, (part.strip() for part in spec.split(","))):
+        lo_s, _, hi_s = raw.partition(":")
+        lo, hi = int(lo_s), int(hi_s or lo_s)
+        if not lo_limit <= lo <= hi <= hi_limit:
+            raise ValueError(f"{network_type} range {raw!r} outside {lo_limit}-{hi_limit}")
+        out.append(IdRange(network_type, None, lo, hi))
+    return out
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEGMENTD_", extra="forbid")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./segmentd.db"
+    public_url: str = "http://127.0.0.1:9696"
+    # Neutron ml2 options, same syntax.
+    network_vlan_ranges: str = "physnet1:1000:2999,physnet2:1000:2999"
+    flat_networks: str = "*"
+    vni_ranges: str = "1:16777215"
+    geneve_vni_ranges: str = "1:16777215"
+    gre_id_ranges: str = "1:4294967295"
+    tenant_network_types: str = "vxlan"
+    # Bounds (CWE-400).
+    pagination_default_limit: int = 100
+    pagination_max_limit: int = 1000
+    max_filter_values: int = 100
+    max_sort_keys: int = 4
+    max_fields: int = 50
+    max_tags: int = 50
+    max_segments_per_network: int = 64
+    db_statement_timeout_ms: int = 10_000
+    allocation_retries: int = 16
+    # Development-only convenience: no token needed, every caller is admin.
+    auth_strategy: Literal["noauth"] = "noauth"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, environment, then the config file.
+        path = os.environ.get("SEGMENTD_CONFIG_FILE", "segmentd.toml")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=Path(path))
+        return (init_settings, env_settings, toml)
+
+    @field_validator("tenant_network_types")
+    @classmethod
+    def _known_types(cls, value: str) -> str:
+        for name in filter(None, (v.strip() for v in value.split(","))):
+            if name not in NETWORK_TYPES:
+                raise ValueError(f"unknown tenant network type {name!r}")
+        return value
+
+    @field_validator("pagination_max_limit", "pagination_default_limit")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_insecure_defaults(self) -> Settings:
+        # Checked eagerly so a bad range fails at start-up, not on first use.
+        self.ranges()
+        if self.environment == "production" and self.auth_strategy == "noauth":
+            raise ValueError("auth_strategy 'noauth' is refused in production")
+        return self
+
+    # Derived, typed views -------------------------------------------------------
+
+    def ranges(self) -> dict[str, list[IdRange]]:
+        """Configured allocation ranges per network type, VLAN first by physnet."""
+        vlan, _ = parse_vlan_ranges(self.network_vlan_ranges)
+        return {
+            "vlan": [r for per_net in vlan.values() for r in per_net],
+            "vxlan": parse_tunnel_ranges("vxlan", self.vni_ranges),
+            "geneve": parse_tunnel_ranges("geneve", self.geneve_vni_ranges),
+            "gre": parse_tunnel_ranges("gre", self.gre_id_ranges),
+        }
+
+    def vlan_physnets(self) -> list[str]:
+        return parse_vlan_ranges(self.network_vlan_ranges)[1]
+
+    def flat_physnets(self) -> list[str] | None:
+        """Physnets allowed for flat networks; ``None`` means any known one."""
+        names = [v.strip() for v in self.flat_networks.split(",") if v.strip()]
+        return None if "*" in names else names
+
+    def known_physnets(self) -> set[str]:
+        return set(self.vlan_physnets()) | set(self.flat_physnets() or [])
+
+    def default_tenant_type(self) -> str:
+        return next(v.strip() for v in self.tenant_network_types.split(",") if v.strip())
+
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

@@ -1,0 +1,148 @@
+"""Metadata, engine and session construction, and keyset pagination."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Engine,
+    MetaData,
+    Select,
+    and_,
+    create_engine,
+    event,
+    or_,
+)
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both SQLite and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL lets readers proceed during a write; busy_timeout queues writers
+    # instead of failing them; foreign keys are off by default in SQLite.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the write lock up front: a deferred transaction that reads
+    # and then writes can fail outright against another writer.  Readers use
+    # an engine copy with ``sqlite_begin="DEFERRED"`` so they never queue.
+    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
+
+
+def read_only(engine: Engine) -> Engine:
+    """The engine to use for requests that only read (shares the pool)."""
+    return engine.execution_options(sqlite_begin="DEFERRED")
+
+
+def make_engine(url: str, statement_timeout_ms: int = 10_000, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "isolation_level": None}, **kwargs
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    connect_args = {"options": f"-c statement_timeout={int(statement_timeout_ms)}"}
+    return create_engine(
+        url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, **kwargs
+    )
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+# Keyset pagination ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    expression: ColumnElement[Any]
+    ascending: bool = True
+
+
+@dataclass(slots=True)
+class Page:
+    items: Sequence[Any]
+    has_more: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _after(keys: Sequence[SortKey], marker: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after ``marker`` in the order given by ``keys``."""
+    clauses = []
+    for i, key in enumerate(keys):
+        equal_prefix = [keys[j].expression == marker[j] for j in range(i)]
+        step = key.expression > marker[i] if key.ascending else key.expression < marker[i]
+        clauses.append(and_(*equal_prefix, step))
+    return or_(*clauses)
+
+
+def paginate(
+    session: Any,
+    stmt: Select[Any],
+    keys: Sequence[SortKey],
+    limit: int,
+    marker_values: Sequence[Any] | None,
+    reverse: bool,
+) -> Page:
+    """One page of ``stmt`` ordered by ``keys`` (last key must be unique, e.g. id).
+
+    Fetches ``limit + 1`` rows to know whether another page exists, so a
+    client never follows a link to an empty page.
+    """
+    effective = [SortKey(k.expression, k.ascending != reverse) for k in keys]
+    if marker_values is not None:
+        stmt = stmt.where(_after(effective, marker_values))
+    order = [k.expression.asc() if k.ascending else k.expression.desc() for k in effective]
+    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if reverse:
+        rows.reverse()
+    return Page(rows, has_more)

@@ -1,0 +1,131 @@
+"""Tables.  Invariants the database can enforce live here, not in Python."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from segmentd.db.base import Base, UtcDateTime, utcnow
+
+NAME_LEN = 255
+DESCRIPTION_LEN = 255
+PHYSNET_LEN = 64
+TAG_LEN = 255
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class StandardAttrs:
+    """Neutron's standard attributes: description, timestamps, revision."""
+
+    description: Mapped[str] = mapped_column(String(DESCRIPTION_LEN), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revision_number: Mapped[int] = mapped_column(BigInteger, default=1)
+
+
+class Network(StandardAttrs, Base):
+    __tablename__ = "networks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    mtu: Mapped[int] = mapped_column(Integer, default=1500)
+
+    segments: Mapped[list[Segment]] = relationship(
+        back_populates="network",
+        lazy="raise",
+        order_by="Segment.segment_index",
+        passive_deletes=True,
+    )
+    tags: Mapped[list[NetworkTag]] = relationship(lazy="raise", passive_deletes=True)
+
+
+class Segment(StandardAttrs, Base):
+    __tablename__ = "segments"
+    __table_args__ = (
+        CheckConstraint(
+            "network_type IN ('flat', 'vlan', 'vxlan', 'geneve', 'gre', 'local')",
+            name="network_type",
+        ),
+        CheckConstraint(
+            "network_type <> 'vlan' OR segmentation_id BETWEEN 1 AND 4094",
+            name="vlan_id_range",
+        ),
+        CheckConstraint(
+            "network_type NOT IN ('vxlan', 'geneve') OR segmentation_id BETWEEN 1 AND 16777215",
+            name="vni_range",
+        ),
+        CheckConstraint(
+            "network_type <> 'gre' OR segmentation_id BETWEEN 1 AND 4294967295",
+            name="gre_id_range",
+        ),
+        # One segment per (type, physnet, ID).  NULLs are distinct in unique
+        # indexes, so the expression folds them to a value: this also makes a
+        # flat physnet usable once.  Local segments carry neither and repeat.
+        Index(
+            "uq_segments_type_physnet_id",
+            "network_type",
+            func.coalesce(text("physical_network"), ""),
+            func.coalesce(text("segmentation_id"), 0),
+            unique=True,
+            sqlite_where=text("network_type <> 'local'"),
+            postgresql_where=text("network_type <> 'local'"),
+        ),
+        # The gap queries of allocation search this index; the expression
+        # index above is only the arbiter of uniqueness.
+        Index("ix_segments_pool", "network_type", "physical_network", "segmentation_id"),
+        Index("ix_segments_network_id_segment_index", "network_id", "segment_index"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    network_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("networks.id", ondelete="CASCADE")
+    )
+    name: Mapped[str | None] = mapped_column(String(NAME_LEN), default=None)
+    network_type: Mapped[str] = mapped_column(String(16))
+    physical_network: Mapped[str | None] = mapped_column(String(PHYSNET_LEN), default=None)
+    segmentation_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    segment_index: Mapped[int] = mapped_column(Integer, default=0)
+
+    network: Mapped[Network] = relationship(back_populates="segments", lazy="raise")
+    tags: Mapped[list[SegmentTag]] = relationship(lazy="raise", passive_deletes=True)
+
+
+class NetworkTag(Base):
+    __tablename__ = "network_tags"
+
+    network_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
+
+
+class SegmentTag(Base):
+    __tablename__ = "segment_tags"
+
+    segment_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
+
+
+__all__ = ["Base", "Network", "NetworkTag", "Segment", "SegmentTag", "new_id"]

@@ -1,0 +1,72 @@
+"""Composition root: builds the engine, runtime and routers into an ASGI app."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from segmentd import __version__
+from segmentd.api import faults, networks, root, segments
+from segmentd.api.deps import Runtime
+from segmentd.api.wire import REQUEST_ID_HEADER
+from segmentd.config import Settings, load_settings
+from segmentd.db.base import make_engine, make_sessionmaker, read_only
+from segmentd.services.allocation import build_drivers
+
+
+class RequestIdMiddleware:
+    """Gives every request an id, in ``scope['state']`` and the response header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = f"req-{uuid.uuid4()}"
+        scope.setdefault("state", {})["request_id"] = rid
+        header = (REQUEST_ID_HEADER.lower().encode(), rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == header[0] for k, _ in headers):
+                    headers.append(header)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
+    engine = make_engine(settings.database_url, settings.db_statement_timeout_ms, **engine_kwargs)
+    tenant_types = [t.strip() for t in settings.tenant_network_types.split(",") if t.strip()]
+    return Runtime(
+        settings=settings,
+        write_sessions=make_sessionmaker(engine),
+        read_sessions=make_sessionmaker(read_only(engine)),
+        drivers=build_drivers(settings),
+        tenant_types=tenant_types,
+    )
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or (runtime.settings if runtime else load_settings())
+    dev = settings.environment == "development"
+    app = FastAPI(
+        title="segmentd",
+        version=__version__,
+        docs_url="/docs" if dev else None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.runtime = runtime or build_runtime(settings)
+    faults.install(app)
+    for router in (root.router, networks.router, segments.router):
+        app.include_router(router)
+    app.add_middleware(RequestIdMiddleware)
+    return app

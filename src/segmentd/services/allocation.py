@@ -1,0 +1,246 @@
+"""Per-type segment rules and segmentation-ID allocation.
+
+A small driver per network type validates a requested segment.  Free IDs are
+found with a gap query in SQL (never by listing the ID space in Python, so a
+24-bit VNI range costs the same as a 100-ID VLAN range) and claimed by the
+INSERT itself: the unique index on (type, physnet, ID) is the arbiter between
+concurrent workers, and a lost race retries from a fresh random start.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from segmentd import errors
+from segmentd.config import TUNNEL_ID_LIMITS, VLAN_ID_LIMITS, IdRange, Settings
+from segmentd.db.models import Segment
+
+_rng = random.SystemRandom()
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSpec:
+    network_type: str
+    physical_network: str | None = None
+    segmentation_id: int | None = None
+    name: str | None = None
+    description: str = ""
+
+
+def _invalid(message: str) -> errors.InvalidInput:
+    return errors.InvalidInput(error_message=message)
+
+
+class TypeDriver(Protocol):
+    def validate(self, spec: SegmentSpec) -> None: ...
+
+    def needs_allocation(self, spec: SegmentSpec) -> bool: ...
+
+    def candidate_ranges(self, spec: SegmentSpec) -> list[IdRange]: ...
+
+
+@dataclass(frozen=True)
+class FlatDriver:
+    allowed: list[str] | None
+    known: set[str]
+
+    def validate(self, spec: SegmentSpec) -> None:
+        if spec.physical_network is None:
+            raise _invalid("physical_network required for flat provider network")
+        if spec.segmentation_id is not None:
+            raise _invalid("segmentation_id specified for flat provider network")
+        allowed = self.known if self.allowed is None else set(self.allowed)
+        if spec.physical_network not in allowed:
+            raise _invalid(f"physical_network '{spec.physical_network}' unknown for flat provider network")
+
+    def needs_allocation(self, spec: SegmentSpec) -> bool:
+        return False
+
+    def candidate_ranges(self, spec: SegmentSpec) -> list[IdRange]:
+        return []
+
+
+@dataclass(frozen=True)
+class VlanDriver:
+    ranges: list[IdRange]
+    physnets: list[str]
+
+    def validate(self, spec: SegmentSpec) -> None:
+        if spec.physical_network is None:
+            if spec.segmentation_id is not None:
+                raise _invalid("segmentation_id requires physical_network for VLAN provider network")
+            return  # partial spec: a physnet with a free VLAN is chosen
+        if spec.physical_network not in self.physnets:
+            raise _invalid(f"physical_network '{spec.physical_network}' unknown for VLAN provider network")
+        lo, hi = VLAN_ID_LIMITS
+        if spec.segmentation_id is not None and not lo <= spec.segmentation_id <= hi:
+            raise _invalid(f"segmentation_id out of range ({lo} through {hi})")
+
+    def needs_allocation(self, spec: SegmentSpec) -> bool:
+        return spec.segmentation_id is None
+
+    def candidate_ranges(self, spec: SegmentSpec) -> list[IdRange]:
+        if spec.physical_network is None:
+            return list(self.ranges)
+        return [r for r in self.ranges if r.physical_network == spec.physical_network]
+
+
+@dataclass(frozen=True)
+class TunnelDriver:
+    network_type: str
+    ranges: list[IdRange]
+
+    def validate(self, spec: SegmentSpec) -> None:
+        if spec.physical_network is not None:
+            raise _invalid(f"provider:physical_network specified for {self.network_type} network")
+        lo, hi = TUNNEL_ID_LIMITS[self.network_type]
+        if spec.segmentation_id is not None and not lo <= spec.segmentation_id <= hi:
+            raise _invalid(
+                f"{self.network_type} segmentation_id out of range ({lo} through {hi})"
+            )
+
+    def needs_allocation(self, spec: SegmentSpec) -> bool:
+        return spec.segmentation_id is None
+
+    def candidate_ranges(self, spec: SegmentSpec) -> list[IdRange]:
+        return list(self.ranges)
+
+
+@dataclass(frozen=True)
+class LocalDriver:
+    def validate(self, spec: SegmentSpec) -> None:
+        if spec.physical_network is not None or spec.segmentation_id is not None:
+            raise _invalid("provider:physical_network and segmentation_id must be absent for local network")
+
+    def needs_allocation(self, spec: SegmentSpec) -> bool:
+        return False
+
+    def candidate_ranges(self, spec: SegmentSpec) -> list[IdRange]:
+        return []
+
+
+def build_drivers(settings: Settings) -> dict[str, TypeDriver]:
+    ranges = settings.ranges()
+    return {
+        "flat": FlatDriver(settings.flat_physnets(), settings.known_physnets()),
+        "vlan": VlanDriver(ranges["vlan"], settings.vlan_physnets()),
+        "vxlan": TunnelDriver("vxlan", ranges["vxlan"]),
+        "geneve": TunnelDriver("geneve", ranges["geneve"]),
+        "gre": TunnelDriver("gre", ranges["gre"]),
+        "local": LocalDriver(),
+    }
+
+
+# Gap queries --------------------------------------------------------------------
+
+
+def _same_pool(table: type[Segment], network_type: str, physnet: str | None) -> ColumnElement[bool]:
+    physnet_cond = (
+        table.physical_network.is_(None) if physnet is None else table.physical_network == physnet
+    )
+    return (table.network_type == network_type) & physnet_cond
+
+
+def first_free_id(session: Session, id_range: IdRange, start: int) -> int | None:
+    """Smallest unused ID in ``[start, id_range.maximum]``, in two indexed reads."""
+    t, p, hi = id_range.network_type, id_range.physical_network, id_range.maximum
+    taken = session.scalar(
+        select(Segment.id).where(_same_pool(Segment, t, p), Segment.segmentation_id == start)
+    )
+    if taken is None:
+        return start
+    nxt = aliased(Segment)
+    successor_used = exists().where(
+        _same_pool(nxt, t, p), nxt.segmentation_id == Segment.segmentation_id + 1
+    )
+    gap = session.scalar(
+        select(func.min(Segment.segmentation_id + 1)).where(
+            _same_pool(Segment, t, p),
+            Segment.segmentation_id >= start,
+            Segment.segmentation_id < hi,
+            ~successor_used,
+        )
+    )
+    return int(gap) if gap is not None else None
+
+
+def find_free_id(session: Session, id_range: IdRange) -> int | None:
+    """A free ID from a random point onwards, wrapping once to the range start.
+
+    The random start spreads concurrent allocators over the range so they
+    rarely race for the same ID.
+    """
+    start = _rng.randint(id_range.minimum, id_range.maximum)
+    found = first_free_id(session, id_range, start)
+    if found is None and start > id_range.minimum:
+        found = first_free_id(session, replace(id_range, maximum=start - 1), id_range.minimum)
+    return found
+
+
+# Claiming -------------------------------------------------------------------------
+
+
+def _insert(session: Session, segment: Segment) -> bool:
+    """Insert in a savepoint; False when the (type, physnet, ID) is taken."""
+    try:
+        with session.begin_nested():
+            session.add(segment)
+    except IntegrityError:
+        if _in_use(session, segment):
+            return False
+        raise
+    return True
+
+
+def _in_use(session: Session, segment: Segment) -> bool:
+    stmt = select(Segment.id).where(
+        _same_pool(Segment, segment.network_type, segment.physical_network),
+        Segment.segmentation_id.is_(None)
+        if segment.segmentation_id is None
+        else Segment.segmentation_id == segment.segmentation_id,
+    )
+    return session.scalar(stmt) is not None
+
+
+def claim(
+    session: Session,
+    driver: TypeDriver,
+    spec: SegmentSpec,
+    make: Callable[[SegmentSpec], Segment],
+    retries: int,
+) -> Segment:
+    """Insert the segment for ``spec``, allocating its ID when it has none."""
+    if not driver.needs_allocation(spec):
+        segment = make(spec)
+        if not _insert(session, segment):
+            raise _in_use_error(spec)
+        return segment
+    for id_range in driver.candidate_ranges(spec):
+        for _ in range(retries):
+            free = find_free_id(session, id_range)
+            if free is None:
+                break  # this range is full; try the next one
+            chosen = replace(
+                spec, physical_network=id_range.physical_network, segmentation_id=free
+            )
+            segment = make(chosen)
+            if _insert(session, segment):
+                return segment
+    raise errors.NoNetworkAvailable(network_type=spec.network_type)
+
+
+def _in_use_error(spec: SegmentSpec) -> errors.Conflict:
+    if spec.network_type == "flat":
+        return errors.FlatNetworkInUse(physical_network=spec.physical_network)
+    return errors.SegmentationIdInUse(
+        network_type=spec.network_type,
+        segmentation_id=spec.segmentation_id,
+        physical_network=spec.physical_network,
+    )

@@ -1,0 +1,234 @@
+"""Networks: the container of segments, with Neutron's provider attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.orm import Session, selectinload
+
+from segmentd import errors
+from segmentd.authz import Permission, Principal, can, require, visible
+from segmentd.db.base import Page
+from segmentd.db.models import Network, NetworkTag, Segment
+from segmentd.services import segments as segment_service
+from segmentd.services import standard
+from segmentd.services.allocation import SegmentSpec, TypeDriver
+from segmentd.services.query import (
+    CustomFilter,
+    Filter,
+    ListQuery,
+    QuerySpec,
+    TagTable,
+    list_page,
+    parse_bool,
+    parse_int,
+    parse_str,
+    parse_uuid,
+)
+
+
+def _segment_filter(column: object) -> CustomFilter:
+    def build(values: list[object]) -> ColumnElement[bool]:
+        return exists(
+            select(1).where(Segment.network_id == Network.id, column.in_(values))  # type: ignore[attr-defined]
+        )
+
+    parse = parse_int if column is Segment.segmentation_id else parse_str
+    return CustomFilter(build, parse)
+
+
+PROVIDER_FILTERS = {
+    "provider:network_type": _segment_filter(Segment.network_type),
+    "provider:physical_network": _segment_filter(Segment.physical_network),
+    "provider:segmentation_id": _segment_filter(Segment.segmentation_id),
+}
+
+LIST_SPEC = QuerySpec(
+    filters={
+        "id": Filter(Network.id, parse_uuid),
+        "name": Filter(Network.name),
+        "description": Filter(Network.description),
+        "project_id": Filter(Network.project_id),
+        "tenant_id": Filter(Network.project_id),
+        "shared": Filter(Network.shared, parse_bool),
+        "admin_state_up": Filter(Network.admin_state_up, parse_bool),
+        "status": Filter(Network.status),
+        "mtu": Filter(Network.mtu, parse_int),
+        "revision_number": Filter(Network.revision_number, parse_int),
+        **PROVIDER_FILTERS,
+    },
+    sorts={
+        "id": Network.id,
+        "name": Network.name,
+        "description": Network.description,
+        "project_id": Network.project_id,
+        "tenant_id": Network.project_id,
+        "shared": Network.shared,
+        "admin_state_up": Network.admin_state_up,
+        "status": Network.status,
+        "mtu": Network.mtu,
+        "created_at": Network.created_at,
+        "updated_at": Network.updated_at,
+        "revision_number": Network.revision_number,
+    },
+    tags=TagTable(NetworkTag, NetworkTag.network_id, Network.id),
+)
+
+_LOAD = (selectinload(Network.segments), selectinload(Network.tags))
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSpec:
+    name: str = ""
+    description: str = ""
+    admin_state_up: bool = True
+    shared: bool = False
+    project_id: str | None = None
+    mtu: int | None = None
+    tags: list[str] = field(default_factory=list)
+    # None: the configured tenant type.  One entry: provider:* attributes.
+    segments: list[SegmentSpec] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkUpdate:
+    name: str | None = None
+    description: str | None = None
+    admin_state_up: bool | None = None
+    shared: bool | None = None
+    mtu: int | None = None
+    tags: list[str] | None = None
+
+
+def _check_create_policy(principal: Principal, spec: NetworkSpec) -> None:
+    require(principal, Permission.CREATE_NETWORK)
+    if spec.segments is not None:
+        require(principal, Permission.CREATE_NETWORK_PROVIDER)
+    if spec.shared:
+        require(principal, Permission.CREATE_NETWORK_SHARED)
+    if spec.project_id not in (None, principal.project_id) and not principal.is_admin:
+        raise errors.Forbidden()
+
+
+def create(
+    session: Session,
+    principal: Principal,
+    spec: NetworkSpec,
+    drivers: dict[str, TypeDriver],
+    tenant_types: list[str],
+    retries: int,
+) -> Network:
+    _check_create_policy(principal, spec)
+    network = Network(
+        project_id=spec.project_id or principal.project_id,
+        name=spec.name,
+        description=spec.description,
+        admin_state_up=spec.admin_state_up,
+        shared=spec.shared,
+    )
+    session.add(network)
+    session.flush()
+    if spec.segments is None:
+        created = [_tenant_segment(session, network, drivers, tenant_types, retries)]
+    else:
+        created = [
+            segment_service.add_to_network(session, network, s, drivers, retries)
+            for s in spec.segments
+        ]
+    network.mtu = spec.mtu or segment_service.mtu_for(created)
+    standard.set_tags(session, NetworkTag, "network_id", network.id, spec.tags)
+    session.flush()
+    return _reload(session, network.id)
+
+
+def _tenant_segment(
+    session: Session,
+    network: Network,
+    drivers: dict[str, TypeDriver],
+    tenant_types: list[str],
+    retries: int,
+) -> Segment:
+    """Neutron's behaviour: try each tenant network type in order."""
+    failure: errors.SegmentdError = errors.NoNetworkAvailable(network_type="tenant")
+    for network_type in tenant_types:
+        try:
+            return segment_service.add_to_network(
+                session, network, SegmentSpec(network_type), drivers, retries
+            )
+        except errors.NoNetworkAvailable as exc:
+            failure = exc
+    raise failure
+
+
+def _reload(session: Session, network_id: str) -> Network:
+    stmt = select(Network).options(*_LOAD).where(Network.id == network_id)
+    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+
+def _scoped(principal: Principal) -> Select[tuple[Network]]:
+    return select(Network).where(visible(principal, Network.project_id, Network.shared))
+
+
+def get(session: Session, principal: Principal, network_id: str) -> Network:
+    stmt = _scoped(principal).options(*_LOAD).where(Network.id == network_id)
+    network = session.scalars(stmt).first()
+    if network is None or not can(principal, Permission.GET_NETWORK):
+        raise errors.NetworkNotFound(net_id=network_id)
+    return network
+
+
+def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
+    if not can(principal, Permission.GET_NETWORK):
+        return Page([], False)
+    if not can(principal, Permission.GET_NETWORK_PROVIDER) and (
+        set(query.filters) & set(PROVIDER_FILTERS)
+    ):
+        # Filtering on attributes the caller cannot see would reveal them.
+        raise errors.InvalidQuery(error_message="provider attributes are not valid filters")
+    return list_page(session, _scoped(principal), LIST_SPEC, query, Network.id, _LOAD)
+
+
+def _require_owner(principal: Principal, network: Network) -> None:
+    """Shared networks are readable by all but writable only by their owner.
+
+    The caller can see this network, so refusing says nothing new: 403.
+    """
+    if not principal.is_admin and network.project_id != principal.project_id:
+        raise errors.Forbidden()
+
+
+def update(
+    session: Session,
+    principal: Principal,
+    network_id: str,
+    changes: NetworkUpdate,
+    if_revision: int | None,
+) -> Network:
+    network = get(session, principal, network_id)
+    _require_owner(principal, network)
+    require(principal, Permission.UPDATE_NETWORK)
+    if changes.shared is not None and changes.shared != network.shared:
+        require(principal, Permission.UPDATE_NETWORK_SHARED)
+    standard.check_revision(network, if_revision)
+    for attr in ("name", "description", "admin_state_up", "shared", "mtu"):
+        value = getattr(changes, attr)
+        if value is not None:
+            setattr(network, attr, value)
+    if changes.tags is not None:
+        standard.set_tags(session, NetworkTag, "network_id", network.id, changes.tags)
+    standard.bump(network)
+    session.flush()
+    return _reload(session, network.id)
+
+
+def delete(
+    session: Session, principal: Principal, network_id: str, if_revision: int | None
+) -> None:
+    network = get(session, principal, network_id)
+    _require_owner(principal, network)
+    require(principal, Permission.DELETE_NETWORK)
+    standard.check_revision(network, if_revision)
+    # Segments and tags go with it through ON DELETE CASCADE.
+    session.execute(sql_delete(Network).where(Network.id == network.id))

@@ -1,0 +1,175 @@
+"""List queries: allow-listed filters and sort keys, turned into SQL expressions.
+
+Each resource declares a ``QuerySpec``: the only names a client may filter or
+sort on, each bound to a column expression and a value parser.  Values only
+ever reach SQL as bound parameters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
+
+from segmentd import errors
+from segmentd.db.base import Page, SortKey, paginate
+
+Parser = Callable[[str], Any]
+ConditionBuilder = Callable[[list[Any]], ColumnElement[bool]]
+
+TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
+
+
+def parse_str(value: str) -> str:
+    if len(value) > 255:
+        raise ValueError("value too long")
+    return value
+
+
+def parse_int(value: str) -> int:
+    number = int(value)
+    if not -(2**63) < number < 2**63:
+        raise ValueError("integer out of range")
+    return number
+
+
+def parse_bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError("not a boolean")
+
+
+def parse_uuid(value: str) -> str:
+    return str(uuid.UUID(value))
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A filterable attribute: values are OR-ed (``?a=1&a=2`` means a IN (1, 2))."""
+
+    column: Any
+    parse: Parser = parse_str
+
+    def condition(self, values: list[Any]) -> ColumnElement[bool]:
+        return self.column.in_(values)
+
+
+@dataclass(frozen=True)
+class CustomFilter:
+    build: ConditionBuilder
+    parse: Parser = parse_str
+
+    def condition(self, values: list[Any]) -> ColumnElement[bool]:
+        return self.build(values)
+
+
+@dataclass(frozen=True)
+class TagTable:
+    """How a resource's tags are stored: the table and its owner column."""
+
+    model: Any
+    owner_column: Any
+    resource_id: Any
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    filters: Mapping[str, Filter | CustomFilter]
+    sorts: Mapping[str, Any]
+    tags: TagTable | None = None
+
+
+@dataclass(slots=True)
+class ListQuery:
+    filters: dict[str, list[Any]] = field(default_factory=dict)
+    tag_filters: dict[str, list[str]] = field(default_factory=dict)
+    sorts: list[tuple[str, bool]] = field(default_factory=list)
+    limit: int = 100
+    marker: str | None = None
+    reverse: bool = False
+
+
+def parse_filters(spec: QuerySpec, raw: Mapping[str, Sequence[str]]) -> tuple[dict[str, list[Any]], dict[str, list[str]]]:
+    filters: dict[str, list[Any]] = {}
+    tag_filters: dict[str, list[str]] = {}
+    for name, values in raw.items():
+        if name in TAG_FILTERS and spec.tags is not None:
+            tags = [t for v in values for t in v.split(",") if t]
+            tag_filters[name] = [parse_str(t) for t in tags]
+            continue
+        flt = spec.filters.get(name)
+        if flt is None:
+            raise errors.InvalidQuery(error_message=f"'{name}' is not a valid filter")
+        try:
+            filters[name] = [flt.parse(v) for v in values]
+        except ValueError:
+            raise errors.InvalidQuery(error_message=f"invalid value for filter '{name}'") from None
+    return filters, tag_filters
+
+
+def _tag_condition(tags: TagTable, kind: str, values: list[str]) -> ColumnElement[bool]:
+    def has(tag: str) -> ColumnElement[bool]:
+        return exists(
+            select(1).where(tags.owner_column == tags.resource_id, tags.model.tag == tag)
+        )
+
+    if kind == "tags":
+        return and_(*(has(t) for t in values))
+    if kind == "tags-any":
+        return or_(*(has(t) for t in values))
+    if kind == "not-tags":
+        return not_(and_(*(has(t) for t in values)))
+    return not_(or_(*(has(t) for t in values)))
+
+
+def list_page(
+    session: Any,
+    scoped: Select[Any],
+    spec: QuerySpec,
+    query: ListQuery,
+    id_column: Any,
+    options: Sequence[Any] = (),
+) -> Page:
+    """Filter, order and page a scoped statement; ``options`` are loader options."""
+    keys = sort_keys(spec, query, id_column)
+    marker = (
+        marker_values(session, scoped, keys, id_column, query.marker) if query.marker else None
+    )
+    stmt = apply_filters(scoped, spec, query).options(*options)
+    return paginate(session, stmt, keys, query.limit, marker, query.reverse)
+
+
+def apply_filters(stmt: Select[Any], spec: QuerySpec, query: ListQuery) -> Select[Any]:
+    for name, values in query.filters.items():
+        stmt = stmt.where(spec.filters[name].condition(values))
+    if spec.tags is not None:
+        for kind, values in query.tag_filters.items():
+            if values:
+                stmt = stmt.where(_tag_condition(spec.tags, kind, values))
+    return stmt
+
+
+def sort_keys(spec: QuerySpec, query: ListQuery, id_column: Any) -> list[SortKey]:
+    """The requested order plus the ``id`` tie-breaker that makes keyset paging exact."""
+    keys = [SortKey(spec.sorts[name], asc) for name, asc in query.sorts]
+    if not any(name == "id" for name, _ in query.sorts):
+        last_asc = query.sorts[-1][1] if query.sorts else True
+        keys.append(SortKey(id_column, last_asc))
+    return keys
+
+
+def marker_values(
+    session: Any, scoped: Select[Any], keys: list[SortKey], id_column: Any, marker: str
+) -> list[Any]:
+    """Sort values of the marker row, looked up within the caller's scope."""
+    stmt = scoped.with_only_columns(*(k.expression for k in keys)).where(id_column == marker)
+    row = session.execute(stmt).first()
+    if row is None:
+        raise errors.MarkerNotFound(marker=marker)
+    return list(row)

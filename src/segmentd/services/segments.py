@@ -1,0 +1,183 @@
+"""Segments: create with per-type rules and ID allocation, read, rename, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from segmentd import errors
+from segmentd.authz import Permission, Principal, admin_only, can, require
+from segmentd.db.base import Page
+from segmentd.db.models import Network, Segment, SegmentTag
+from segmentd.services import standard
+from segmentd.services.allocation import SegmentSpec, TypeDriver, claim
+from segmentd.services.query import (
+    Filter,
+    ListQuery,
+    QuerySpec,
+    TagTable,
+    list_page,
+    parse_int,
+    parse_uuid,
+)
+
+LIST_SPEC = QuerySpec(
+    filters={
+        "id": Filter(Segment.id, parse_uuid),
+        "network_id": Filter(Segment.network_id, parse_uuid),
+        "name": Filter(Segment.name),
+        "description": Filter(Segment.description),
+        "network_type": Filter(Segment.network_type),
+        "physical_network": Filter(Segment.physical_network),
+        "segmentation_id": Filter(Segment.segmentation_id, parse_int),
+        "revision_number": Filter(Segment.revision_number, parse_int),
+    },
+    sorts={
+        "id": Segment.id,
+        "network_id": Segment.network_id,
+        "name": func.coalesce(Segment.name, ""),
+        "description": Segment.description,
+        "network_type": Segment.network_type,
+        "physical_network": func.coalesce(Segment.physical_network, ""),
+        "segmentation_id": func.coalesce(Segment.segmentation_id, 0),
+        "created_at": Segment.created_at,
+        "updated_at": Segment.updated_at,
+        "revision_number": Segment.revision_number,
+    },
+    tags=TagTable(SegmentTag, SegmentTag.segment_id, Segment.id),
+)
+
+# Neutron's network MTU per type: the physical MTU minus encapsulation overhead.
+TYPE_MTU = {"vxlan": 1450, "geneve": 1442, "gre": 1458}
+PHYSICAL_MTU = 1500
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentUpdate:
+    name: str | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+    fields_set: frozenset[str] = frozenset()
+
+
+def add_to_network(
+    session: Session,
+    network: Network,
+    spec: SegmentSpec,
+    drivers: dict[str, TypeDriver],
+    retries: int,
+    tags: list[str] | None = None,
+) -> Segment:
+    """Validate ``spec`` for its type and insert it, allocating an ID if needed."""
+    driver = drivers[spec.network_type]
+    driver.validate(spec)
+    index = session.scalar(
+        select(func.coalesce(func.max(Segment.segment_index) + 1, 0)).where(
+            Segment.network_id == network.id
+        )
+    )
+
+    def make(final: SegmentSpec) -> Segment:
+        return Segment(
+            network_id=network.id,
+            name=final.name,
+            description=final.description,
+            network_type=final.network_type,
+            physical_network=final.physical_network,
+            segmentation_id=final.segmentation_id,
+            segment_index=index,
+        )
+
+    segment = claim(session, driver, spec, make, retries)
+    standard.set_tags(session, SegmentTag, "segment_id", segment.id, tags or [])
+    return segment
+
+
+def mtu_for(segments: list[Segment]) -> int:
+    return min((TYPE_MTU.get(s.network_type, PHYSICAL_MTU) for s in segments), default=PHYSICAL_MTU)
+
+
+def create(
+    session: Session,
+    principal: Principal,
+    network_id: str,
+    spec: SegmentSpec,
+    drivers: dict[str, TypeDriver],
+    retries: int,
+    tags: list[str] | None = None,
+) -> Segment:
+    require(principal, Permission.CREATE_SEGMENT)
+    network = session.get(Network, network_id, with_for_update=not _is_sqlite(session))
+    if network is None:
+        raise errors.NetworkNotFound(net_id=network_id)
+    segment = add_to_network(session, network, spec, drivers, retries, tags)
+    session.flush()
+    return _reload(session, segment.id)
+
+
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _reload(session: Session, segment_id: str) -> Segment:
+    stmt = select(Segment).options(selectinload(Segment.tags)).where(Segment.id == segment_id)
+    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+
+def get(session: Session, principal: Principal, segment_id: str) -> Segment:
+    stmt = (
+        select(Segment)
+        .options(selectinload(Segment.tags))
+        .where(Segment.id == segment_id, admin_only(principal))
+    )
+    segment = session.scalars(stmt).first()
+    if segment is None or not _can_read(principal):
+        raise errors.SegmentNotFound(segment_id=segment_id)
+    return segment
+
+
+def _can_read(principal: Principal) -> bool:
+    return can(principal, Permission.GET_SEGMENT)
+
+
+def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
+    if not _can_read(principal):
+        return Page([], False)
+    scoped = select(Segment).where(admin_only(principal))
+    return list_page(
+        session, scoped, LIST_SPEC, query, Segment.id, [selectinload(Segment.tags)]
+    )
+
+
+def update(
+    session: Session,
+    principal: Principal,
+    segment_id: str,
+    changes: SegmentUpdate,
+    if_revision: int | None,
+) -> Segment:
+    segment = get(session, principal, segment_id)
+    require(principal, Permission.UPDATE_SEGMENT)
+    standard.check_revision(segment, if_revision)
+    if "name" in changes.fields_set:
+        segment.name = changes.name
+    if "description" in changes.fields_set and changes.description is not None:
+        segment.description = changes.description
+    if changes.tags is not None:
+        standard.set_tags(session, SegmentTag, "segment_id", segment.id, changes.tags)
+    standard.bump(segment)
+    session.flush()
+    return _reload(session, segment.id)
+
+
+def delete(
+    session: Session, principal: Principal, segment_id: str, if_revision: int | None
+) -> None:
+    segment = get(session, principal, segment_id)
+    require(principal, Permission.DELETE_SEGMENT)
+    standard.check_revision(segment, if_revision)
+    session.execute(sql_delete(Segment).where(Segment.id == segment.id))
+
