@@ -63,10 +63,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         docs_url="/docs" if dev else None,
         redoc_url=None,
         openapi_url="/openapi.json",
+        # Neutron's clients always send JSON; a request without a Content-Type
+        # is parsed as JSON too.  Tokens in headers, not cookies, defeat CSRF.
+        strict_content_type=False,
     )
     app.state.runtime = runtime or build_runtime(settings)
     faults.install(app)
     for router in (root.router, networks.router, segments.router):
         app.include_router(router)
+    app.add_middleware(faults.ErrorBoundary)
     app.add_middleware(RequestIdMiddleware)
     return app

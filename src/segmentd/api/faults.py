@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import errors
 from segmentd.api.wire import REQUEST_ID_HEADER, json_response
@@ -84,6 +85,8 @@ def _describe(error: dict[str, Any]) -> str:
         return errors.UnrecognizedAttribute(names=loc[-1]).msg
     if kind == "missing" and not loc:
         return "Resource body required"
+    if kind in ("model_attributes_type", "dict_type") and not loc:
+        return "Invalid input for operation: the body must be a JSON object (Content-Type: application/json)."
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     if message.startswith(("Attribute ", "Cannot update ", "Resource body")):
         return message
@@ -122,12 +125,48 @@ async def on_database_error(request: Request, exc: Exception) -> Response:
     return await on_unexpected(request, exc)
 
 
+def internal_error_body(rid: str) -> dict[str, Any]:
+    message = f"Internal server error (request id {rid})"
+    return {"NeutronError": {"type": "HTTPInternalServerError", "message": message, "detail": ""}}
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     rid = request_id(request)
     log.error("unhandled error request_id=%s", rid, exc_info=exc)
-    return neutron_error(
-        request, 500, "HTTPInternalServerError", f"Internal server error (request id {rid})"
-    )
+    return json_response(internal_error_body(rid), 500, {REQUEST_ID_HEADER: rid})
+
+
+class ErrorBoundary:
+    """Last line: anything that escapes the app becomes one logged 500.
+
+    Starlette's own server-error middleware would answer and then re-raise,
+    logging every failure twice and with framework noise; this answers once,
+    logs once under the request id, and never lets detail reach the client.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            rid = str(scope.get("state", {}).get("request_id", ""))
+            log.error("unhandled error request_id=%s", rid, exc_info=exc)
+            if started:
+                raise  # the client already has a status line; drop the connection
+            response = json_response(internal_error_body(rid), 500, {REQUEST_ID_HEADER: rid})
+            await response(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
@@ -136,4 +175,3 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(IntegrityError, on_integrity_error)
     app.add_exception_handler(DBAPIError, on_database_error)
-    app.add_exception_handler(Exception, on_unexpected)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -254,7 +254,8 @@ def page_links(url: URL, collection: str, page: Page, marker_given: bool, revers
     items = page.items
     if not items:
         return []
-    base = [(k, v) for k, v in url.query_params.multi_items() if k not in ("marker", "page_reverse")]
+    query = parse_qsl(url.query, keep_blank_values=True)
+    base = [(k, v) for k, v in query if k not in ("marker", "page_reverse")]
 
     def href(marker: str, backwards: bool) -> str:
         params = [*base, ("marker", marker)] + ([("page_reverse", "True")] if backwards else [])

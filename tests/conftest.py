@@ -1,0 +1,131 @@
+"""Shared fixtures: a migrated database per test worker, an app, an API client.
+
+The database is SQLite by default and PostgreSQL when
+``SEGMENTD_TEST_DATABASE_URL`` names one (each xdist worker gets its own
+database beside it).  Tables are emptied before each test, so every test
+starts from nothing and may assert on the whole database state.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, delete, select, text
+from sqlalchemy.engine import make_url
+
+from segmentd.api.deps import Runtime
+from segmentd.config import Settings
+from segmentd.db import migrate
+from segmentd.db.models import Base
+from segmentd.main import build_runtime, create_app
+from tests.client import Api
+
+TEST_DB_ENV = "SEGMENTD_TEST_DATABASE_URL"
+
+
+def _postgres_database(base_url: str, name: str) -> str:
+    """(Re)creates database ``name`` on the server of ``base_url``."""
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> str:
+    base = os.environ.get(TEST_DB_ENV, "sqlite")
+    if base == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'segmentd.db'}"
+    else:
+        url = _postgres_database(base, f"segmentd_test_{worker_id}")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    return Settings(database_url=database_url, environment="test", **overrides)
+
+
+@pytest.fixture(scope="session")
+def runtime(database_url: str) -> Iterator[Runtime]:
+    rt = build_runtime(make_settings(database_url))
+    yield rt
+    rt.write_sessions.kw["bind"].dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(runtime: Runtime) -> Engine:
+    bind: Engine = runtime.write_sessions.kw["bind"]
+    return bind
+
+
+def empty_tables(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(delete(table))
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> None:
+    if "database_url" in request.fixturenames or "api" in request.fixturenames:
+        empty_tables(request.getfixturevalue("engine"))
+
+
+@pytest.fixture(scope="session")
+def app(runtime: Runtime) -> Any:
+    return create_app(runtime=runtime)
+
+
+@pytest.fixture
+def api(app: Any) -> Iterator[Api]:
+    with Api.for_app(app) as client:
+        yield client
+
+
+@pytest.fixture
+def make_api(database_url: str) -> Iterator[Callable[..., Api]]:
+    """An API over the same database with different settings."""
+    made: list[tuple[Api, Runtime]] = []
+
+    def factory(**overrides: Any) -> Api:
+        rt = build_runtime(make_settings(database_url, **overrides))
+        client = Api.for_app(create_app(runtime=rt))
+        made.append((client, rt))
+        return client
+
+    yield factory
+    for client, rt in made:
+        client.close()
+        rt.write_sessions.kw["bind"].dispose()
+
+
+def db_state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: compare before and after."""
+    with engine.connect() as conn:
+        return {
+            table.name: sorted(
+                (tuple(row) for row in conn.execute(select(table))), key=repr
+            )
+            for table in Base.metadata.sorted_tables
+        }
+
+
+@pytest.fixture
+def snapshot(engine: Engine) -> Callable[[], dict[str, list[tuple[Any, ...]]]]:
+    return lambda: db_state(engine)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
