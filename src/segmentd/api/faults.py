@@ -8,7 +8,7 @@ table or file names ever reach a client.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -64,8 +64,8 @@ def status_for(exc: errors.SegmentdError) -> int:
     return next((code for cls, code in STATUS_BY_CATEGORY if isinstance(exc, cls)), 500)
 
 
-async def on_domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, errors.SegmentdError)
+async def on_domain_error(request: Request, raised: Exception) -> Response:
+    exc = cast(errors.SegmentdError, raised)  # registered for this class only
     headers = {}
     if isinstance(exc, errors.RateLimited | errors.ServiceUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
@@ -94,15 +94,14 @@ def _describe(error: dict[str, Any]) -> str:
     return errors.InvalidInput(error_message=f"'{where}': {message}").msg
 
 
-async def on_validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    found = exc.errors()
+async def on_validation_error(request: Request, raised: Exception) -> Response:
+    found = cast(RequestValidationError, raised).errors()
     message = _describe(found[0]) if found else "Invalid input."
     return neutron_error(request, 400, "HTTPBadRequest", message)
 
 
-async def on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
+async def on_http_error(request: Request, raised: Exception) -> Response:
+    exc = cast(StarletteHTTPException, raised)
     code = exc.status_code
     messages = {404: "The resource could not be found.", 405: "Method not allowed."}
     message = messages.get(code, HTTP_TYPES.get(code, "Error"))

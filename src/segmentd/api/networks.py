@@ -8,7 +8,15 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from segmentd.api import schemas
-from segmentd.api.deps import Context, IfMatch, ListParams, fields_param, list_params, reader, writer
+from segmentd.api.deps import (
+    Context,
+    IfMatch,
+    ListParams,
+    fields_param,
+    list_params,
+    reader,
+    writer,
+)
 from segmentd.api.wire import json_response, no_content
 from segmentd.authz import Permission, Principal, can
 from segmentd.db.models import Network

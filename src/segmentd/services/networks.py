@@ -167,7 +167,7 @@ def _reload(session: Session, network_id: str) -> Network:
     return session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 
-def _scoped(principal: Principal) -> Select[tuple[Network]]:
+def _scoped(principal: Principal) -> Select[Network]:
     return select(Network).where(visible(principal, Network.project_id, Network.shared))
 
 
