@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine with Python 3.11:
+#   make run    set up, migrate and serve on SQLite (./segmentd.db)
+#   make test   set up, lint and run the whole suite on SQLite and PostgreSQL
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 9696
+# The suite's PostgreSQL pass; set SEGMENTD_TEST_NO_POSTGRES=1 to skip it on purpose.
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test lint test-sqlite test-postgres bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/segmentd serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+test-sqlite: install
+	$(BIN)/pytest -q tests
+
+test-postgres: install
+	@if [ -n "$$SEGMENTD_TEST_NO_POSTGRES" ]; then \
+		echo "SEGMENTD_TEST_NO_POSTGRES is set: skipping the PostgreSQL pass"; \
+	else \
+		SEGMENTD_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/pytest -q tests; \
+	fi
+
+test: lint test-sqlite test-postgres
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
