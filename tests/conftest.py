@@ -22,6 +22,7 @@ from segmentd.config import Settings
 from segmentd.db import migrate
 from segmentd.db.models import Base
 from segmentd.main import build_runtime, create_app
+from segmentd.services.segment_ranges import sync_default_ranges
 from tests.client import Api
 
 TEST_DB_ENV = "SEGMENTD_TEST_DATABASE_URL"
@@ -70,16 +71,18 @@ def engine(runtime: Runtime) -> Engine:
     return bind
 
 
-def empty_tables(engine: Engine) -> None:
-    with engine.begin() as conn:
+def reset_database(runtime: Runtime) -> None:
+    """Empty every table, then restore the default ranges a fresh start creates."""
+    with runtime.write_sessions() as session, session.begin():
         for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(delete(table))
+            session.execute(delete(table))
+        sync_default_ranges(session, runtime.settings.default_ranges())
 
 
 @pytest.fixture(autouse=True)
 def _clean_database(request: pytest.FixtureRequest) -> None:
     if "database_url" in request.fixturenames or "api" in request.fixturenames:
-        empty_tables(request.getfixturevalue("engine"))
+        reset_database(request.getfixturevalue("runtime"))
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,10 @@ class Permission(StrEnum):
     GET_SEGMENT = "get_segment"
     UPDATE_SEGMENT = "update_segment"
     DELETE_SEGMENT = "delete_segment"
+    CREATE_NETWORK_SEGMENT_RANGE = "create_network_segment_range"
+    GET_NETWORK_SEGMENT_RANGE = "get_network_segment_range"
+    UPDATE_NETWORK_SEGMENT_RANGE = "update_network_segment_range"
+    DELETE_NETWORK_SEGMENT_RANGE = "delete_network_segment_range"
 
 
 _READ = frozenset({Permission.GET_NETWORK})

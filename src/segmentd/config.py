@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     max_fields: int = 50
     max_tags: int = 50
     max_segments_per_network: int = 64
+    # Entries of a segment range's computed ``used`` / ``available`` per response.
+    segment_range_detail_max: int = 1000
     db_statement_timeout_ms: int = 10_000
     allocation_retries: int = 16
     # Development-only convenience: no token needed, every caller is admin.
@@ -146,6 +148,10 @@ class Settings(BaseSettings):
             "geneve": parse_tunnel_ranges("geneve", self.geneve_vni_ranges),
             "gre": parse_tunnel_ranges("gre", self.gre_id_ranges),
         }
+
+    def default_ranges(self) -> list[IdRange]:
+        """Every configured range, as the ``default`` network segment ranges."""
+        return [r for per_type in self.ranges().values() for r in per_type]
 
     def vlan_physnets(self) -> list[str]:
         return parse_vlan_ranges(self.network_vlan_ranges)[1]

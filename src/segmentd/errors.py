@@ -109,6 +109,10 @@ class SegmentNotFound(NotFound):
     message = "Segment %(segment_id)s could not be found."
 
 
+class NetworkSegmentRangeNotFound(NotFound):
+    message = "Network Segment Range %(range_id)s could not be found."
+
+
 class ResourceNotFound(NotFound):
     message = "The resource could not be found."
 
@@ -131,6 +135,21 @@ class FlatNetworkInUse(InUse):
 
 class SegmentInUse(InUse):
     message = "Segment %(segment_id)s cannot be deleted: %(reason)s."
+
+
+class NetworkSegmentRangeOverlaps(Conflict):
+    message = "Network segment range overlaps with range(s) with id %(range_id)s"
+
+
+class NetworkSegmentRangeReferencedByProject(InUse):
+    message = (
+        "Network Segment Range %(range_id)s is referenced by one or more tenant "
+        "networks: IDs in the removed part are in use."
+    )
+
+
+class NetworkSegmentRangeDefaultReadOnly(BadRequest):
+    message = "Network Segment Range %(range_id)s is a default segment range which could not be updated or deleted."
 
 
 class RevisionNumberConstraintFailed(PreconditionFailed):

@@ -10,10 +10,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import __version__
 from segmentd.api import faults, networks, root, segments
+from segmentd.api import segment_ranges as segment_range_routes
 from segmentd.api.deps import Runtime
 from segmentd.api.wire import REQUEST_ID_HEADER
 from segmentd.config import Settings, load_settings
 from segmentd.db.base import make_engine, make_sessionmaker, read_only
+from segmentd.services import segment_ranges
 from segmentd.services.allocation import build_drivers
 
 
@@ -44,10 +46,14 @@ class RequestIdMiddleware:
 
 def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
     engine = make_engine(settings.database_url, settings.db_statement_timeout_ms, **engine_kwargs)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session, session.begin():
+        # Every worker does this at start; it is idempotent and race-free.
+        segment_ranges.sync_default_ranges(session, settings.default_ranges())
     tenant_types = [t.strip() for t in settings.tenant_network_types.split(",") if t.strip()]
     return Runtime(
         settings=settings,
-        write_sessions=make_sessionmaker(engine),
+        write_sessions=sessions,
         read_sessions=make_sessionmaker(read_only(engine)),
         drivers=build_drivers(settings),
         tenant_types=tenant_types,
@@ -69,7 +75,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime or build_runtime(settings)
     faults.install(app)
-    for router in (root.router, networks.router, segments.router):
+    for router in (root.router, networks.router, segments.router, segment_range_routes.router):
         app.include_router(router)
     app.add_middleware(faults.ErrorBoundary)
     app.add_middleware(RequestIdMiddleware)

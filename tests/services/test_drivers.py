@@ -49,10 +49,10 @@ def test_invalid(spec: SegmentSpec) -> None:
         DRIVERS[spec.network_type].validate(spec)
 
 
-def test_allocation_needs_and_candidate_ranges() -> None:
+def test_allocation_needs() -> None:
     vlan = DRIVERS["vlan"]
     assert vlan.needs_allocation(SegmentSpec("vlan", "physnet1"))
     assert not vlan.needs_allocation(SegmentSpec("vlan", "physnet1", 12))
-    assert [r.physical_network for r in vlan.candidate_ranges(SegmentSpec("vlan"))] == ["physnet1"]
-    assert vlan.candidate_ranges(SegmentSpec("vlan", "physnet2")) == []
+    assert DRIVERS["gre"].needs_allocation(SegmentSpec("gre"))
     assert not DRIVERS["local"].needs_allocation(SegmentSpec("local"))
+    assert not DRIVERS["flat"].needs_allocation(SegmentSpec("flat", "physnet2"))

@@ -14,6 +14,7 @@ EXTENSIONS = (
     ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
     ("multi-provider", "Multi Provider Network", "Expose mapping of virtual networks to multiple physical networks"),
     ("segment", "Segment", "Segments extension."),
+    ("network-segment-range", "Network Segment Range", "Provides support for the network segment range management"),
     ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
     ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
     ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
@@ -40,7 +41,11 @@ def versions(request: Request) -> Response:
 @router.get("/v2.0/")
 @router.get("/v2.0")
 def resources(request: Request) -> Response:
-    names = (("network", "networks"), ("segment", "segments"))
+    names = (
+        ("network", "networks"),
+        ("segment", "segments"),
+        ("network_segment_range", "network_segment_ranges"),
+    )
     listing = [
         {"name": one, "collection": many, "links": [{"href": f"{_base(request)}/v2.0/{many}", "rel": "self"}]}
         for one, many in names

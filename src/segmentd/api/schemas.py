@@ -16,7 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from starlette.datastructures import URL
 
 from segmentd.db.base import Page
-from segmentd.db.models import DESCRIPTION_LEN, NAME_LEN, PHYSNET_LEN, TAG_LEN, Network, Segment
+from segmentd.db.models import (
+    DESCRIPTION_LEN,
+    NAME_LEN,
+    PHYSNET_LEN,
+    TAG_LEN,
+    Network,
+    NetworkSegmentRange,
+    Segment,
+)
 
 NetworkType = Literal["flat", "vlan", "vxlan", "geneve", "gre", "local"]
 Name = Annotated[str, Field(max_length=NAME_LEN)]
@@ -278,3 +286,87 @@ def collection(
     if links or limit_given:
         body[f"{name}_links"] = links
     return body
+
+
+# Network segment ranges -----------------------------------------------------------
+
+RangeNetworkType = Literal["vlan", "vxlan", "geneve", "gre"]
+RangeBound = Annotated[int, Field(ge=1, le=4294967295)]
+RANGE_READ_ONLY = ("id", "default", "used", "available", "created_at", "updated_at", "revision_number")
+RANGE_IMMUTABLE = ("network_type", "physical_network", "shared", "project_id", "tenant_id")
+
+
+class RangeCreate(Strict):
+    name: Name = ""
+    description: Description = ""
+    shared: bool = True
+    project_id: ProjectId | None = None
+    tenant_id: ProjectId | None = None
+    network_type: RangeNetworkType
+    physical_network: PhysicalNetwork | None = None
+    minimum: RangeBound
+    maximum: RangeBound
+    tags: Tags | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_only(cls, data: Any) -> Any:
+        return _reject(data, RANGE_READ_ONLY, "Attribute '%s' not allowed in POST")
+
+    @model_validator(mode="after")
+    def _owner(self) -> RangeCreate:
+        if self.project_id and self.tenant_id and self.project_id != self.tenant_id:
+            raise ValueError("project_id and tenant_id do not match")
+        return self
+
+
+class RangeUpdate(Strict):
+    name: Name | None = None
+    description: Description | None = None
+    minimum: RangeBound | None = None
+    maximum: RangeBound | None = None
+    tags: Tags | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_only(cls, data: Any) -> Any:
+        _reject(data, RANGE_IMMUTABLE, "Cannot update read-only attribute %s")
+        return _reject(data, RANGE_READ_ONLY, "Attribute '%s' not allowed in PUT")
+
+
+class RangeCreateBody(Strict):
+    network_segment_range: RangeCreate
+
+
+class RangeUpdateBody(Strict):
+    network_segment_range: RangeUpdate
+
+
+RANGE_FIELDS = frozenset(
+    {
+        "id", "name", "description", "default", "shared", "project_id", "network_type",
+        "physical_network", "minimum", "maximum", "used", "available", "tags",
+        "created_at", "updated_at", "revision_number",
+    }
+)
+
+
+def range_view(row: NetworkSegmentRange, used: dict[int, str], available: list[Any]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "default": row.default,
+        "shared": row.shared,
+        "project_id": row.project_id,
+        "network_type": row.network_type,
+        "physical_network": row.physical_network,
+        "minimum": row.minimum,
+        "maximum": row.maximum,
+        "used": {str(k): v for k, v in used.items()},
+        "available": available,
+        "tags": sorted(t.tag for t in row.tags),
+        "created_at": row.created_at.strftime(TIME_FORMAT),
+        "updated_at": row.updated_at.strftime(TIME_FORMAT),
+        "revision_number": row.revision_number,
+    }

@@ -128,4 +128,50 @@ class SegmentTag(Base):
     tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
 
 
-__all__ = ["Base", "Network", "NetworkTag", "Segment", "SegmentTag", "new_id"]
+class NetworkSegmentRange(StandardAttrs, Base):
+    """IDs that allocation may hand out: ``default`` rows mirror the config file."""
+
+    __tablename__ = "network_segment_ranges"
+    __table_args__ = (
+        CheckConstraint("minimum <= maximum", name="bounds"),
+        CheckConstraint(
+            "network_type IN ('vlan', 'vxlan', 'geneve', 'gre')", name="network_type"
+        ),
+        CheckConstraint("shared OR project_id IS NOT NULL", name="owner"),
+        Index("ix_network_segment_ranges_pool", "network_type", "physical_network"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), default="")
+    default: Mapped[bool] = mapped_column(Boolean, default=False)
+    shared: Mapped[bool] = mapped_column(Boolean, default=True)
+    project_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    network_type: Mapped[str] = mapped_column(String(16))
+    physical_network: Mapped[str | None] = mapped_column(String(PHYSNET_LEN), default=None)
+    minimum: Mapped[int] = mapped_column(BigInteger)
+    maximum: Mapped[int] = mapped_column(BigInteger)
+
+    tags: Mapped[list[NetworkSegmentRangeTag]] = relationship(lazy="raise", passive_deletes=True)
+
+
+class NetworkSegmentRangeTag(Base):
+    __tablename__ = "network_segment_range_tags"
+
+    range_id: Mapped[str] = mapped_column(
+        String(36),
+        ForeignKey("network_segment_ranges.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
+
+
+__all__ = [
+    "Base",
+    "Network",
+    "NetworkSegmentRange",
+    "NetworkSegmentRangeTag",
+    "NetworkTag",
+    "Segment",
+    "SegmentTag",
+    "new_id",
+]

@@ -10,7 +10,7 @@ concurrent workers, and a lost race retries from a fresh random start.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -43,8 +43,6 @@ class TypeDriver(Protocol):
 
     def needs_allocation(self, spec: SegmentSpec) -> bool: ...
 
-    def candidate_ranges(self, spec: SegmentSpec) -> list[IdRange]: ...
-
 
 @dataclass(frozen=True)
 class FlatDriver:
@@ -63,13 +61,9 @@ class FlatDriver:
     def needs_allocation(self, spec: SegmentSpec) -> bool:
         return False
 
-    def candidate_ranges(self, spec: SegmentSpec) -> list[IdRange]:
-        return []
-
 
 @dataclass(frozen=True)
 class VlanDriver:
-    ranges: list[IdRange]
     physnets: list[str]
 
     def validate(self, spec: SegmentSpec) -> None:
@@ -86,16 +80,10 @@ class VlanDriver:
     def needs_allocation(self, spec: SegmentSpec) -> bool:
         return spec.segmentation_id is None
 
-    def candidate_ranges(self, spec: SegmentSpec) -> list[IdRange]:
-        if spec.physical_network is None:
-            return list(self.ranges)
-        return [r for r in self.ranges if r.physical_network == spec.physical_network]
-
 
 @dataclass(frozen=True)
 class TunnelDriver:
     network_type: str
-    ranges: list[IdRange]
 
     def validate(self, spec: SegmentSpec) -> None:
         if spec.physical_network is not None:
@@ -109,9 +97,6 @@ class TunnelDriver:
     def needs_allocation(self, spec: SegmentSpec) -> bool:
         return spec.segmentation_id is None
 
-    def candidate_ranges(self, spec: SegmentSpec) -> list[IdRange]:
-        return list(self.ranges)
-
 
 @dataclass(frozen=True)
 class LocalDriver:
@@ -122,18 +107,16 @@ class LocalDriver:
     def needs_allocation(self, spec: SegmentSpec) -> bool:
         return False
 
-    def candidate_ranges(self, spec: SegmentSpec) -> list[IdRange]:
-        return []
-
 
 def build_drivers(settings: Settings) -> dict[str, TypeDriver]:
-    ranges = settings.ranges()
+    # Allocation ranges live in the database (network segment ranges); the
+    # drivers only need to know which physical networks exist.
     return {
         "flat": FlatDriver(settings.flat_physnets(), settings.known_physnets()),
-        "vlan": VlanDriver(ranges["vlan"], settings.vlan_physnets()),
-        "vxlan": TunnelDriver("vxlan", ranges["vxlan"]),
-        "geneve": TunnelDriver("geneve", ranges["geneve"]),
-        "gre": TunnelDriver("gre", ranges["gre"]),
+        "vlan": VlanDriver(settings.vlan_physnets()),
+        "vxlan": TunnelDriver("vxlan"),
+        "geneve": TunnelDriver("geneve"),
+        "gre": TunnelDriver("gre"),
         "local": LocalDriver(),
     }
 
@@ -215,14 +198,15 @@ def claim(
     spec: SegmentSpec,
     make: Callable[[SegmentSpec], Segment],
     retries: int,
+    pools: Sequence[IdRange],
 ) -> Segment:
-    """Insert the segment for ``spec``, allocating its ID when it has none."""
+    """Insert the segment for ``spec``, allocating its ID from ``pools`` when it has none."""
     if not driver.needs_allocation(spec):
         segment = make(spec)
         if not _insert(session, segment):
             raise _in_use_error(spec)
         return segment
-    for id_range in driver.candidate_ranges(spec):
+    for id_range in pools:
         for _ in range(retries):
             free = find_free_id(session, id_range)
             if free is None:

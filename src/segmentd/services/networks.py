@@ -133,8 +133,11 @@ def create(
     if spec.segments is None:
         created = [_tenant_segment(session, network, drivers, tenant_types, retries)]
     else:
+        limited = not principal.is_admin
         created = [
-            segment_service.add_to_network(session, network, s, drivers, retries)
+            segment_service.add_to_network(
+                session, network, s, drivers, retries, limited_to_pools=limited
+            )
             for s in spec.segments
         ]
     network.mtu = spec.mtu or segment_service.mtu_for(created)

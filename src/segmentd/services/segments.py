@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from segmentd import errors
 from segmentd.authz import Permission, Principal, admin_only, can, require
+from segmentd.config import IdRange
 from segmentd.db.base import Page
 from segmentd.db.models import Network, Segment, SegmentTag
-from segmentd.services import standard
+from segmentd.services import segment_ranges, standard
 from segmentd.services.allocation import SegmentSpec, TypeDriver, claim
 from segmentd.services.query import (
     Filter,
@@ -70,10 +71,24 @@ def add_to_network(
     drivers: dict[str, TypeDriver],
     retries: int,
     tags: list[str] | None = None,
+    *,
+    limited_to_pools: bool = False,
 ) -> Segment:
-    """Validate ``spec`` for its type and insert it, allocating an ID if needed."""
+    """Validate ``spec`` for its type and insert it, allocating an ID if needed.
+
+    ``limited_to_pools``: the caller (not an admin) may only use IDs from the
+    ranges the network's project may allocate from, even when naming one.
+    """
     driver = drivers[spec.network_type]
     driver.validate(spec)
+    explicit = spec.segmentation_id is not None
+    pools: list[IdRange] = []
+    if driver.needs_allocation(spec) or (limited_to_pools and explicit):
+        pools = segment_ranges.usable_pools(
+            session, spec.network_type, spec.physical_network, network.project_id
+        )
+    if limited_to_pools and spec.segmentation_id is not None:
+        segment_ranges.check_explicit_id(pools, spec.physical_network, spec.segmentation_id)
     index = session.scalar(
         select(func.coalesce(func.max(Segment.segment_index) + 1, 0)).where(
             Segment.network_id == network.id
@@ -91,7 +106,7 @@ def add_to_network(
             segment_index=index,
         )
 
-    segment = claim(session, driver, spec, make, retries)
+    segment = claim(session, driver, spec, make, retries, pools)
     standard.set_tags(session, SegmentTag, "segment_id", segment.id, tags or [])
     return segment
 
@@ -113,7 +128,9 @@ def create(
     network = session.get(Network, network_id, with_for_update=not _is_sqlite(session))
     if network is None:
         raise errors.NetworkNotFound(net_id=network_id)
-    segment = add_to_network(session, network, spec, drivers, retries, tags)
+    segment = add_to_network(
+        session, network, spec, drivers, retries, tags, limited_to_pools=not principal.is_admin
+    )
     session.flush()
     return _reload(session, segment.id)
 

@@ -1,0 +1,381 @@
+"""Network segment ranges: which segmentation IDs allocation may hand out.
+
+The configuration's ranges are mirrored as ``default`` shared rows at start-up
+(idempotent, so several workers may start at once).  Operators add shared or
+per-project ranges at run time.  A project allocates from its own ranges
+first, then from the shared ones minus every other project's reservations;
+all of this is interval arithmetic over a handful of rows, never a walk over
+the ID space.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from segmentd import errors
+from segmentd.authz import Permission, Principal, admin_only, can, require
+from segmentd.config import TUNNEL_ID_LIMITS, VLAN_ID_LIMITS, IdRange
+from segmentd.db.base import Page, utcnow
+from segmentd.db.models import Network, NetworkSegmentRange, NetworkSegmentRangeTag, Segment
+from segmentd.services import standard
+from segmentd.services.query import (
+    Filter,
+    ListQuery,
+    QuerySpec,
+    TagTable,
+    list_page,
+    parse_bool,
+    parse_int,
+    parse_uuid,
+)
+
+Range = NetworkSegmentRange
+ID_LIMITS = {"vlan": VLAN_ID_LIMITS, **TUNNEL_ID_LIMITS}
+# Default ranges get stable ids, so every worker computes the same rows.
+_DEFAULT_NAMESPACE = uuid.UUID("6f1c7e52-8d0b-4b8e-9a43-2f0d5c1e7a90")
+
+LIST_SPEC = QuerySpec(
+    filters={
+        "id": Filter(Range.id, parse_uuid),
+        "name": Filter(Range.name),
+        "description": Filter(Range.description),
+        "default": Filter(Range.default, parse_bool),
+        "shared": Filter(Range.shared, parse_bool),
+        "project_id": Filter(Range.project_id),
+        "network_type": Filter(Range.network_type),
+        "physical_network": Filter(Range.physical_network),
+        "minimum": Filter(Range.minimum, parse_int),
+        "maximum": Filter(Range.maximum, parse_int),
+        "revision_number": Filter(Range.revision_number, parse_int),
+    },
+    sorts={
+        "id": Range.id,
+        "name": Range.name,
+        "network_type": Range.network_type,
+        "physical_network": func.coalesce(Range.physical_network, ""),
+        "minimum": Range.minimum,
+        "maximum": Range.maximum,
+        "default": Range.default,
+        "shared": Range.shared,
+        "project_id": func.coalesce(Range.project_id, ""),
+        "created_at": Range.created_at,
+        "updated_at": Range.updated_at,
+        "revision_number": Range.revision_number,
+    },
+    tags=TagTable(NetworkSegmentRangeTag, NetworkSegmentRangeTag.range_id, Range.id),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSpec:
+    network_type: str
+    minimum: int
+    maximum: int
+    physical_network: str | None = None
+    shared: bool = True
+    project_id: str | None = None
+    name: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RangeUpdate:
+    name: str | None = None
+    description: str | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    tags: list[str] | None = None
+
+
+# Default ranges ----------------------------------------------------------------
+
+
+def default_range_id(r: IdRange) -> str:
+    key = f"{r.network_type}:{r.physical_network or ''}:{r.minimum}:{r.maximum}"
+    return str(uuid.uuid5(_DEFAULT_NAMESPACE, key))
+
+
+def sync_default_ranges(session: Session, configured: Iterable[IdRange]) -> None:
+    """Make the ``default`` rows equal the configured ranges; safe to run concurrently."""
+    wanted = {default_range_id(r): r for r in configured}
+    session.execute(delete(Range).where(Range.default.is_(True), Range.id.not_in(list(wanted))))
+    if not wanted:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "id": rid, "name": "", "description": "", "default": True, "shared": True,
+            "project_id": None, "network_type": r.network_type,
+            "physical_network": r.physical_network, "minimum": r.minimum,
+            "maximum": r.maximum, "created_at": now, "updated_at": now, "revision_number": 1,
+        }
+        for rid, r in wanted.items()
+    ]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(Range).on_conflict_do_nothing(index_elements=["id"])
+    session.execute(stmt, rows)
+
+
+# Allocation pools -----------------------------------------------------------------
+
+
+def subtract(lo: int, hi: int, holes: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``[lo, hi]`` minus the given inclusive intervals."""
+    pieces = [(lo, hi)]
+    for h_lo, h_hi in holes:
+        next_pieces = []
+        for p_lo, p_hi in pieces:
+            if h_hi < p_lo or h_lo > p_hi:
+                next_pieces.append((p_lo, p_hi))
+                continue
+            if p_lo < h_lo:
+                next_pieces.append((p_lo, h_lo - 1))
+            if h_hi < p_hi:
+                next_pieces.append((h_hi + 1, p_hi))
+        pieces = next_pieces
+    return pieces
+
+
+def usable_pools(
+    session: Session, network_type: str, physical_network: str | None, project_id: str
+) -> list[IdRange]:
+    """The pools ``project_id`` allocates from, its own ranges first."""
+    _lock_pools(session, network_type, exclusive=False)
+    stmt = select(Range).where(Range.network_type == network_type).order_by(Range.minimum)
+    if physical_network is not None:
+        stmt = stmt.where(Range.physical_network == physical_network)
+    rows = list(session.scalars(stmt))
+    own = [r for r in rows if not r.shared and r.project_id == project_id]
+    reserved = [r for r in rows if not r.shared and r.project_id != project_id]
+    pools = [IdRange(r.network_type, r.physical_network, r.minimum, r.maximum) for r in own]
+    for r in (r for r in rows if r.shared):
+        holes = [(o.minimum, o.maximum) for o in reserved if o.physical_network == r.physical_network]
+        pools += [IdRange(r.network_type, r.physical_network, lo, hi) for lo, hi in subtract(r.minimum, r.maximum, holes)]
+    return pools
+
+
+def check_explicit_id(pools: Sequence[IdRange], physical_network: str | None, segmentation_id: int) -> None:
+    """For callers limited to their pools: an explicit ID must lie in one of them."""
+    if not any(
+        p.minimum <= segmentation_id <= p.maximum and p.physical_network == physical_network
+        for p in pools
+    ):
+        raise errors.InvalidInput(
+            error_message=f"segmentation_id {segmentation_id} is outside the ranges this project may use"
+        )
+
+
+# Computed attributes -----------------------------------------------------------------
+
+
+def _in_range(model: Any, r: Range, lo: int, hi: int) -> ColumnElement[bool]:
+    physnet = (
+        model.physical_network.is_(None)
+        if r.physical_network is None
+        else model.physical_network == r.physical_network
+    )
+    cond: ColumnElement[bool] = (
+        (model.network_type == r.network_type)
+        & physnet
+        & model.segmentation_id.between(lo, hi)
+    )
+    return cond
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    used: dict[int, str]
+    available: list[int] | list[str]
+
+
+def usage(session: Session, r: Range, cap: int) -> Usage:
+    """``used`` (ID -> project) and ``available``, each bounded by ``cap`` entries.
+
+    ``available`` lists IDs while there are at most ``cap`` of them, as the
+    incumbent does, and otherwise compact ``"lo-hi"`` runs (at most ``cap``),
+    so a 24-bit range never becomes millions of integers in a response.
+    """
+    stmt = (
+        select(Segment.segmentation_id, Network.project_id)
+        .join(Network, Network.id == Segment.network_id)
+        .where(_in_range(Segment, r, r.minimum, r.maximum))
+        .order_by(Segment.segmentation_id)
+        .limit(cap + 1)
+    )
+    rows = [(i, p) for i, p in session.execute(stmt) if i is not None]
+    truncated = len(rows) > cap
+    used = dict(rows[:cap])
+    end = rows[cap][0] - 1 if truncated else r.maximum
+    runs = subtract(r.minimum, end, [(i, i) for i in used])
+    free = sum(hi - lo + 1 for lo, hi in runs)
+    if not truncated and free <= cap:
+        return Usage(used, [i for lo, hi in runs for i in range(lo, hi + 1)])
+    return Usage(used, [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in runs[:cap]])
+
+
+# CRUD ---------------------------------------------------------------------------------
+
+
+def _validate(spec: RangeSpec, vlan_physnets: Sequence[str]) -> None:
+    lo, hi = ID_LIMITS[spec.network_type]
+    if not lo <= spec.minimum <= spec.maximum <= hi:
+        raise errors.InvalidInput(
+            error_message=f"{spec.network_type} range must satisfy {lo} <= minimum <= maximum <= {hi}"
+        )
+    if spec.network_type == "vlan":
+        if spec.physical_network is None:
+            raise errors.InvalidInput(error_message="physical_network required for a vlan range")
+        if spec.physical_network not in vlan_physnets:
+            raise errors.InvalidInput(
+                error_message=f"physical_network '{spec.physical_network}' unknown for VLAN ranges"
+            )
+    elif spec.physical_network is not None:
+        raise errors.InvalidInput(
+            error_message=f"physical_network must be absent for a {spec.network_type} range"
+        )
+    if not spec.shared and not spec.project_id:
+        raise errors.InvalidInput(error_message="project_id required for a range that is not shared")
+
+
+def _lock_pools(session: Session, network_type: str, *, exclusive: bool) -> None:
+    """Range changes of a type exclude each other and concurrent allocations.
+
+    Overlap and "IDs in use in the removed part" are properties of rows that
+    may not exist yet, so row locks cannot guard them: a transaction-scoped
+    advisory lock per network type does (shared for allocations, so those
+    never wait for each other).  SQLite writers are already serialised by
+    ``BEGIN IMMEDIATE``.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(f"segment-range:{network_type}".encode())
+    lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    session.execute(text(f"SELECT {lock}(:key)"), {"key": key})
+
+
+def _check_overlap(session: Session, spec: RangeSpec, exclude_id: str | None = None) -> None:
+    # As the incumbent: operator ranges may not overlap each other; they may
+    # overlap the default ranges, which is how a project's reservation is carved out.
+    stmt = select(Range.id).where(
+        Range.default.is_(False),
+        Range.network_type == spec.network_type,
+        Range.physical_network.is_(None)
+        if spec.physical_network is None
+        else Range.physical_network == spec.physical_network,
+        Range.minimum <= spec.maximum,
+        Range.maximum >= spec.minimum,
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(Range.id != exclude_id)
+    clashes = sorted(session.scalars(stmt))
+    if clashes:
+        raise errors.NetworkSegmentRangeOverlaps(range_id=", ".join(clashes))
+
+
+def _ids_in_use(session: Session, r: Range, lo: int, hi: int) -> bool:
+    if lo > hi:
+        return False
+    return session.scalar(select(Segment.id).where(_in_range(Segment, r, lo, hi)).limit(1)) is not None
+
+
+def create(session: Session, principal: Principal, spec: RangeSpec, vlan_physnets: Sequence[str]) -> Range:
+    require(principal, Permission.CREATE_NETWORK_SEGMENT_RANGE)
+    if spec.shared:
+        spec = RangeSpec(**{**_as_dict(spec), "project_id": None})
+    _validate(spec, vlan_physnets)
+    _lock_pools(session, spec.network_type, exclusive=True)
+    _check_overlap(session, spec)
+    row = Range(
+        name=spec.name, description=spec.description, default=False, shared=spec.shared,
+        project_id=spec.project_id, network_type=spec.network_type,
+        physical_network=spec.physical_network, minimum=spec.minimum, maximum=spec.maximum,
+    )
+    session.add(row)
+    session.flush()
+    standard.set_tags(session, NetworkSegmentRangeTag, "range_id", row.id, list(spec.tags))
+    return _reload(session, row.id)
+
+
+def _as_dict(spec: RangeSpec) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in RangeSpec.__slots__}
+
+
+def _reload(session: Session, range_id: str) -> Range:
+    stmt = select(Range).options(selectinload(Range.tags)).where(Range.id == range_id)
+    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+
+def _scoped(principal: Principal) -> Select[Range]:
+    return select(Range).where(admin_only(principal))
+
+
+def get(session: Session, principal: Principal, range_id: str) -> Range:
+    stmt = _scoped(principal).options(selectinload(Range.tags)).where(Range.id == range_id)
+    found = session.scalars(stmt).first()
+    if found is None or not can(principal, Permission.GET_NETWORK_SEGMENT_RANGE):
+        raise errors.NetworkSegmentRangeNotFound(range_id=range_id)
+    return found
+
+
+def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
+    if not can(principal, Permission.GET_NETWORK_SEGMENT_RANGE):
+        return Page([], False)
+    return list_page(session, _scoped(principal), LIST_SPEC, query, Range.id, [selectinload(Range.tags)])
+
+
+def update(
+    session: Session,
+    principal: Principal,
+    range_id: str,
+    changes: RangeUpdate,
+    if_revision: int | None,
+    vlan_physnets: Sequence[str],
+) -> Range:
+    row = get(session, principal, range_id)
+    require(principal, Permission.UPDATE_NETWORK_SEGMENT_RANGE)
+    if row.default:
+        raise errors.NetworkSegmentRangeDefaultReadOnly(range_id=range_id)
+    standard.check_revision(row, if_revision)
+    new = RangeSpec(
+        row.network_type,
+        row.minimum if changes.minimum is None else changes.minimum,
+        row.maximum if changes.maximum is None else changes.maximum,
+        row.physical_network, row.shared, row.project_id,
+    )
+    _validate(new, vlan_physnets)
+    _lock_pools(session, row.network_type, exclusive=True)
+    _check_overlap(session, new, exclude_id=row.id)
+    removed = ((row.minimum, new.minimum - 1), (new.maximum + 1, row.maximum))
+    if any(_ids_in_use(session, row, lo, hi) for lo, hi in removed):
+        raise errors.NetworkSegmentRangeReferencedByProject(range_id=range_id)
+    row.minimum, row.maximum = new.minimum, new.maximum
+    if changes.name is not None:
+        row.name = changes.name
+    if changes.description is not None:
+        row.description = changes.description
+    if changes.tags is not None:
+        standard.set_tags(session, NetworkSegmentRangeTag, "range_id", row.id, changes.tags)
+    standard.bump(row)
+    session.flush()
+    return _reload(session, row.id)
+
+
+def delete_(session: Session, principal: Principal, range_id: str, if_revision: int | None) -> None:
+    row = get(session, principal, range_id)
+    require(principal, Permission.DELETE_NETWORK_SEGMENT_RANGE)
+    if row.default:
+        raise errors.NetworkSegmentRangeDefaultReadOnly(range_id=range_id)
+    standard.check_revision(row, if_revision)
+    _lock_pools(session, row.network_type, exclusive=True)
+    if _ids_in_use(session, row, row.minimum, row.maximum):
+        raise errors.NetworkSegmentRangeReferencedByProject(range_id=range_id)
+    session.execute(delete(Range).where(Range.id == row.id))
