@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.datastructures import URL

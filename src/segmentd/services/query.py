@@ -57,7 +57,8 @@ class Filter:
     parse: Parser = parse_str
 
     def condition(self, values: list[Any]) -> ColumnElement[bool]:
-        return self.column.in_(values)
+        condition: ColumnElement[bool] = self.column.in_(values)
+        return condition
 
 
 @dataclass(frozen=True)
