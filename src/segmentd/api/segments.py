@@ -8,9 +8,18 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from segmentd.api import schemas
-from segmentd.api.deps import Context, IfMatch, ListParams, fields_param, list_params, reader, writer
+from segmentd.api.deps import (
+    Context,
+    IfMatch,
+    ListParams,
+    fields_param,
+    list_params,
+    reader,
+    writer,
+)
 from segmentd.api.wire import json_response, no_content
 from segmentd.authz import Permission
+from segmentd.db.models import Segment
 from segmentd.services import segments
 from segmentd.services.allocation import SegmentSpec
 
@@ -20,7 +29,7 @@ Fields = Annotated[list[str], Depends(fields_param(schemas.SEGMENT_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(segments.LIST_SPEC, schemas.SEGMENT_FIELDS))]
 
 
-def _one(segment: segments.Segment, fields: list[str], status: int = 200) -> Response:
+def _one(segment: Segment, fields: list[str], status: int = 200) -> Response:
     return json_response({"segment": schemas.project(schemas.segment_view(segment), fields)}, status)
 
 
