@@ -128,4 +128,11 @@ class SegmentTag(Base):
     tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
 
 
-__all__ = ["Base", "Network", "NetworkTag", "Segment", "SegmentTag", "new_id"]
+# Identity tables share the metadata (migrations, fixtures); they live in
+# their own module.
+from segmentd.db.identity import Project, RoleAssignment, Token, User  # noqa: E402
+
+__all__ = [
+    "Base", "Network", "NetworkTag", "Project", "RoleAssignment", "Segment", "SegmentTag",
+    "Token", "User", "new_id",
+]
