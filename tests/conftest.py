@@ -26,6 +26,9 @@ from segmentd.services.segment_ranges import sync_default_ranges
 from tests.client import Api
 
 TEST_DB_ENV = "SEGMENTD_TEST_DATABASE_URL"
+# Name prefix of the per-worker PostgreSQL databases, so two checkouts can run
+# their PostgreSQL suites on one server at the same time.
+TEST_DB_PREFIX_ENV = "SEGMENTD_TEST_DB_PREFIX"
 
 
 def _postgres_database(base_url: str, name: str) -> str:
@@ -44,7 +47,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> st
     if base == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'segmentd.db'}"
     else:
-        url = _postgres_database(base, f"segmentd_test_{worker_id}")
+        prefix = os.environ.get(TEST_DB_PREFIX_ENV, "segmentd_test")
+        url = _postgres_database(base, f"{prefix}_{worker_id}")
     migrate.upgrade(url)
     return url
 
@@ -54,8 +58,19 @@ def is_postgres(database_url: str) -> bool:
     return database_url.startswith("postgresql")
 
 
+# Tests default to the development ``noauth`` strategy (headers name project
+# and roles) and to cheap password hashing; identity and security tests ask
+# for ``auth_strategy="token"`` (see ``token_app``).
+TEST_DEFAULTS: dict[str, Any] = {
+    "auth_strategy": "noauth",
+    "password_time_cost": 1,
+    "password_memory_kib": 64,
+    "password_parallelism": 1,
+}
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    return Settings(database_url=database_url, environment="test", **overrides)
+    return Settings(database_url=database_url, environment="test", **{**TEST_DEFAULTS, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +96,7 @@ def reset_database(runtime: Runtime) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_database(request: pytest.FixtureRequest) -> None:
-    if "database_url" in request.fixturenames or "api" in request.fixturenames:
+    if {"database_url", "api", "token_app"} & set(request.fixturenames):
         reset_database(request.getfixturevalue("runtime"))
 
 
@@ -94,6 +109,19 @@ def app(runtime: Runtime) -> Any:
 def api(app: Any) -> Iterator[Api]:
     with Api.for_app(app) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def token_runtime(database_url: str) -> Iterator[Runtime]:
+    rt = build_runtime(make_settings(database_url, auth_strategy="token"))
+    yield rt
+    rt.write_sessions.kw["bind"].dispose()
+
+
+@pytest.fixture(scope="session")
+def token_app(token_runtime: Runtime) -> Any:
+    """The app as deployed: every /v2.0 request needs an X-Auth-Token."""
+    return create_app(runtime=token_runtime)
 
 
 @pytest.fixture

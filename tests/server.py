@@ -28,7 +28,9 @@ def running_server(
 ) -> Iterator[str]:
     """Yields the base URL of a live server; stops it (SIGTERM) afterwards."""
     port = free_port()
-    full_env = {**os.environ, "SEGMENTD_DATABASE_URL": database_url, **(env or {})}
+    # The dev strategy unless a test asks for tokens: most tests are about the API.
+    base_env = {"SEGMENTD_AUTH_STRATEGY": "noauth", "SEGMENTD_ENVIRONMENT": "test"}
+    full_env = {**os.environ, **base_env, "SEGMENTD_DATABASE_URL": database_url, **(env or {})}
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     cmd = [sys.executable, "-m", "segmentd.cli", "serve", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=full_env, stdout=out, stderr=subprocess.STDOUT)

@@ -1,16 +1,22 @@
-"""Who may do what: the permission vocabulary, role grants and query scoping.
+"""Who may do what: the permission vocabulary, the policy, and query scoping.
 
-Permission names are Neutron's policy rule names, so an operator's mental
-model (and, later, policy files) carry over unchanged.  Nothing here knows
-about HTTP.  Deny by default: a permission not granted to any of a
-principal's roles is refused.
+Permission names are Neutron's policy rule names and the defaults are
+Neutron's secure-RBAC defaults, so an operator's policy file carries over.
+Rules are evaluated by oslo.policy; that choice stays behind this module:
+callers see ``Policy``, ``Principal``, ``can``/``require`` and the SQL helpers
+``visible``/``admin_only`` only.  Nothing here knows about HTTP.
+
+Deny by default: a principal without a policy, a rule that is not
+registered, or a rule that fails to evaluate refuses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, or_, true
@@ -21,38 +27,192 @@ T = TypeVar("T", bound=tuple[Any, ...])
 
 
 class Permission(StrEnum):
+    CONTEXT_IS_ADMIN = "context_is_admin"
+    # Networks
     CREATE_NETWORK = "create_network"
-    CREATE_NETWORK_PROVIDER = "create_network:provider"
     CREATE_NETWORK_SHARED = "create_network:shared"
+    CREATE_NETWORK_SEGMENTS = "create_network:segments"
+    CREATE_NETWORK_PROVIDER_NETWORK_TYPE = "create_network:provider:network_type"
+    CREATE_NETWORK_PROVIDER_PHYSICAL_NETWORK = "create_network:provider:physical_network"
+    CREATE_NETWORK_PROVIDER_SEGMENTATION_ID = "create_network:provider:segmentation_id"
     GET_NETWORK = "get_network"
-    GET_NETWORK_PROVIDER = "get_network:provider"
+    GET_NETWORK_SEGMENTS = "get_network:segments"
+    GET_NETWORK_PROVIDER_NETWORK_TYPE = "get_network:provider:network_type"
+    GET_NETWORK_PROVIDER_PHYSICAL_NETWORK = "get_network:provider:physical_network"
+    GET_NETWORK_PROVIDER_SEGMENTATION_ID = "get_network:provider:segmentation_id"
     UPDATE_NETWORK = "update_network"
     UPDATE_NETWORK_SHARED = "update_network:shared"
+    UPDATE_NETWORK_SEGMENTS = "update_network:segments"
+    UPDATE_NETWORK_PROVIDER_NETWORK_TYPE = "update_network:provider:network_type"
+    UPDATE_NETWORK_PROVIDER_PHYSICAL_NETWORK = "update_network:provider:physical_network"
+    UPDATE_NETWORK_PROVIDER_SEGMENTATION_ID = "update_network:provider:segmentation_id"
     DELETE_NETWORK = "delete_network"
+    # Segments
     CREATE_SEGMENT = "create_segment"
     GET_SEGMENT = "get_segment"
     UPDATE_SEGMENT = "update_segment"
     DELETE_SEGMENT = "delete_segment"
+    # Network segment ranges
     CREATE_NETWORK_SEGMENT_RANGE = "create_network_segment_range"
     GET_NETWORK_SEGMENT_RANGE = "get_network_segment_range"
     UPDATE_NETWORK_SEGMENT_RANGE = "update_network_segment_range"
     DELETE_NETWORK_SEGMENT_RANGE = "delete_network_segment_range"
+    # Agents and host mappings (for the agents resource)
+    CREATE_AGENT_REPORT = "create_agent_report"
+    GET_AGENT = "get_agent"
+    GET_SEGMENT_HOST_MAPPING = "get_segment_host_mapping"
 
 
-_READ = frozenset({Permission.GET_NETWORK})
-_MEMBER = _READ | {
-    Permission.CREATE_NETWORK,
-    Permission.UPDATE_NETWORK,
-    Permission.DELETE_NETWORK,
+# Neutron's secure-RBAC building blocks (neutron/conf/policies/base.py).
+ADMIN = "rule:context_is_admin"
+PROJECT_MEMBER = "role:member and project_id:%(project_id)s"
+PROJECT_READER = "role:reader and project_id:%(project_id)s"
+ADMIN_OR_PROJECT_MEMBER = f"({ADMIN}) or ({PROJECT_MEMBER})"
+ADMIN_OR_PROJECT_READER = f"({ADMIN}) or ({PROJECT_READER})"
+ADMIN_OR_SERVICE = f"({ADMIN}) or rule:service_api"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    check: str
+    description: str
+
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule("context_is_admin", "role:admin", "Holds the admin role"),
+    Rule("service_api", "role:service", "Holds the service role (agents, other services)"),
+    Rule("shared", "True:%(shared)s", "The resource is shared with all projects"),
+    Rule("default", "!", "Anything not named here is refused"),
+    Rule("create_network", ADMIN_OR_PROJECT_MEMBER, "Create a network"),
+    Rule("create_network:shared", ADMIN, "Create a shared network"),
+    Rule("create_network:segments", ADMIN, "Specify segments when creating a network"),
+    Rule("create_network:provider:network_type", ADMIN, "Specify provider:network_type"),
+    Rule("create_network:provider:physical_network", ADMIN, "Specify provider:physical_network"),
+    Rule("create_network:provider:segmentation_id", ADMIN, "Specify provider:segmentation_id"),
+    Rule("get_network", f"{ADMIN_OR_PROJECT_READER} or rule:shared", "Show a network"),
+    Rule("get_network:segments", ADMIN, "See the segments attribute of a network"),
+    Rule("get_network:provider:network_type", ADMIN, "See provider:network_type"),
+    Rule("get_network:provider:physical_network", ADMIN, "See provider:physical_network"),
+    Rule("get_network:provider:segmentation_id", ADMIN, "See provider:segmentation_id"),
+    Rule("update_network", ADMIN_OR_PROJECT_MEMBER, "Update a network"),
+    Rule("update_network:shared", ADMIN, "Change the shared attribute"),
+    Rule("update_network:segments", ADMIN, "Update the segments attribute"),
+    Rule("update_network:provider:network_type", ADMIN, "Update provider:network_type"),
+    Rule("update_network:provider:physical_network", ADMIN, "Update provider:physical_network"),
+    Rule("update_network:provider:segmentation_id", ADMIN, "Update provider:segmentation_id"),
+    Rule("delete_network", ADMIN_OR_PROJECT_MEMBER, "Delete a network"),
+    Rule("create_segment", ADMIN, "Create a segment"),
+    Rule("get_segment", ADMIN, "Show a segment"),
+    Rule("update_segment", ADMIN, "Update a segment"),
+    Rule("delete_segment", ADMIN, "Delete a segment"),
+    Rule("create_network_segment_range", ADMIN, "Create a network segment range"),
+    Rule("get_network_segment_range", ADMIN, "Show network segment ranges"),
+    Rule("update_network_segment_range", ADMIN, "Update a network segment range"),
+    Rule("delete_network_segment_range", ADMIN, "Delete a network segment range"),
+    Rule("create_agent_report", ADMIN_OR_SERVICE, "Report an agent's state and mappings"),
+    Rule("get_agent", ADMIN, "Show agents"),
+    Rule("get_segment_host_mapping", ADMIN, "Show segment-host mappings"),
+)
+
+# Keystone's default implied roles: admin implies member implies reader.
+IMPLIED_ROLES: dict[str, frozenset[str]] = {
+    "admin": frozenset({"member", "reader"}),
+    "member": frozenset({"reader"}),
+}
+ROLES = ("admin", "member", "reader", "service")
+
+# What a kind of credential may ever do, whatever its roles (warehouse's
+# PERMISSION_AUTH_METHODS).  ``None``: limited by roles only.
+CREDENTIAL_GRANTS: dict[str, frozenset[Permission] | None] = {
+    "token": None,
+    "noauth": None,
+    "agent": frozenset({Permission.CREATE_AGENT_REPORT}),
 }
 
-# Neutron's secure-RBAC defaults: segments and provider attributes are admin-only.
-ROLE_GRANTS: dict[str, frozenset[Permission]] = {
-    "admin": frozenset(Permission),
-    "member": frozenset(_MEMBER),
-    "reader": _READ,
-    "service": frozenset(),
-}
+# A project id no real project has: the target of "someone else's resource".
+OTHER_PROJECT = "\x00other-project"
+
+
+def effective_roles(roles: Iterable[str]) -> frozenset[str]:
+    """Roles with their implied roles added (Keystone's implied-role expansion)."""
+    out = set(roles)
+    for role in list(out):
+        out |= IMPLIED_ROLES.get(role, frozenset())
+    return frozenset(out)
+
+
+class Policy:
+    """Registered defaults, optionally overridden from a YAML/JSON policy file.
+
+    Built once at start-up and shared read-only.  Rule evaluation is a pure
+    function of (rule, target, credentials), so decisions are memoised in a
+    bounded per-instance cache: oslo.policy's evaluator costs ~150 us a call.
+    """
+
+    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+        from oslo_config import cfg
+        from oslo_policy import policy as oslo
+
+        conf = cfg.ConfigOpts()
+        conf([], project="segmentd", default_config_files=[], default_config_dirs=[])
+        self._enforcer = oslo.Enforcer(conf, use_conf=False)
+        defaults = [oslo.RuleDefault(r.name, r.check, description=r.description) for r in DEFAULT_RULES]
+        self._enforcer.register_defaults(defaults)
+        checks: dict[str, str] = {r.name: r.check for r in DEFAULT_RULES}
+        checks.update(overrides or {})
+        rules = oslo.Rules.from_dict(checks, default_rule="default")
+        self._enforcer.set_rules(rules, overwrite=True, use_conf=False)
+        self.overrides = dict(overrides or {})
+        self._decide = lru_cache(maxsize=8192)(self._evaluate)
+
+    @classmethod
+    def from_file(cls, path: str | Path | None) -> Policy:
+        if not path:
+            return cls()
+        from oslo_policy import policy as oslo
+
+        text = Path(path).read_text(encoding="utf-8")
+        parsed = oslo.parse_file_contents(text) or {}
+        if not isinstance(parsed, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
+        ):
+            raise ValueError(f"policy file {path} must map rule names to check strings")
+        return cls(parsed)
+
+    def _evaluate(
+        self,
+        rule: str,
+        target: tuple[tuple[str, Any], ...],
+        creds: tuple[tuple[str, Any], ...],
+    ) -> bool:
+        creds_dict = dict(creds)
+        creds_dict["roles"] = sorted(creds_dict["roles"])
+        try:
+            return bool(self._enforcer.enforce(rule, dict(target), creds_dict))
+        except Exception:  # a broken operator rule refuses, it never crashes a request
+            return False
+
+    def check(self, rule: str, target: Mapping[str, Any], principal: Principal) -> bool:
+        creds = (
+            ("project_id", principal.project_id),
+            ("roles", effective_roles(principal.roles)),
+            ("tenant_id", principal.project_id),
+            ("user_id", principal.subject),
+        )
+        key = tuple(sorted((k, _hashable(v)) for k, v in target.items()))
+        return self._decide(rule, key, creds)
+
+    def rules_table(self) -> list[tuple[str, str]]:
+        """(rule, check) for every rule in force, for docs and the CLI."""
+        merged = {r.name: r.check for r in DEFAULT_RULES} | self.overrides
+        return sorted(merged.items())
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list | set | frozenset | tuple):
+        return tuple(sorted(map(str, value)))
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,29 +221,76 @@ class Principal:
     project_id: str
     roles: frozenset[str] = field(default_factory=frozenset)
     credential: str = "token"
+    policy: Policy | None = field(default=None, compare=False, repr=False)
+    name: str = ""
 
     @property
     def is_admin(self) -> bool:
-        return "admin" in self.roles
+        return can(self, Permission.CONTEXT_IS_ADMIN, own_target(self))
 
 
-def can(principal: Principal, permission: Permission) -> bool:
-    return any(permission in ROLE_GRANTS.get(role, ()) for role in principal.roles)
+def own_target(principal: Principal, **attrs: Any) -> dict[str, Any]:
+    """The target of a resource in the caller's own project."""
+    return {"project_id": principal.project_id, "tenant_id": principal.project_id, **attrs}
 
 
-def require(principal: Principal, permission: Permission) -> None:
-    if not can(principal, permission):
+def other_target(**attrs: Any) -> dict[str, Any]:
+    """The target of a resource in a project that is not the caller's."""
+    return {"project_id": OTHER_PROJECT, "tenant_id": OTHER_PROJECT, **attrs}
+
+
+def can(
+    principal: Principal, permission: Permission, target: Mapping[str, Any] | None = None
+) -> bool:
+    """May ``principal`` exercise ``permission`` on ``target``?
+
+    Without a target the question is asked about a resource of the caller's
+    own project (Neutron's create-time target).
+    """
+    if principal.policy is None:
+        return False
+    allowed = CREDENTIAL_GRANTS.get(principal.credential, frozenset())
+    if allowed is not None and permission not in allowed:
+        return False
+    return principal.policy.check(str(permission), own_target(principal) if target is None else target, principal)
+
+
+def require(
+    principal: Principal, permission: Permission, target: Mapping[str, Any] | None = None
+) -> None:
+    if not can(principal, permission, target):
         raise errors.Forbidden()
 
 
+def attribute_permission(action: str, attribute: str) -> Permission | None:
+    """``create_network`` + ``shared`` -> the rule guarding that attribute, if any."""
+    try:
+        return Permission(f"{action}:{attribute}")
+    except ValueError:
+        return None
+
+
 def visible(
-    principal: Principal, project_column: Any, shared_column: Any | None = None
+    principal: Principal,
+    project_column: Any,
+    shared_column: Any | None = None,
+    permission: Permission = Permission.GET_NETWORK,
 ) -> ColumnElement[bool]:
-    """SQL condition selecting the rows ``principal`` may see (NetBox ``restrict``)."""
-    if principal.is_admin:
+    """SQL condition selecting the rows ``principal`` may see (NetBox ``restrict``).
+
+    The policy is asked about three representative targets (another
+    project's private resource, one's own, another project's shared one) and
+    the answers become a WHERE clause, so lists are scoped in SQL.  Show,
+    update and delete still check the loaded object's own target.
+    """
+    if can(principal, permission, other_target(shared=False)):
         return true()
-    own = project_column == principal.project_id
-    return or_(own, shared_column.is_(True)) if shared_column is not None else own
+    conditions: list[ColumnElement[bool]] = []
+    if can(principal, permission, own_target(principal, shared=False)):
+        conditions.append(project_column == principal.project_id)
+    if shared_column is not None and can(principal, permission, other_target(shared=True)):
+        conditions.append(shared_column.is_(True))
+    return or_(*conditions) if conditions else false()
 
 
 def scope(
@@ -92,9 +299,11 @@ def scope(
     return stmt.where(visible(principal, project_column, shared_column))
 
 
-def admin_only(principal: Principal) -> ColumnElement[bool]:
-    """Condition for admin-only resources: everything or nothing."""
-    return true() if principal.is_admin else false()
+def admin_only(
+    principal: Principal, permission: Permission = Permission.CONTEXT_IS_ADMIN
+) -> ColumnElement[bool]:
+    """Condition for resources without a project (segments): everything or nothing."""
+    return true() if can(principal, permission, other_target(shared=False)) else false()
 
 
 def roles_of(names: Iterable[str]) -> frozenset[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from segmentd import identity_cli
 from segmentd.config import load_settings
 from segmentd.db import migrate
 
@@ -15,6 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.upgrade:
         migrate.upgrade(settings.database_url)
+    identity_cli.serve_hints(settings)
     print(f"segmentd listening on http://{args.host}:{args.port} (database {_safe_url(settings.database_url)})", flush=True)
     uvicorn.run(
         "segmentd.asgi:app",
@@ -42,11 +44,6 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bootstrap(args: argparse.Namespace) -> int:
-    # Until the identity store lands, bootstrapping means a migrated database.
-    return _db_upgrade(argparse.Namespace(revision="head"))
-
-
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="segmentd")
     sub = top.add_subparsers(dest="command", required=True)
@@ -63,8 +60,7 @@ def parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser("upgrade", help="apply migrations")
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(func=_db_upgrade)
-    boot = sub.add_parser("bootstrap", help="prepare a fresh deployment")
-    boot.set_defaults(func=_bootstrap)
+    identity_cli.add_commands(sub)
     return top
 
 

@@ -97,8 +97,19 @@ class Settings(BaseSettings):
     segment_range_detail_max: int = 1000
     db_statement_timeout_ms: int = 10_000
     allocation_retries: int = 16
-    # Development-only convenience: no token needed, every caller is admin.
-    auth_strategy: Literal["noauth"] = "noauth"
+    # "token": every /v2.0 request needs an X-Auth-Token issued by the
+    # built-in identity service.  "noauth" (development and tests only): no
+    # token, the caller names its project and roles in headers.
+    auth_strategy: Literal["token", "noauth"] = "token"
+    token_ttl_seconds: int = 3600
+    max_token_ttl_seconds: int = 400 * 86400
+    # oslo.policy overrides (YAML or JSON), Neutron's rule names.
+    policy_file: str | None = None
+    region_name: str = "RegionOne"
+    # argon2id cost (RFC 9106 second recommended option by default).
+    password_time_cost: int = 3
+    password_memory_kib: int = 65536
+    password_parallelism: int = 4
 
     @classmethod
     def settings_customise_sources(
@@ -122,7 +133,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"unknown tenant network type {name!r}")
         return value
 
-    @field_validator("pagination_max_limit", "pagination_default_limit")
+    @field_validator(
+        "pagination_max_limit", "pagination_default_limit", "token_ttl_seconds",
+        "max_token_ttl_seconds", "password_time_cost", "password_parallelism",
+    )
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:
@@ -135,6 +149,10 @@ class Settings(BaseSettings):
         self.ranges()
         if self.environment == "production" and self.auth_strategy == "noauth":
             raise ValueError("auth_strategy 'noauth' is refused in production")
+        if self.environment == "production" and self.password_memory_kib < 19456:
+            raise ValueError("password_memory_kib below 19456 (OWASP minimum) is refused in production")
+        if self.password_memory_kib < 8 * self.password_parallelism:
+            raise ValueError("password_memory_kib must be at least 8 x password_parallelism")
         return self
 
     # Derived, typed views -------------------------------------------------------

@@ -161,3 +161,36 @@ class NoNetworkAvailable(ServiceUnavailable):
         "Unable to create the network. No %(network_type)s segmentation ID is "
         "available in the configured ranges."
     )
+
+
+# Identity -----------------------------------------------------------------------
+
+
+class InvalidCredentials(NotAuthenticated):
+    # One message for an unknown user, a wrong password, a disabled user and
+    # a project the user has no role on: nothing to enumerate.
+    message = "The request you have made requires authentication."
+
+
+class InvalidToken(NotAuthenticated):
+    message = "Authentication required: the token is missing, invalid, expired or revoked."
+
+
+class TokenNotFound(NotFound):
+    message = "Could not find token."
+
+
+class ProjectNotFound(NotFound):
+    message = "Could not find project: %(project)s."
+
+
+class UserNotFound(NotFound):
+    message = "Could not find user: %(user)s."
+
+
+class ProjectExists(Conflict):
+    message = "Project %(name)s already exists."
+
+
+class UserExists(Conflict):
+    message = "User %(name)s already exists."

@@ -9,12 +9,14 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import __version__
-from segmentd.api import faults, networks, root, segments
+from segmentd.api import faults, identity, networks, root, segments
 from segmentd.api import segment_ranges as segment_range_routes
 from segmentd.api.deps import Runtime
 from segmentd.api.wire import REQUEST_ID_HEADER
+from segmentd.authz import Policy
 from segmentd.config import Settings, load_settings
 from segmentd.db.base import make_engine, make_sessionmaker, read_only
+from segmentd.identity.passwords import Passwords
 from segmentd.services import segment_ranges
 from segmentd.services.allocation import build_drivers
 
@@ -57,6 +59,10 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
         read_sessions=make_sessionmaker(read_only(engine)),
         drivers=build_drivers(settings),
         tenant_types=tenant_types,
+        policy=Policy.from_file(settings.policy_file),
+        passwords=Passwords(
+            settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism
+        ),
     )
 
 
@@ -75,7 +81,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime or build_runtime(settings)
     faults.install(app)
-    for router in (root.router, networks.router, segments.router, segment_range_routes.router):
+    routers = (root.router, identity.router, networks.router, segments.router, segment_range_routes.router)
+    for router in routers:
         app.include_router(router)
     app.add_middleware(faults.ErrorBoundary)
     app.add_middleware(RequestIdMiddleware)

@@ -33,7 +33,7 @@ def test_settings_reject_bad_ranges_and_insecure_production() -> None:
     with pytest.raises(ValidationError):
         Settings(network_vlan_ranges="physnet1:5000:6000")
     with pytest.raises(ValidationError, match="noauth"):
-        Settings(environment="production")
+        Settings(environment="production", auth_strategy="noauth")
     with pytest.raises(ValidationError):
         Settings(tenant_network_types="token-ring")
 

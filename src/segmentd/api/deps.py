@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,8 +13,11 @@ from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from segmentd import errors
-from segmentd.authz import Permission, Principal
+from segmentd.authz import Permission, Policy, Principal
 from segmentd.config import Settings
+from segmentd.db.base import utcnow
+from segmentd.identity import tokens
+from segmentd.identity.passwords import Passwords
 from segmentd.services.allocation import TypeDriver
 from segmentd.services.query import ListQuery, QuerySpec, parse_filters
 
@@ -30,6 +34,9 @@ class Runtime:
     read_sessions: sessionmaker[Session]
     drivers: dict[str, TypeDriver]
     tenant_types: list[str]
+    policy: Policy = field(default_factory=Policy)
+    passwords: Passwords = field(default_factory=Passwords)
+    clock: Callable[[], dt.datetime] = utcnow
 
 
 @dataclass(frozen=True)
@@ -45,16 +52,43 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-def authenticate(request: Request, rt: Runtime) -> Principal:
-    """Development ``noauth`` strategy: headers name the project and roles.
+AUTH_TOKEN_HEADER = "x-auth-token"  # noqa: S105 - a header name, not a secret
 
-    Production refuses this strategy (see ``config``); token authentication
-    replaces it.
+
+def authenticate(request: Request, rt: Runtime, session: Session | None = None) -> Principal:
+    """The caller, by the configured strategy; ``NotAuthenticated`` if unknown.
+
+    ``token``: ``X-Auth-Token`` must name a live token of the built-in
+    identity service.  ``noauth`` (development and tests; refused in
+    production by ``config``): headers name the project and roles.
     """
     headers = request.headers
-    project = headers.get("x-project-id", "default")[:255]
-    roles = [r.strip() for r in headers.get("x-roles", "admin").split(",") if r.strip()]
-    return Principal(subject=headers.get("x-user-id", "noauth")[:255], project_id=project, roles=frozenset(roles))
+    if rt.settings.auth_strategy == "noauth":
+        project = headers.get("x-project-id", "default")[:255]
+        roles = [r.strip() for r in headers.get("x-roles", "admin").split(",") if r.strip()]
+        return Principal(
+            subject=headers.get("x-user-id", "noauth")[:255], project_id=project,
+            roles=frozenset(roles), credential="noauth", policy=rt.policy,
+        )
+    raw = headers.get(AUTH_TOKEN_HEADER)
+    if session is None:
+        with rt.read_sessions() as own, own.begin():
+            info = tokens.validate(own, raw, rt.clock())
+    else:
+        info = tokens.validate(session, raw, rt.clock())
+    return principal_of(info, rt.policy)
+
+
+def principal_of(info: tokens.TokenInfo, policy: Policy) -> Principal:
+    return Principal(
+        subject=info.user_id, project_id=info.project_id, roles=frozenset(info.roles),
+        credential=info.kind, policy=policy, name=info.user_name,
+    )
+
+
+def authenticated(request: Request) -> Principal:
+    """Dependency for routes that need a caller but no permission (discovery)."""
+    return authenticate(request, runtime(request))
 
 
 def _transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
@@ -69,9 +103,10 @@ def context(permission: Permission, *, write: bool) -> Callable[..., Iterator[Co
 
     def dependency(request: Request) -> Iterator[Context]:
         rt = runtime(request)
-        principal = authenticate(request, rt)
         sessions = rt.write_sessions if write else rt.read_sessions
         for session in _transaction(sessions):
+            # Authenticated inside the request's transaction: one connection.
+            principal = authenticate(request, rt, session)
             yield Context(principal, session, rt, permission)
 
     dependency.permission = permission  # type: ignore[attr-defined]
@@ -189,3 +224,11 @@ def fields_param(allowed: frozenset[str]) -> Callable[..., list[str]]:
         return _fields(fields or [], allowed, runtime(request).settings.max_fields)
 
     return dependency
+
+
+def _write_session(request: Request) -> Iterator[Session]:
+    yield from _transaction(runtime(request).write_sessions)
+
+
+# For routes without a permission of their own (Keystone login and tokens).
+WriteSession = Annotated[Session, Depends(_write_session, scope="function")]

@@ -8,7 +8,7 @@ table or file names ever reach a client.
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,25 +52,46 @@ def request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
+KEYSTONE_PREFIX = "/identity"
+KEYSTONE_TITLES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Request Entity Too Large",
+    415: "Unsupported Media Type", 429: "Too Many Requests", 500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
 def neutron_error(
     request: Request, status: int, type_name: str, message: str, headers: dict[str, str] | None = None
 ) -> Response:
-    body = {"NeutronError": {"type": type_name, "message": message, "detail": ""}}
+    """The error body: Neutron's shape, or Keystone's on the Keystone routes."""
+    if request.url.path.startswith(KEYSTONE_PREFIX):
+        title = KEYSTONE_TITLES.get(status, "Error")
+        body: dict[str, Any] = {"error": {"code": status, "message": message, "title": title}}
+    else:
+        body = {"NeutronError": {"type": type_name, "message": message, "detail": ""}}
     all_headers = {REQUEST_ID_HEADER: request_id(request), **(headers or {})}
     return json_response(body, status, all_headers)
+
+
+def _auth_hint(request: Request) -> str:
+    runtime = getattr(request.app.state, "runtime", None)
+    base = runtime.settings.public_url.rstrip("/") if runtime is not None else ""
+    return f'Keystone uri="{base}/identity/v3"'
 
 
 def status_for(exc: errors.SegmentdError) -> int:
     return next((code for cls, code in STATUS_BY_CATEGORY if isinstance(exc, cls)), 500)
 
 
-async def on_domain_error(request: Request, raised: Exception) -> Response:
-    exc = cast(errors.SegmentdError, raised)  # registered for this class only
+async def on_domain_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, errors.SegmentdError):  # registered for this type only
+        raise exc
     headers = {}
     if isinstance(exc, errors.RateLimited | errors.ServiceUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, errors.NotAuthenticated):
-        headers["WWW-Authenticate"] = 'Keystone uri="/identity/v3"'
+        headers["WWW-Authenticate"] = _auth_hint(request)
     # Forbidden uses Neutron's generic policy message, not the class name.
     type_name = "PolicyNotAuthorized" if type(exc) is errors.Forbidden else exc.type_name
     return neutron_error(request, status_for(exc), type_name, exc.msg, headers)
@@ -94,14 +115,17 @@ def _describe(error: dict[str, Any]) -> str:
     return errors.InvalidInput(error_message=f"'{where}': {message}").msg
 
 
-async def on_validation_error(request: Request, raised: Exception) -> Response:
-    found = cast(RequestValidationError, raised).errors()
+async def on_validation_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, RequestValidationError):  # registered for this type only
+        raise exc
+    found = exc.errors()
     message = _describe(found[0]) if found else "Invalid input."
     return neutron_error(request, 400, "HTTPBadRequest", message)
 
 
-async def on_http_error(request: Request, raised: Exception) -> Response:
-    exc = cast(StarletteHTTPException, raised)
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, StarletteHTTPException):  # registered for this type only
+        raise exc
     code = exc.status_code
     messages = {404: "The resource could not be found.", 405: "Method not allowed."}
     message = messages.get(code, HTTP_TYPES.get(code, "Error"))

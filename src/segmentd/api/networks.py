@@ -18,7 +18,7 @@ from segmentd.api.deps import (
     writer,
 )
 from segmentd.api.wire import json_response, no_content
-from segmentd.authz import Permission, Principal, can
+from segmentd.authz import Permission, Principal, attribute_permission, can
 from segmentd.db.models import Network
 from segmentd.services import networks
 from segmentd.services.allocation import SegmentSpec
@@ -29,9 +29,31 @@ Fields = Annotated[list[str], Depends(fields_param(schemas.NETWORK_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(networks.LIST_SPEC, schemas.NETWORK_FIELDS))]
 
 
+POLICED_VIEW_ATTRS = (*schemas.PROVIDER_ATTRS, "segments")
+
+
 def _view(network: Network, principal: Principal, fields: list[str]) -> dict[str, object]:
-    show_provider = can(principal, Permission.GET_NETWORK_PROVIDER)
-    return schemas.project(schemas.network_view(network, show_provider), fields)
+    """The network as this caller may see it: each policed attribute checked."""
+    target = networks.target(network)
+    shown = {
+        name for name in POLICED_VIEW_ATTRS
+        if can(principal, attribute_permission("get_network", name) or Permission.CONTEXT_IS_ADMIN, target)
+    }
+    view = schemas.network_view(network, bool(shown))
+    for name in POLICED_VIEW_ATTRS:
+        if name not in shown:
+            view.pop(name, None)
+    return schemas.project(view, fields)
+
+
+def _explicit(req: schemas.NetworkCreate) -> frozenset[str]:
+    """Wire names of attributes set to something other than their default."""
+    fields = type(req).model_fields
+    return frozenset(
+        fields[name].alias or name
+        for name in req.model_fields_set
+        if getattr(req, name) != fields[name].get_default(call_default_factory=True)
+    )
 
 
 def _segments(req: schemas.NetworkCreate) -> list[SegmentSpec] | None:
@@ -50,7 +72,7 @@ def create_network(
     spec = networks.NetworkSpec(
         name=req.name, description=req.description, admin_state_up=req.admin_state_up,
         shared=req.shared, project_id=req.project_id or req.tenant_id, mtu=req.mtu,
-        tags=req.tags or [], segments=_segments(req),
+        tags=req.tags or [], segments=_segments(req), attributes=_explicit(req),
     )
     rt = ctx.runtime
     network = networks.create(

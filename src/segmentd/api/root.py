@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from segmentd.api.deps import authenticated
 from segmentd.api.wire import json_response
 
 router = APIRouter(tags=["discovery"])
@@ -38,8 +39,13 @@ def versions(request: Request) -> Response:
     return json_response({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [link]}]})
 
 
-@router.get("/v2.0/")
-@router.get("/v2.0")
+# Under /v2.0 everything needs a caller (as behind keystonemiddleware); these
+# two need no permission beyond that.
+AUTHENTICATED = [Depends(authenticated)]
+
+
+@router.get("/v2.0/", dependencies=AUTHENTICATED)
+@router.get("/v2.0", dependencies=AUTHENTICATED)
 def resources(request: Request) -> Response:
     names = (
         ("network", "networks"),
@@ -53,7 +59,7 @@ def resources(request: Request) -> Response:
     return json_response({"resources": listing})
 
 
-@router.get("/v2.0/extensions")
+@router.get("/v2.0/extensions", dependencies=AUTHENTICATED)
 def extensions() -> Response:
     items = [
         {"alias": alias, "name": name, "description": desc, "updated": "2026-11-25T00:00:00-00:00", "links": []}

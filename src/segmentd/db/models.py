@@ -165,13 +165,11 @@ class NetworkSegmentRangeTag(Base):
     tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
 
 
+# Identity tables share the metadata (migrations, fixtures); they live in
+# their own module.
+from segmentd.db.identity import Project, RoleAssignment, Token, User  # noqa: E402
+
 __all__ = [
-    "Base",
-    "Network",
-    "NetworkSegmentRange",
-    "NetworkSegmentRangeTag",
-    "NetworkTag",
-    "Segment",
-    "SegmentTag",
-    "new_id",
+    "Base", "Network", "NetworkSegmentRange", "NetworkSegmentRangeTag", "NetworkTag",
+    "Project", "RoleAssignment", "Segment", "SegmentTag", "Token", "User", "new_id",
 ]

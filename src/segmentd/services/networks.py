@@ -9,7 +9,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, selectinload
 
 from segmentd import errors
-from segmentd.authz import Permission, Principal, can, require, visible
+from segmentd.authz import Permission, Principal, attribute_permission, can, require, visible
 from segmentd.db.base import Page
 from segmentd.db.models import Network, NetworkTag, Segment
 from segmentd.services import segments as segment_service
@@ -90,6 +90,9 @@ class NetworkSpec:
     tags: list[str] = field(default_factory=list)
     # None: the configured tenant type.  One entry: provider:* attributes.
     segments: list[SegmentSpec] | None = None
+    # Wire names of the attributes the caller set to a non-default value;
+    # each one with a ``create_network:<name>`` rule is checked (Neutron).
+    attributes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +105,29 @@ class NetworkUpdate:
     tags: list[str] | None = None
 
 
+def target(network: Network) -> dict[str, object]:
+    """What policy rules about an existing network may refer to."""
+    return {
+        "id": network.id,
+        "project_id": network.project_id,
+        "tenant_id": network.project_id,
+        "shared": network.shared,
+    }
+
+
 def _check_create_policy(principal: Principal, spec: NetworkSpec) -> None:
-    require(principal, Permission.CREATE_NETWORK)
-    if spec.segments is not None:
-        require(principal, Permission.CREATE_NETWORK_PROVIDER)
+    project = spec.project_id or principal.project_id
+    resource = {"project_id": project, "tenant_id": project, "shared": spec.shared}
+    require(principal, Permission.CREATE_NETWORK, resource)
+    attributes = set(spec.attributes)
     if spec.shared:
-        require(principal, Permission.CREATE_NETWORK_SHARED)
-    if spec.project_id not in (None, principal.project_id) and not principal.is_admin:
-        raise errors.Forbidden()
+        attributes.add("shared")
+    if spec.segments is not None and not attributes & {"segments", "provider:network_type"}:
+        attributes.add("segments")  # fail safe for callers that do not name them
+    for name in sorted(attributes):
+        permission = attribute_permission("create_network", name)
+        if permission is not None:
+            require(principal, permission, resource)
 
 
 def create(
@@ -177,29 +195,20 @@ def _scoped(principal: Principal) -> Select[Network]:
 def get(session: Session, principal: Principal, network_id: str) -> Network:
     stmt = _scoped(principal).options(*_LOAD).where(Network.id == network_id)
     network = session.scalars(stmt).first()
-    if network is None or not can(principal, Permission.GET_NETWORK):
+    if network is None or not can(principal, Permission.GET_NETWORK, target(network)):
         raise errors.NetworkNotFound(net_id=network_id)
     return network
 
 
 def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
-    if not can(principal, Permission.GET_NETWORK):
-        return Page([], False)
-    if not can(principal, Permission.GET_NETWORK_PROVIDER) and (
-        set(query.filters) & set(PROVIDER_FILTERS)
-    ):
+    # No early "may it read networks" check: a caller who may read only
+    # shared networks still lists those; _scoped() decides, in SQL.
+    for name in sorted(set(query.filters) & set(PROVIDER_FILTERS)):
         # Filtering on attributes the caller cannot see would reveal them.
-        raise errors.InvalidQuery(error_message="provider attributes are not valid filters")
+        permission = attribute_permission("get_network", name)
+        if permission is None or not can(principal, permission):
+            raise errors.InvalidQuery(error_message="provider attributes are not valid filters")
     return list_page(session, _scoped(principal), LIST_SPEC, query, Network.id, _LOAD)
-
-
-def _require_owner(principal: Principal, network: Network) -> None:
-    """Shared networks are readable by all but writable only by their owner.
-
-    The caller can see this network, so refusing says nothing new: 403.
-    """
-    if not principal.is_admin and network.project_id != principal.project_id:
-        raise errors.Forbidden()
 
 
 def update(
@@ -209,11 +218,12 @@ def update(
     changes: NetworkUpdate,
     if_revision: int | None,
 ) -> Network:
+    # Visible but not writable (a shared network of another project): 403,
+    # which says nothing the caller could not already see.
     network = get(session, principal, network_id)
-    _require_owner(principal, network)
-    require(principal, Permission.UPDATE_NETWORK)
+    require(principal, Permission.UPDATE_NETWORK, target(network))
     if changes.shared is not None and changes.shared != network.shared:
-        require(principal, Permission.UPDATE_NETWORK_SHARED)
+        require(principal, Permission.UPDATE_NETWORK_SHARED, target(network))
     standard.check_revision(network, if_revision)
     for attr in ("name", "description", "admin_state_up", "shared", "mtu"):
         value = getattr(changes, attr)
@@ -230,8 +240,7 @@ def delete(
     session: Session, principal: Principal, network_id: str, if_revision: int | None
 ) -> None:
     network = get(session, principal, network_id)
-    _require_owner(principal, network)
-    require(principal, Permission.DELETE_NETWORK)
+    require(principal, Permission.DELETE_NETWORK, target(network))
     standard.check_revision(network, if_revision)
     # Segments and tags go with it through ON DELETE CASCADE.
     session.execute(sql_delete(Network).where(Network.id == network.id))

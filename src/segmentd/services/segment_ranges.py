@@ -288,7 +288,11 @@ def _ids_in_use(session: Session, r: Range, lo: int, hi: int) -> bool:
 
 
 def create(session: Session, principal: Principal, spec: RangeSpec, vlan_physnets: Sequence[str]) -> Range:
-    require(principal, Permission.CREATE_NETWORK_SEGMENT_RANGE)
+    owner = None if spec.shared else spec.project_id
+    require(principal, Permission.CREATE_NETWORK_SEGMENT_RANGE, {
+        "project_id": owner, "tenant_id": owner, "shared": spec.shared,
+        "network_type": spec.network_type,
+    })
     if spec.shared:
         spec = RangeSpec(**{**_as_dict(spec), "project_id": None})
     _validate(spec, vlan_physnets)
@@ -315,19 +319,27 @@ def _reload(session: Session, range_id: str) -> Range:
 
 
 def _scoped(principal: Principal) -> Select[Range]:
-    return select(Range).where(admin_only(principal))
+    return select(Range).where(admin_only(principal, Permission.GET_NETWORK_SEGMENT_RANGE))
+
+
+def target(row: Range) -> dict[str, Any]:
+    # Neutron's target: a range belongs to its project (None when shared).
+    return {
+        "id": row.id, "project_id": row.project_id, "tenant_id": row.project_id,
+        "shared": row.shared, "default": row.default, "network_type": row.network_type,
+    }
 
 
 def get(session: Session, principal: Principal, range_id: str) -> Range:
     stmt = _scoped(principal).options(selectinload(Range.tags)).where(Range.id == range_id)
     found = session.scalars(stmt).first()
-    if found is None or not can(principal, Permission.GET_NETWORK_SEGMENT_RANGE):
+    if found is None or not can(principal, Permission.GET_NETWORK_SEGMENT_RANGE, target(found)):
         raise errors.NetworkSegmentRangeNotFound(range_id=range_id)
     return found
 
 
 def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
-    if not can(principal, Permission.GET_NETWORK_SEGMENT_RANGE):
+    if not can(principal, Permission.GET_NETWORK_SEGMENT_RANGE, {"project_id": None, "tenant_id": None}):
         return Page([], False)
     return list_page(session, _scoped(principal), LIST_SPEC, query, Range.id, [selectinload(Range.tags)])
 
@@ -341,7 +353,7 @@ def update(
     vlan_physnets: Sequence[str],
 ) -> Range:
     row = get(session, principal, range_id)
-    require(principal, Permission.UPDATE_NETWORK_SEGMENT_RANGE)
+    require(principal, Permission.UPDATE_NETWORK_SEGMENT_RANGE, target(row))
     if row.default:
         raise errors.NetworkSegmentRangeDefaultReadOnly(range_id=range_id)
     standard.check_revision(row, if_revision)
@@ -371,7 +383,7 @@ def update(
 
 def delete_(session: Session, principal: Principal, range_id: str, if_revision: int | None) -> None:
     row = get(session, principal, range_id)
-    require(principal, Permission.DELETE_NETWORK_SEGMENT_RANGE)
+    require(principal, Permission.DELETE_NETWORK_SEGMENT_RANGE, target(row))
     if row.default:
         raise errors.NetworkSegmentRangeDefaultReadOnly(range_id=range_id)
     standard.check_revision(row, if_revision)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from segmentd import errors
-from segmentd.authz import Permission, Principal, admin_only, can, require
+from segmentd.authz import Permission, Principal, admin_only, can, require, visible
 from segmentd.config import IdRange
 from segmentd.db.base import Page
 from segmentd.db.models import Network, Segment, SegmentTag
@@ -124,8 +124,15 @@ def create(
     retries: int,
     tags: list[str] | None = None,
 ) -> Segment:
-    require(principal, Permission.CREATE_SEGMENT)
-    network = session.get(Network, network_id, with_for_update=not _is_sqlite(session))
+    # Decide before any write, and before telling whether the network exists:
+    # a caller refused by policy gets 403 for a missing network too.
+    stmt = select(Network).where(
+        Network.id == network_id, visible(principal, Network.project_id, Network.shared)
+    )
+    if not _is_sqlite(session):
+        stmt = stmt.with_for_update()
+    network = session.scalars(stmt).first()
+    require(principal, Permission.CREATE_SEGMENT, _create_target(principal, network, spec))
     if network is None:
         raise errors.NetworkNotFound(net_id=network_id)
     segment = add_to_network(
@@ -133,6 +140,29 @@ def create(
     )
     session.flush()
     return _reload(session, segment.id)
+
+
+def _create_target(
+    principal: Principal, network: Network | None, spec: SegmentSpec
+) -> dict[str, object]:
+    project = network.project_id if network is not None else principal.project_id
+    return {
+        "project_id": project,
+        "tenant_id": project,
+        "network_type": spec.network_type,
+        "physical_network": spec.physical_network,
+        "segmentation_id": spec.segmentation_id,
+    }
+
+
+def target(segment: Segment) -> dict[str, object]:
+    return {
+        "id": segment.id,
+        "network_id": segment.network_id,
+        "network_type": segment.network_type,
+        "physical_network": segment.physical_network,
+        "segmentation_id": segment.segmentation_id,
+    }
 
 
 def _is_sqlite(session: Session) -> bool:
@@ -148,22 +178,23 @@ def get(session: Session, principal: Principal, segment_id: str) -> Segment:
     stmt = (
         select(Segment)
         .options(selectinload(Segment.tags))
-        .where(Segment.id == segment_id, admin_only(principal))
+        .where(Segment.id == segment_id, admin_only(principal, Permission.GET_SEGMENT))
     )
     segment = session.scalars(stmt).first()
-    if segment is None or not _can_read(principal):
+    if segment is None or not can(principal, Permission.GET_SEGMENT, target(segment)):
         raise errors.SegmentNotFound(segment_id=segment_id)
     return segment
 
 
 def _can_read(principal: Principal) -> bool:
-    return can(principal, Permission.GET_SEGMENT)
+    # Segments have no project: "may it read segments" is asked of any segment.
+    return can(principal, Permission.GET_SEGMENT, {"project_id": None, "tenant_id": None})
 
 
 def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
     if not _can_read(principal):
         return Page([], False)
-    scoped = select(Segment).where(admin_only(principal))
+    scoped = select(Segment).where(admin_only(principal, Permission.GET_SEGMENT))
     return list_page(
         session, scoped, LIST_SPEC, query, Segment.id, [selectinload(Segment.tags)]
     )
@@ -177,7 +208,7 @@ def update(
     if_revision: int | None,
 ) -> Segment:
     segment = get(session, principal, segment_id)
-    require(principal, Permission.UPDATE_SEGMENT)
+    require(principal, Permission.UPDATE_SEGMENT, target(segment))
     standard.check_revision(segment, if_revision)
     if "name" in changes.fields_set:
         segment.name = changes.name
@@ -194,7 +225,7 @@ def delete(
     session: Session, principal: Principal, segment_id: str, if_revision: int | None
 ) -> None:
     segment = get(session, principal, segment_id)
-    require(principal, Permission.DELETE_SEGMENT)
+    require(principal, Permission.DELETE_SEGMENT, target(segment))
     standard.check_revision(segment, if_revision)
     session.execute(sql_delete(Segment).where(Segment.id == segment.id))
 

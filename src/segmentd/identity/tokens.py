@@ -1,0 +1,155 @@
+"""Opaque bearer tokens: 256 random bits, stored only as their SHA-256.
+
+A token is looked up by its hash (an indexed primary-key read), so the
+database never holds anything that authenticates; the one comparison in
+Python is constant-time.  Expiry and revocation are checked on every use, and
+roles are read at validation time, so removing a role takes effect at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from segmentd import errors
+from segmentd.db.identity import Project, Token, User
+from segmentd.identity import store
+from segmentd.identity.passwords import Passwords
+
+TOKEN_BYTES = 32  # 256 bits
+MAX_TOKEN_LEN = 512
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    user_id: str
+    user_name: str
+    user_domain_id: str
+    project_id: str
+    project_name: str
+    project_domain_id: str
+    roles: tuple[str, ...]
+    kind: str
+    methods: tuple[str, ...]
+    audit_id: str
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+
+
+def _info(token: Token, user: User, project: Project, roles: Sequence[str]) -> TokenInfo:
+    return TokenInfo(
+        user_id=user.id,
+        user_name=user.name,
+        user_domain_id=user.domain_id,
+        project_id=project.id,
+        project_name=project.name,
+        project_domain_id=project.domain_id,
+        roles=tuple(roles),
+        kind=token.kind,
+        methods=tuple(token.methods.split(",")),
+        audit_id=token.audit_id,
+        issued_at=token.issued_at,
+        expires_at=token.expires_at,
+    )
+
+
+def issue(
+    session: Session,
+    user: User,
+    project: Project,
+    now: dt.datetime,
+    ttl_seconds: int,
+    kind: str = "token",
+    methods: Sequence[str] = ("password",),
+) -> tuple[str, TokenInfo]:
+    """A new token for ``user`` scoped to ``project``; the raw value is returned once."""
+    roles = store.roles_on(session, user.id, project.id)
+    if not roles or not user.enabled or not project.enabled:
+        raise errors.InvalidCredentials()
+    # Expired tokens of this user go when it logs in again: bounded housekeeping.
+    session.execute(delete(Token).where(Token.user_id == user.id, Token.expires_at < now))
+    raw = secrets.token_urlsafe(TOKEN_BYTES)
+    token = Token(
+        token_hash=hash_token(raw),
+        user_id=user.id,
+        project_id=project.id,
+        kind=kind,
+        methods=",".join(methods),
+        audit_id=secrets.token_urlsafe(16)[:22],
+        issued_at=now,
+        expires_at=now + dt.timedelta(seconds=ttl_seconds),
+    )
+    session.add(token)
+    session.flush()
+    return raw, _info(token, user, project, roles)
+
+
+def login(
+    session: Session,
+    passwords: Passwords,
+    user_ref: store.Ref,
+    password: str,
+    project_ref: store.Ref | None,
+    now: dt.datetime,
+    ttl_seconds: int,
+) -> tuple[str, TokenInfo]:
+    """Password authentication with project scope; every failure looks the same."""
+    user = store.find_user(session, user_ref)
+    if not passwords.verify(user.password_hash if user else None, password) or user is None:
+        raise errors.InvalidCredentials()
+    if project_ref is None:
+        project = session.get(Project, user.default_project_id) if user.default_project_id else None
+    else:
+        project = store.find_project(session, project_ref)
+    if project is None:
+        raise errors.InvalidCredentials()
+    if user.password_hash and passwords.needs_rehash(user.password_hash):
+        store.set_password(session, passwords, user, password)
+    return issue(session, user, project, now, ttl_seconds)
+
+
+def validate(session: Session, raw: str | None, now: dt.datetime) -> TokenInfo:
+    """The live token ``raw`` names, or ``InvalidToken``."""
+    if not raw or len(raw) > MAX_TOKEN_LEN:
+        raise errors.InvalidToken()
+    digest = hash_token(raw)
+    row = session.execute(
+        select(Token, User, Project)
+        .join(User, User.id == Token.user_id)
+        .join(Project, Project.id == Token.project_id)
+        .where(Token.token_hash == digest)
+    ).first()
+    if row is None:
+        raise errors.InvalidToken()
+    token, user, project = row
+    if not hmac.compare_digest(token.token_hash, digest):
+        raise errors.InvalidToken()
+    if token.revoked_at is not None or token.expires_at <= now:
+        raise errors.InvalidToken()
+    if not user.enabled or not project.enabled:
+        raise errors.InvalidToken()
+    roles = store.roles_on(session, user.id, project.id)
+    if not roles:
+        raise errors.InvalidToken()
+    return _info(token, user, project, roles)
+
+
+def revoke(session: Session, raw: str, now: dt.datetime) -> None:
+    result = session.execute(
+        update(Token)
+        .where(Token.token_hash == hash_token(raw), Token.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise errors.TokenNotFound()

@@ -1,0 +1,132 @@
+"""Policy: operator overrides from a file, deny by default, and fail-closed routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from segmentd.authz import DEFAULT_RULES, Permission, Policy, Principal, can
+from tests.client import Api
+
+MEMBERS_MANAGE_SEGMENTS = """
+# Let project members manage segments of their own networks.
+"create_segment": "rule:context_is_admin or (role:member and project_id:%(project_id)s)"
+"get_segment": "rule:context_is_admin or role:member"
+"""
+
+
+def test_policy_file_lets_members_create_segments(make_api: Callable[..., Api], tmp_path: Path, snapshot: Callable[[], Any]) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(MEMBERS_MANAGE_SEGMENTS)
+    api = make_api(policy_file=str(path))
+    alice, bob = api.as_("alice", "member"), api.as_("bob", "member")
+    net = alice.create_network(name="a")
+    seg = alice.create_segment(net["id"], network_type="vxlan")
+    assert alice.get(f"/v2.0/segments/{seg['id']}").status_code == 200
+    before = snapshot()
+    # Bob cannot see Alice's network: the same 404 as a missing one.
+    resp = bob.post("/v2.0/segments", {"segment": {"network_id": net["id"], "network_type": "vxlan"}})
+    assert resp.status_code == 404
+    # Update and delete stay admin-only: visible, so 403.
+    assert alice.delete(f"/v2.0/segments/{seg['id']}").status_code == 403
+    assert snapshot() == before
+
+
+def test_without_the_file_members_may_not(make_api: Callable[..., Api], snapshot: Callable[[], Any]) -> None:
+    api = make_api()
+    alice = api.as_("alice", "member")
+    net = alice.create_network(name="a")
+    before = snapshot()
+    resp = alice.post("/v2.0/segments", {"segment": {"network_id": net["id"], "network_type": "vxlan"}})
+    assert resp.status_code == 403
+    assert resp.json()["NeutronError"]["type"] == "PolicyNotAuthorized"
+    assert snapshot() == before
+
+
+def test_defaults_cover_every_permission() -> None:
+    assert {r.name for r in DEFAULT_RULES} >= {str(p) for p in Permission}
+
+
+def test_deny_by_default() -> None:
+    policy = Policy({"create_network": "@"})
+    nobody = Principal("u", "p", frozenset(), policy=policy)
+    assert can(nobody, Permission.CREATE_NETWORK)
+    assert not can(nobody, Permission.GET_SEGMENT)
+    assert not policy.check("no_such_rule", {}, nobody)
+    # No policy at all: nothing is allowed.
+    assert not can(Principal("u", "p", frozenset({"admin"})), Permission.GET_NETWORK)
+
+
+def test_broken_rule_refuses_instead_of_crashing() -> None:
+    policy = Policy({"get_network": "project_id:%(no_such_key)s"})
+    assert not can(Principal("u", "p", frozenset({"admin"}), policy=policy), Permission.GET_NETWORK)
+
+
+def test_agent_credentials_are_limited_whatever_the_roles() -> None:
+    agent = Principal("u", "p", frozenset({"admin", "service"}), credential="agent", policy=Policy())
+    assert can(agent, Permission.CREATE_AGENT_REPORT)
+    assert not any(can(agent, p) for p in Permission if p is not Permission.CREATE_AGENT_REPORT)
+
+
+def test_unreadable_policy_file_fails_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("- not\n- a mapping\n")
+    with pytest.raises(ValueError, match="policy file"):
+        Policy.from_file(path)
+
+
+# Fail closed: every /v2.0 route declares its permission -------------------------------
+
+# Under /v2.0 only these need no permission, and they still need a caller.
+AUTHENTICATED_ONLY = {("GET", "/v2.0"), ("GET", "/v2.0/"), ("GET", "/v2.0/extensions")}
+# Outside /v2.0: discovery, health and the Keystone routes (which check tokens themselves).
+PUBLIC_PREFIXES = ("/identity",)
+PUBLIC = {"/", "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def _flatten(routes: list[Any]) -> list[Any]:
+    """Every effective route; FastAPI >= 0.16x wraps included routers lazily."""
+    out: list[Any] = []
+    for route in routes:
+        if hasattr(route, "effective_candidates"):
+            out.extend(_flatten(route.effective_candidates()))
+        else:
+            out.append(route)
+    return out
+
+
+def _dependencies(route: Any) -> list[Any]:
+    found: list[Any] = []
+    stack = [route.dependant]
+    while stack:
+        dep = stack.pop()
+        if dep.call is not None:
+            found.append(dep.call)
+        stack.extend(dep.dependencies)
+    return found
+
+
+def test_every_v2_route_declares_a_permission(token_app: Any) -> None:
+    from segmentd.api.deps import authenticated
+
+    checked = 0
+    for route in _flatten(token_app.routes):
+        if not hasattr(route, "dependant"):
+            assert route.path in PUBLIC, f"unexpected non-API route {route.path}"
+            continue
+        calls = _dependencies(route)
+        permissions = [getattr(c, "permission", None) for c in calls if getattr(c, "permission", None)]
+        for method in route.methods:
+            if route.path.startswith("/v2.0"):
+                if (method, route.path) in AUTHENTICATED_ONLY:
+                    assert authenticated in calls, f"{method} {route.path} does not authenticate"
+                else:
+                    assert len(permissions) == 1, f"{method} {route.path} declares {permissions}"
+                    assert isinstance(permissions[0], Permission)
+                checked += 1
+            else:
+                assert route.path in PUBLIC or route.path.startswith(PUBLIC_PREFIXES), route.path
+    assert checked >= 13
