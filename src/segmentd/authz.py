@@ -33,16 +33,28 @@ class Permission(StrEnum):
     GET_SEGMENT = "get_segment"
     UPDATE_SEGMENT = "update_segment"
     DELETE_SEGMENT = "delete_segment"
+    CREATE_SUBNET = "create_subnet"
+    CREATE_SUBNET_SEGMENT_ID = "create_subnet:segment_id"
+    GET_SUBNET = "get_subnet"
+    GET_SUBNET_SEGMENT_ID = "get_subnet:segment_id"
+    UPDATE_SUBNET = "update_subnet"
+    UPDATE_SUBNET_SEGMENT_ID = "update_subnet:segment_id"
+    DELETE_SUBNET = "delete_subnet"
 
 
-_READ = frozenset({Permission.GET_NETWORK})
+_READ = frozenset({Permission.GET_NETWORK, Permission.GET_SUBNET})
 _MEMBER = _READ | {
     Permission.CREATE_NETWORK,
     Permission.UPDATE_NETWORK,
     Permission.DELETE_NETWORK,
+    Permission.CREATE_SUBNET,
+    Permission.UPDATE_SUBNET,
+    Permission.DELETE_SUBNET,
 }
 
-# Neutron's secure-RBAC defaults: segments and provider attributes are admin-only.
+# Neutron's secure-RBAC defaults: segments, provider attributes and a subnet's
+# segment_id (create_subnet:segment_id, get_subnet:segment_id,
+# update_subnet:segment_id in neutron/conf/policies/subnet.py) are admin-only.
 ROLE_GRANTS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
     "member": frozenset(_MEMBER),

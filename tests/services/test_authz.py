@@ -8,7 +8,11 @@ from segmentd import errors
 from segmentd.authz import Permission, Principal, can, require
 
 P = Permission
-MEMBER_MAY = {P.CREATE_NETWORK, P.GET_NETWORK, P.UPDATE_NETWORK, P.DELETE_NETWORK}
+READER_MAY = {P.GET_NETWORK, P.GET_SUBNET}
+MEMBER_MAY = READER_MAY | {
+    P.CREATE_NETWORK, P.UPDATE_NETWORK, P.DELETE_NETWORK,
+    P.CREATE_SUBNET, P.UPDATE_SUBNET, P.DELETE_SUBNET,
+}
 
 
 @pytest.mark.parametrize("permission", list(Permission))
@@ -19,7 +23,7 @@ def test_grants(permission: Permission) -> None:
     nobody = Principal("n", "p", frozenset())
     assert can(admin, permission)
     assert can(member, permission) == (permission in MEMBER_MAY)
-    assert can(reader, permission) == (permission == P.GET_NETWORK)
+    assert can(reader, permission) == (permission in READER_MAY)
     assert not can(nobody, permission)
     with pytest.raises(errors.Forbidden):
         require(nobody, permission)
