@@ -40,7 +40,7 @@ def versions(request: Request) -> Response:
 @router.get("/v2.0/")
 @router.get("/v2.0")
 def resources(request: Request) -> Response:
-    names = (("network", "networks"), ("segment", "segments"))
+    names = (("network", "networks"), ("segment", "segments"), ("subnet", "subnets"))
     listing = [
         {"name": one, "collection": many, "links": [{"href": f"{_base(request)}/v2.0/{many}", "rel": "self"}]}
         for one, many in names
