@@ -2,13 +2,15 @@
 
 The database is SQLite by default and PostgreSQL when
 ``SEGMENTD_TEST_DATABASE_URL`` names one (each xdist worker gets its own
-database beside it).  Tables are emptied before each test, so every test
+database beside it, named ``<SEGMENTD_TEST_DB_PREFIX>_<worker>``, prefix
+``segmentd_test`` by default).  Tables are emptied before each test, so every test
 starts from nothing and may assert on the whole database state.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,7 @@ from segmentd.services.segment_ranges import sync_default_ranges
 from tests.client import Api
 
 TEST_DB_ENV = "SEGMENTD_TEST_DATABASE_URL"
-# Name prefix of the per-worker PostgreSQL databases, so two checkouts can run
-# their PostgreSQL suites on one server at the same time.
+# Engineers sharing one PostgreSQL server give their runs distinct prefixes.
 TEST_DB_PREFIX_ENV = "SEGMENTD_TEST_DB_PREFIX"
 
 
@@ -48,6 +49,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> st
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'segmentd.db'}"
     else:
         prefix = os.environ.get(TEST_DB_PREFIX_ENV, "segmentd_test")
+        # The name is quoted into DDL: accept only a plain identifier.
+        assert re.fullmatch(r"[a-z][a-z0-9_]{0,40}", prefix), f"bad {TEST_DB_PREFIX_ENV}"
         url = _postgres_database(base, f"{prefix}_{worker_id}")
     migrate.upgrade(url)
     return url

@@ -57,6 +57,14 @@ class Permission(StrEnum):
     GET_NETWORK_SEGMENT_RANGE = "get_network_segment_range"
     UPDATE_NETWORK_SEGMENT_RANGE = "update_network_segment_range"
     DELETE_NETWORK_SEGMENT_RANGE = "delete_network_segment_range"
+    # Subnets
+    CREATE_SUBNET = "create_subnet"
+    CREATE_SUBNET_SEGMENT_ID = "create_subnet:segment_id"
+    GET_SUBNET = "get_subnet"
+    GET_SUBNET_SEGMENT_ID = "get_subnet:segment_id"
+    UPDATE_SUBNET = "update_subnet"
+    UPDATE_SUBNET_SEGMENT_ID = "update_subnet:segment_id"
+    DELETE_SUBNET = "delete_subnet"
     # Agents and host mappings (for the agents resource)
     CREATE_AGENT_REPORT = "create_agent_report"
     GET_AGENT = "get_agent"
@@ -106,6 +114,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("get_segment", ADMIN, "Show a segment"),
     Rule("update_segment", ADMIN, "Update a segment"),
     Rule("delete_segment", ADMIN, "Delete a segment"),
+    Rule("create_subnet", ADMIN_OR_PROJECT_MEMBER, "Create a subnet (on a network the project owns)"),
+    Rule("create_subnet:segment_id", ADMIN, "Specify segment_id when creating a subnet"),
+    Rule("get_subnet", f"{ADMIN_OR_PROJECT_READER} or rule:shared", "Show a subnet"),
+    Rule("get_subnet:segment_id", ADMIN, "See the segment_id of a subnet"),
+    Rule("update_subnet", ADMIN_OR_PROJECT_MEMBER, "Update a subnet"),
+    Rule("update_subnet:segment_id", ADMIN, "Change the segment_id of a subnet"),
+    Rule("delete_subnet", ADMIN_OR_PROJECT_MEMBER, "Delete a subnet"),
     Rule("create_network_segment_range", ADMIN, "Create a network segment range"),
     Rule("get_network_segment_range", ADMIN, "Show network segment ranges"),
     Rule("update_network_segment_range", ADMIN, "Update a network segment range"),

@@ -113,6 +113,10 @@ class NetworkSegmentRangeNotFound(NotFound):
     message = "Network Segment Range %(range_id)s could not be found."
 
 
+class SubnetNotFound(NotFound):
+    message = "Subnet %(subnet_id)s could not be found."
+
+
 class ResourceNotFound(NotFound):
     message = "The resource could not be found."
 
@@ -194,3 +198,53 @@ class ProjectExists(Conflict):
 
 class UserExists(Conflict):
     message = "User %(name)s already exists."
+
+
+# Subnets and routed networks ---------------------------------------------------
+# Names and wording are Neutron's (neutron_lib.exceptions and
+# neutron/services/segments/exceptions.py), so clients see familiar types.
+
+
+class InvalidAllocationPool(BadRequest):
+    message = "The allocation pool %(pool)s is not valid."
+
+
+class OutOfBoundsAllocationPool(BadRequest):
+    message = "The allocation pool %(pool)s spans beyond the subnet cidr %(subnet_cidr)s."
+
+
+class OverlappingAllocationPools(Conflict):
+    message = "Found overlapping allocation pools: %(pool_1)s %(pool_2)s for subnet %(subnet_cidr)s."
+
+
+class GatewayConflictWithAllocationPools(InUse):
+    message = "Gateway ip %(ip_address)s conflicts with allocation pool %(pool)s."
+
+
+class NetworkIdsDontMatch(BadRequest):
+    message = (
+        "The subnet's network id, '%(subnet_network)s', doesn't match the network_id of "
+        "segment '%(segment_id)s'"
+    )
+
+
+class SubnetsNotAllAssociatedWithSegments(Conflict):
+    # Neutron answers 400 here; issue 5 asks for 409, a state conflict.
+    message = (
+        "All of the subnets on network '%(network_id)s' must either all be associated "
+        "with segments or all not associated with any segment: %(reason)s."
+    )
+
+
+class SubnetSegmentAssociationChangeNotAllowed(BadRequest):
+    message = (
+        "A subnet that is already associated with a segment cannot have its segment "
+        "association changed."
+    )
+
+
+class NoUpdateSubnetWhenMultipleSegmentsOnNetwork(BadRequest):
+    message = (
+        "The network '%(network_id)s' has multiple segments, it is only possible to associate "
+        "an existing subnet with a segment on networks with a single segment."
+    )

@@ -50,6 +50,7 @@ def resources(request: Request) -> Response:
     names = (
         ("network", "networks"),
         ("segment", "segments"),
+        ("subnet", "subnets"),
         ("network_segment_range", "network_segment_ranges"),
     )
     listing = [

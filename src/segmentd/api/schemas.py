@@ -7,6 +7,7 @@ attributes, and name read-only ones explicitly so the error says why.
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
@@ -17,13 +18,16 @@ from starlette.datastructures import URL
 
 from segmentd.db.base import Page
 from segmentd.db.models import (
+    CIDR_LEN,
     DESCRIPTION_LEN,
+    IP_LEN,
     NAME_LEN,
     PHYSNET_LEN,
     TAG_LEN,
     Network,
     NetworkSegmentRange,
     Segment,
+    Subnet,
 )
 
 NetworkType = Literal["flat", "vlan", "vxlan", "geneve", "gre", "local"]
@@ -229,7 +233,7 @@ def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
         "status": network.status,
         "shared": network.shared,
         "mtu": network.mtu,
-        "subnets": [],
+        "subnets": [s.id for s in network.subnets],
         "availability_zone_hints": [],
         "availability_zones": [],
         "router:external": False,
@@ -245,6 +249,146 @@ def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
             view["segments"] = [_provider(s) for s in segments]
         else:
             view.update(_provider(segments[0] if segments else None))
+    return view
+
+
+# Subnets ----------------------------------------------------------------------
+# Shape only: address syntax and the rules between addresses live in
+# services.subnet_rules, one home per rule.
+
+SUBNET_READ_ONLY = ("id", "created_at", "updated_at", "revision_number")
+SUBNET_IMMUTABLE = ("network_id", "cidr", "ip_version", "project_id", "tenant_id")
+MAX_ALLOCATION_POOLS = 64
+
+Address = Annotated[str, Field(min_length=1, max_length=IP_LEN)]
+# Attributes segmentd does not model: accepted only as their empty defaults.
+EmptyList = Annotated[list[Any], Field(max_length=0)]
+
+
+class AllocationPool(Strict):
+    start: Address
+    end: Address
+
+
+AllocationPools = Annotated[list[AllocationPool], Field(max_length=MAX_ALLOCATION_POOLS)]
+
+
+class SubnetCreate(Strict):
+    network_id: str
+    cidr: Annotated[str, Field(min_length=1, max_length=CIDR_LEN)]
+    ip_version: Literal[4, 6]
+    name: Name = ""
+    description: Description = ""
+    gateway_ip: Address | None = None
+    allocation_pools: AllocationPools | None = None
+    enable_dhcp: bool = True
+    segment_id: str | None = None
+    project_id: ProjectId | None = None
+    tenant_id: ProjectId | None = None
+    tags: Tags | None = None
+    dns_nameservers: EmptyList = []
+    host_routes: EmptyList = []
+    service_types: EmptyList = []
+    ipv6_ra_mode: None = None
+    ipv6_address_mode: None = None
+    subnetpool_id: None = None
+
+    _check_network = field_validator("network_id")(classmethod(lambda cls, v: _uuid(v)))
+
+    @field_validator("segment_id")
+    @classmethod
+    def _check_segment(cls, value: str | None) -> str | None:
+        return None if value is None else _uuid(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_only(cls, data: Any) -> Any:
+        return _reject(data, SUBNET_READ_ONLY, "Attribute '%s' not allowed in POST")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SubnetCreate:
+        if self.project_id and self.tenant_id and self.project_id != self.tenant_id:
+            raise ValueError("project_id and tenant_id do not match")
+        return self
+
+
+class SubnetUpdate(Strict):
+    name: Name | None = None
+    description: Description | None = None
+    gateway_ip: Address | None = None
+    allocation_pools: AllocationPools = []
+    enable_dhcp: bool | None = None
+    segment_id: str | None = None
+    tags: Tags | None = None
+    dns_nameservers: EmptyList = []
+    host_routes: EmptyList = []
+    service_types: EmptyList = []
+
+    @field_validator("segment_id")
+    @classmethod
+    def _check_segment(cls, value: str | None) -> str | None:
+        return None if value is None else _uuid(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_only(cls, data: Any) -> Any:
+        _reject(data, SUBNET_IMMUTABLE, "Cannot update read-only attribute %s")
+        return _reject(data, SUBNET_READ_ONLY, "Attribute '%s' not allowed in PUT")
+
+
+class SubnetCreateBody(Strict):
+    subnet: SubnetCreate
+
+
+class SubnetUpdateBody(Strict):
+    subnet: SubnetUpdate
+
+
+SUBNET_FIELDS = frozenset(
+    {
+        "id", "network_id", "segment_id", "name", "description", "project_id", "tenant_id",
+        "cidr", "ip_version", "gateway_ip", "allocation_pools", "enable_dhcp",
+        "dns_nameservers", "host_routes", "ipv6_ra_mode", "ipv6_address_mode",
+        "subnetpool_id", "service_types", "tags", "created_at", "updated_at",
+        "revision_number",
+    }
+)
+
+
+def pool_views(subnet: Subnet) -> list[dict[str, str]]:
+    pools = sorted(
+        subnet.allocation_pools, key=lambda p: ipaddress.ip_address(p.first_ip)
+    )
+    return [{"start": p.first_ip, "end": p.last_ip} for p in pools]
+
+
+def subnet_view(subnet: Subnet, show_segment: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": subnet.id,
+        "name": subnet.name,
+        "description": subnet.description,
+        "network_id": subnet.network_id,
+        "project_id": subnet.project_id,
+        "tenant_id": subnet.project_id,
+        "cidr": subnet.cidr,
+        "ip_version": subnet.ip_version,
+        "gateway_ip": subnet.gateway_ip,
+        "allocation_pools": pool_views(subnet),
+        "enable_dhcp": subnet.enable_dhcp,
+        "dns_nameservers": [],
+        "host_routes": [],
+        "ipv6_ra_mode": None,
+        "ipv6_address_mode": None,
+        "subnetpool_id": None,
+        "service_types": [],
+        "tags": sorted(t.tag for t in subnet.tags),
+        "created_at": subnet.created_at.strftime(TIME_FORMAT),
+        "updated_at": subnet.updated_at.strftime(TIME_FORMAT),
+        "revision_number": subnet.revision_number,
+    }
+    if show_segment:
+        # get_subnet:segment_id is admin-only in Neutron's defaults.
+        view["segment_id"] = subnet.segment_id
     return view
 
 

@@ -57,6 +57,10 @@ class Network(StandardAttrs, Base):
         passive_deletes=True,
     )
     tags: Mapped[list[NetworkTag]] = relationship(lazy="raise", passive_deletes=True)
+    # Read-only: the network view lists its subnet ids.
+    subnets: Mapped[list[Subnet]] = relationship(
+        lazy="raise", order_by="(Subnet.created_at, Subnet.id)", viewonly=True
+    )
 
 
 class Segment(StandardAttrs, Base):
@@ -165,11 +169,63 @@ class NetworkSegmentRangeTag(Base):
     tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
 
 
+# Subnets (routed networks) -----------------------------------------------------
+
+CIDR_LEN = 64  # a compressed IPv6 network with its prefix fits in 43 characters
+IP_LEN = 64
+
+
+class Subnet(StandardAttrs, Base):
+    __tablename__ = "subnets"
+    __table_args__ = (CheckConstraint("ip_version IN (4, 6)", name="ip_version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    network_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("networks.id", ondelete="CASCADE"), index=True
+    )
+    # RESTRICT: the database refuses to delete a segment that still has
+    # subnets, whatever path the delete takes (the service checks first).
+    segment_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("segments.id", ondelete="RESTRICT"), index=True, default=None
+    )
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), default="")
+    cidr: Mapped[str] = mapped_column(String(CIDR_LEN))
+    ip_version: Mapped[int] = mapped_column(Integer)
+    gateway_ip: Mapped[str | None] = mapped_column(String(IP_LEN), default=None)
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    allocation_pools: Mapped[list[SubnetAllocationPool]] = relationship(
+        lazy="raise", passive_deletes=True
+    )
+    tags: Mapped[list[SubnetTag]] = relationship(lazy="raise", passive_deletes=True)
+
+
+class SubnetAllocationPool(Base):
+    __tablename__ = "subnet_allocation_pools"
+
+    subnet_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_ip: Mapped[str] = mapped_column(String(IP_LEN), primary_key=True)
+    last_ip: Mapped[str] = mapped_column(String(IP_LEN))
+
+
+class SubnetTag(Base):
+    __tablename__ = "subnet_tags"
+
+    subnet_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
+
+
 # Identity tables share the metadata (migrations, fixtures); they live in
 # their own module.
 from segmentd.db.identity import Project, RoleAssignment, Token, User  # noqa: E402
 
 __all__ = [
     "Base", "Network", "NetworkSegmentRange", "NetworkSegmentRangeTag", "NetworkTag",
-    "Project", "RoleAssignment", "Segment", "SegmentTag", "Token", "User", "new_id",
+    "Project", "RoleAssignment", "Segment", "SegmentTag", "Subnet", "SubnetAllocationPool",
+    "SubnetTag", "Token", "User", "new_id",
 ]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from segmentd import errors
 from segmentd.authz import Permission, Principal, attribute_permission, can, require, visible
 from segmentd.db.base import Page
-from segmentd.db.models import Network, NetworkTag, Segment
+from segmentd.db.models import Network, NetworkTag, Segment, Subnet
 from segmentd.services import segments as segment_service
 from segmentd.services import standard
 from segmentd.services.allocation import SegmentSpec, TypeDriver
@@ -76,7 +76,11 @@ LIST_SPEC = QuerySpec(
     tags=TagTable(NetworkTag, NetworkTag.network_id, Network.id),
 )
 
-_LOAD = (selectinload(Network.segments), selectinload(Network.tags))
+_LOAD = (
+    selectinload(Network.segments),
+    selectinload(Network.tags),
+    selectinload(Network.subnets).load_only(Subnet.id),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,5 +246,7 @@ def delete(
     network = get(session, principal, network_id)
     require(principal, Permission.DELETE_NETWORK, target(network))
     standard.check_revision(network, if_revision)
-    # Segments and tags go with it through ON DELETE CASCADE.
+    # Subnets first: their segment foreign key is ON DELETE RESTRICT.  Then
+    # segments, tags (and subnet pools and tags) go through ON DELETE CASCADE.
+    session.execute(sql_delete(Subnet).where(Subnet.network_id == network.id))
     session.execute(sql_delete(Network).where(Network.id == network.id))

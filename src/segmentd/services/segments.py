@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from segmentd import errors
 from segmentd.authz import Permission, Principal, admin_only, can, require, visible
 from segmentd.config import IdRange
 from segmentd.db.base import Page
-from segmentd.db.models import Network, Segment, SegmentTag
+from segmentd.db.models import Network, Segment, SegmentTag, Subnet
 from segmentd.services import segment_ranges, standard
 from segmentd.services.allocation import SegmentSpec, TypeDriver, claim
 from segmentd.services.query import (
@@ -227,5 +229,25 @@ def delete(
     segment = get(session, principal, segment_id)
     require(principal, Permission.DELETE_SEGMENT, target(segment))
     standard.check_revision(segment, if_revision)
-    session.execute(sql_delete(Segment).where(Segment.id == segment.id))
+    # Subnet creation locks the network row too, so no subnet can bind to
+    # this segment between the check and the delete (FOR UPDATE: no-op on SQLite).
+    session.execute(select(Network.id).where(Network.id == segment.network_id).with_for_update())
+    bound = session.scalars(
+        select(Subnet.id).where(Subnet.segment_id == segment.id).order_by(Subnet.id).limit(5)
+    ).all()
+    if bound:
+        raise _in_use(segment.id, bound)
+    try:
+        with session.begin_nested():
+            session.execute(sql_delete(Segment).where(Segment.id == segment.id))
+    except IntegrityError:
+        # The foreign key's ON DELETE RESTRICT is the backstop: same answer.
+        raise _in_use(segment.id, []) from None
+
+
+def _in_use(segment_id: str, subnet_ids: Sequence[str]) -> errors.SegmentInUse:
+    listed = f" {', '.join(subnet_ids)}" if subnet_ids else ""
+    return errors.SegmentInUse(
+        segment_id=segment_id, reason=f"The segment is still associated with subnet(s){listed}"
+    )
 

@@ -1,0 +1,115 @@
+"""/v2.0/subnets, and the subnets of one segment: thin handlers over ``services.subnets``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from segmentd.api import schemas
+from segmentd.api.deps import (
+    Context,
+    IfMatch,
+    ListParams,
+    fields_param,
+    list_params,
+    reader,
+    writer,
+)
+from segmentd.api.wire import json_response, no_content
+from segmentd.authz import Permission, Principal, can
+from segmentd.db.base import Page
+from segmentd.db.models import Subnet
+from segmentd.services import subnets
+
+router = APIRouter(prefix="/v2.0/subnets", tags=["subnets"])
+segment_router = APIRouter(prefix="/v2.0/segments", tags=["segments"])
+
+Fields = Annotated[list[str], Depends(fields_param(schemas.SUBNET_FIELDS))]
+Params = Annotated[ListParams, Depends(list_params(subnets.LIST_SPEC, schemas.SUBNET_FIELDS))]
+
+
+def _view(subnet: Subnet, principal: Principal, fields: list[str]) -> dict[str, object]:
+    show_segment = can(principal, Permission.GET_SUBNET_SEGMENT_ID)
+    return schemas.project(schemas.subnet_view(subnet, show_segment), fields)
+
+
+def _pools(pools: list[schemas.AllocationPool]) -> list[tuple[str, str]]:
+    return [(p.start, p.end) for p in pools]
+
+
+def _page(request: Request, page: Page, params: ListParams, principal: Principal) -> Response:
+    views = [_view(s, principal, params.fields) for s in page.items]
+    links = schemas.page_links(
+        request.url, "subnets", page, params.query.marker is not None, params.query.reverse
+    )
+    return json_response(schemas.collection("subnets", views, links, params.limit_given))
+
+
+@router.post("", status_code=201)
+def create_subnet(
+    body: schemas.SubnetCreateBody, ctx: Context = writer(Permission.CREATE_SUBNET)
+) -> Response:
+    req = body.subnet
+    spec = subnets.SubnetSpec(
+        network_id=req.network_id, cidr=req.cidr, ip_version=req.ip_version, name=req.name,
+        description=req.description, gateway_ip=req.gateway_ip,
+        gateway_given="gateway_ip" in req.model_fields_set,
+        allocation_pools=None if req.allocation_pools is None else _pools(req.allocation_pools),
+        enable_dhcp=req.enable_dhcp, segment_id=req.segment_id,
+        project_id=req.project_id or req.tenant_id, tags=req.tags or [],
+    )
+    subnet = subnets.create(ctx.session, ctx.principal, spec)
+    return json_response({"subnet": _view(subnet, ctx.principal, [])}, 201)
+
+
+@router.get("")
+def list_subnets(
+    request: Request, params: Params, ctx: Context = reader(Permission.GET_SUBNET)
+) -> Response:
+    page = subnets.list_(ctx.session, ctx.principal, params.query)
+    return _page(request, page, params, ctx.principal)
+
+
+@router.get("/{subnet_id}")
+def show_subnet(
+    subnet_id: str, fields: Fields, ctx: Context = reader(Permission.GET_SUBNET)
+) -> Response:
+    subnet = subnets.get(ctx.session, ctx.principal, subnet_id)
+    return json_response({"subnet": _view(subnet, ctx.principal, fields)})
+
+
+@router.put("/{subnet_id}")
+def update_subnet(
+    subnet_id: str,
+    body: schemas.SubnetUpdateBody,
+    revision: IfMatch,
+    ctx: Context = writer(Permission.UPDATE_SUBNET),
+) -> Response:
+    req = body.subnet
+    given = frozenset(req.model_fields_set)
+    changes = subnets.SubnetUpdate(
+        name=req.name, description=req.description, gateway_ip=req.gateway_ip,
+        allocation_pools=_pools(req.allocation_pools) if "allocation_pools" in given else None,
+        enable_dhcp=req.enable_dhcp, segment_id=req.segment_id, tags=req.tags, fields_set=given,
+    )
+    subnet = subnets.update(ctx.session, ctx.principal, subnet_id, changes, revision)
+    return json_response({"subnet": _view(subnet, ctx.principal, [])})
+
+
+@router.delete("/{subnet_id}", status_code=204)
+def delete_subnet(
+    subnet_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_SUBNET)
+) -> Response:
+    subnets.delete(ctx.session, ctx.principal, subnet_id, revision)
+    return no_content()
+
+
+@segment_router.get("/{segment_id}/subnets")
+def list_segment_subnets(
+    request: Request, segment_id: str, params: Params, ctx: Context = reader(Permission.GET_SEGMENT)
+) -> Response:
+    """Read-only: the subnets (and so address ranges) bound to one segment; admin-only."""
+    page = subnets.list_for_segment(ctx.session, ctx.principal, segment_id, params.query)
+    return _page(request, page, params, ctx.principal)

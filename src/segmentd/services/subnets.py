@@ -1,0 +1,383 @@
+"""Subnets: address validation, routed-network rules, ownership and listing.
+
+Routed-network rules follow Neutron's ``ipam_backend_mixin._validate_segment``:
+a subnet's segment belongs to the subnet's network; on one network either
+every subnet has a segment or none does; a subnet's segment is set at most
+once, from null, and only while the network has a single segment.
+
+Every write that reads the network's other subnets first locks the network
+row (``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already serializes writers),
+so two concurrent creates cannot both pass the all-or-none check or both
+claim overlapping CIDRs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import insert as sql_insert
+from sqlalchemy.orm import Session, selectinload
+
+from segmentd import errors
+from segmentd.authz import Permission, Principal, can, require, visible
+from segmentd.db.base import Page
+from segmentd.db.models import Network, Segment, Subnet, SubnetAllocationPool, SubnetTag
+from segmentd.services import segments as segment_service
+from segmentd.services import standard
+from segmentd.services import subnet_rules as rules
+from segmentd.services.query import (
+    Filter,
+    ListQuery,
+    QuerySpec,
+    TagTable,
+    list_page,
+    parse_bool,
+    parse_int,
+    parse_uuid,
+)
+
+LIST_SPEC = QuerySpec(
+    filters={
+        "id": Filter(Subnet.id, parse_uuid),
+        "network_id": Filter(Subnet.network_id, parse_uuid),
+        "segment_id": Filter(Subnet.segment_id, parse_uuid),
+        "name": Filter(Subnet.name),
+        "description": Filter(Subnet.description),
+        "cidr": Filter(Subnet.cidr),
+        "ip_version": Filter(Subnet.ip_version, parse_int),
+        "gateway_ip": Filter(Subnet.gateway_ip),
+        "enable_dhcp": Filter(Subnet.enable_dhcp, parse_bool),
+        "project_id": Filter(Subnet.project_id),
+        "tenant_id": Filter(Subnet.project_id),
+        "revision_number": Filter(Subnet.revision_number, parse_int),
+    },
+    sorts={
+        "id": Subnet.id,
+        "network_id": Subnet.network_id,
+        "name": Subnet.name,
+        "description": Subnet.description,
+        "cidr": Subnet.cidr,
+        "ip_version": Subnet.ip_version,
+        "gateway_ip": func.coalesce(Subnet.gateway_ip, ""),
+        "enable_dhcp": Subnet.enable_dhcp,
+        "project_id": Subnet.project_id,
+        "tenant_id": Subnet.project_id,
+        "created_at": Subnet.created_at,
+        "updated_at": Subnet.updated_at,
+        "revision_number": Subnet.revision_number,
+    },
+    tags=TagTable(SubnetTag, SubnetTag.subnet_id, Subnet.id),
+)
+
+# Filters on attributes only some callers may see (get_subnet:segment_id).
+ADMIN_FILTERS = frozenset({"segment_id"})
+
+_LOAD = (selectinload(Subnet.allocation_pools), selectinload(Subnet.tags))
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetSpec:
+    network_id: str
+    cidr: str
+    ip_version: int
+    name: str = ""
+    description: str = ""
+    # gateway_given False: the default gateway; True with None: no gateway.
+    gateway_ip: str | None = None
+    gateway_given: bool = False
+    allocation_pools: list[tuple[str, str]] | None = None
+    enable_dhcp: bool = True
+    segment_id: str | None = None
+    project_id: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetUpdate:
+    name: str | None = None
+    description: str | None = None
+    gateway_ip: str | None = None
+    allocation_pools: list[tuple[str, str]] | None = None
+    enable_dhcp: bool | None = None
+    segment_id: str | None = None
+    tags: list[str] | None = None
+    fields_set: frozenset[str] = frozenset()
+
+
+# Reading ----------------------------------------------------------------------------
+
+
+def _network_shared() -> ColumnElement[bool]:
+    shared: ColumnElement[bool] = (
+        select(Network.shared).where(Network.id == Subnet.network_id).scalar_subquery()
+    )
+    return shared
+
+
+def _scoped(principal: Principal) -> Select[Subnet]:
+    """Neutron's get_subnet: admin, the subnet's project, or a shared network."""
+    return select(Subnet).where(
+        visible(principal, Subnet.project_id, _network_shared(), Permission.GET_SUBNET)
+    )
+
+
+def _reload(session: Session, subnet_id: str) -> Subnet:
+    stmt = select(Subnet).options(*_LOAD).where(Subnet.id == subnet_id)
+    subnet: Subnet = session.scalars(stmt.execution_options(populate_existing=True)).one()
+    return subnet
+
+
+def get(session: Session, principal: Principal, subnet_id: str) -> Subnet:
+    subnet = session.scalars(_scoped(principal).options(*_LOAD).where(Subnet.id == subnet_id)).first()
+    if subnet is None or not can(principal, Permission.GET_SUBNET):
+        raise errors.SubnetNotFound(subnet_id=subnet_id)
+    return subnet
+
+
+def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
+    if not can(principal, Permission.GET_SUBNET):
+        return Page([], False)
+    if not can(principal, Permission.GET_SUBNET_SEGMENT_ID) and set(query.filters) & ADMIN_FILTERS:
+        # Filtering on an attribute the caller cannot see would reveal it.
+        raise errors.InvalidQuery(error_message="'segment_id' is not a valid filter")
+    return list_page(session, _scoped(principal), LIST_SPEC, query, Subnet.id, _LOAD)
+
+
+def list_for_segment(
+    session: Session, principal: Principal, segment_id: str, query: ListQuery
+) -> Page:
+    """Subnets bound to one segment: the address ranges reachable on it (admin view)."""
+    segment = segment_service.get(session, principal, segment_id)
+    scoped = _scoped(principal).where(Subnet.segment_id == segment.id)
+    return list_page(session, scoped, LIST_SPEC, query, Subnet.id, _LOAD)
+
+
+# Writing ----------------------------------------------------------------------------
+
+
+def _lock_network(session: Session, principal: Principal, network_id: str) -> Network:
+    """The visible network, row-locked until commit (FOR UPDATE is a no-op on SQLite)."""
+    stmt = (
+        select(Network)
+        .where(Network.id == network_id, visible(principal, Network.project_id, Network.shared))
+        .with_for_update()
+    )
+    network = session.scalars(stmt).first()
+    if network is None or not can(principal, Permission.GET_NETWORK):
+        raise errors.NetworkNotFound(net_id=network_id)
+    return network
+
+
+@dataclass(frozen=True, slots=True)
+class _Addressing:
+    network: rules.IPNetwork
+    gateway: rules.IPAddress | None
+    pools: list[rules.Pool]
+
+
+def _addressing(spec: SubnetSpec) -> _Addressing:
+    network = rules.parse_cidr(spec.cidr, spec.ip_version)
+    if spec.gateway_given:
+        gateway = (
+            None
+            if spec.gateway_ip is None
+            else rules.parse_ip(spec.gateway_ip, spec.ip_version, "gateway_ip")
+        )
+    else:
+        gateway = rules.default_gateway(network)
+    if spec.enable_dhcp:
+        rules.check_dhcp(network)
+    if gateway is not None:
+        rules.check_gateway(network, gateway)
+    if spec.allocation_pools is None:
+        pools = rules.default_pools(network, gateway)
+    else:
+        pools = rules.parse_pools(spec.allocation_pools, spec.ip_version)
+        rules.check_pools(network, pools, gateway)
+    return _Addressing(network, gateway, pools)
+
+
+def _check_cidr_free(session: Session, network_id: str, network: rules.IPNetwork) -> None:
+    """Neutron's ``_validate_subnet_cidr``: 400 naming neither the other subnet nor its CIDR."""
+    others = session.scalars(select(Subnet.cidr).where(Subnet.network_id == network_id))
+    if rules.overlaps(network, others):
+        raise errors.InvalidInput(
+            error_message=(
+                f"Requested subnet with cidr: {network} for network: {network_id} "
+                "overlaps with another subnet"
+            )
+        )
+
+
+def _check_segment(session: Session, network_id: str, segment_id: str) -> None:
+    owner = session.scalar(select(Segment.network_id).where(Segment.id == segment_id))
+    if owner is None:
+        raise errors.SegmentNotFound(segment_id=segment_id)
+    if owner != network_id:
+        raise errors.NetworkIdsDontMatch(subnet_network=network_id, segment_id=segment_id)
+
+
+def _check_all_or_none(session: Session, network_id: str, routed: bool) -> None:
+    """Adding a subnet (with a segment iff ``routed``) keeps the network all-or-none."""
+    odd_one = Subnet.segment_id.is_(None) if routed else Subnet.segment_id.is_not(None)
+    clash = session.scalar(select(Subnet.id).where(Subnet.network_id == network_id, odd_one).limit(1))
+    if clash is None:
+        return
+    reason = (
+        "the network has subnets without a segment; a subnet with a segment cannot be added"
+        if routed
+        else "the network has subnets associated with segments; a subnet without segment "
+        "cannot be added"
+    )
+    raise errors.SubnetsNotAllAssociatedWithSegments(network_id=network_id, reason=reason)
+
+
+def _require_writer(principal: Principal, subnet: Subnet, network_project: str) -> None:
+    """Neutron's update/delete_subnet: admin, a member of the subnet's project or the network owner.
+
+    The caller can see this subnet, so refusing says nothing new: 403.
+    """
+    if not principal.is_admin and principal.project_id not in (subnet.project_id, network_project):
+        raise errors.Forbidden()
+
+
+def _store_pools(session: Session, subnet_id: str, pools: list[rules.Pool]) -> None:
+    session.execute(sql_delete(SubnetAllocationPool).where(SubnetAllocationPool.subnet_id == subnet_id))
+    if pools:
+        rows = [{"subnet_id": subnet_id, "first_ip": str(p.start), "last_ip": str(p.end)} for p in pools]
+        session.execute(sql_insert(SubnetAllocationPool), rows)
+
+
+def create(session: Session, principal: Principal, spec: SubnetSpec) -> Subnet:
+    require(principal, Permission.CREATE_SUBNET)
+    if spec.segment_id is not None:
+        require(principal, Permission.CREATE_SUBNET_SEGMENT_ID)
+    if spec.project_id not in (None, principal.project_id) and not principal.is_admin:
+        raise errors.Forbidden()
+    network = _lock_network(session, principal, spec.network_id)
+    if not principal.is_admin and network.project_id != principal.project_id:
+        # Neutron: a project may add subnets only to its own networks, shared or not.
+        raise errors.Forbidden()
+    addressing = _addressing(spec)
+    _check_cidr_free(session, network.id, addressing.network)
+    if spec.segment_id is not None:
+        _check_segment(session, network.id, spec.segment_id)
+    _check_all_or_none(session, network.id, routed=spec.segment_id is not None)
+    subnet = Subnet(
+        network_id=network.id,
+        segment_id=spec.segment_id,
+        project_id=spec.project_id or principal.project_id,
+        name=spec.name,
+        description=spec.description,
+        cidr=str(addressing.network),
+        ip_version=spec.ip_version,
+        gateway_ip=None if addressing.gateway is None else str(addressing.gateway),
+        enable_dhcp=spec.enable_dhcp,
+    )
+    session.add(subnet)
+    session.flush()
+    _store_pools(session, subnet.id, addressing.pools)
+    standard.set_tags(session, SubnetTag, "subnet_id", subnet.id, spec.tags)
+    session.flush()
+    return _reload(session, subnet.id)
+
+
+def _change_segment(session: Session, subnet: Subnet, segment_id: str | None) -> None:
+    """Set once, from null, on the network's only subnet, when it has one segment."""
+    if segment_id == subnet.segment_id:
+        return
+    if subnet.segment_id is not None:
+        raise errors.SubnetSegmentAssociationChangeNotAllowed()
+    assert segment_id is not None  # noqa: S101 - from null to null returned above
+    others = session.scalar(
+        select(Subnet.id).where(Subnet.network_id == subnet.network_id, Subnet.id != subnet.id).limit(1)
+    )
+    if others is not None:
+        raise errors.SubnetsNotAllAssociatedWithSegments(
+            network_id=subnet.network_id,
+            reason="a segment can be set on an existing subnet only when it is the network's only subnet",
+        )
+    segment_count = session.scalar(
+        select(func.count()).select_from(Segment).where(Segment.network_id == subnet.network_id)
+    )
+    if (segment_count or 0) > 1:
+        raise errors.NoUpdateSubnetWhenMultipleSegmentsOnNetwork(network_id=subnet.network_id)
+    _check_segment(session, subnet.network_id, segment_id)
+    subnet.segment_id = segment_id
+
+
+def _for_write(
+    session: Session, principal: Principal, subnet_id: str, permission: Permission
+) -> Subnet:
+    subnet = get(session, principal, subnet_id)
+    require(principal, permission)
+    network = session.scalars(
+        select(Network).where(Network.id == subnet.network_id).with_for_update()
+    ).one()
+    _require_writer(principal, subnet, network.project_id)
+    return subnet
+
+
+def update(
+    session: Session,
+    principal: Principal,
+    subnet_id: str,
+    changes: SubnetUpdate,
+    if_revision: int | None,
+) -> Subnet:
+    subnet = _for_write(session, principal, subnet_id, Permission.UPDATE_SUBNET)
+    given = changes.fields_set
+    if "segment_id" in given:
+        require(principal, Permission.UPDATE_SUBNET_SEGMENT_ID)
+    standard.check_revision(subnet, if_revision)
+    network = ipaddress.ip_network(subnet.cidr)
+    gateway = rules.parse_ip(subnet.gateway_ip, subnet.ip_version, "gateway_ip") if subnet.gateway_ip else None
+    if "gateway_ip" in given:
+        gateway = (
+            None
+            if changes.gateway_ip is None
+            else rules.parse_ip(changes.gateway_ip, subnet.ip_version, "gateway_ip")
+        )
+        if gateway is not None:
+            rules.check_gateway(network, gateway)
+    if changes.enable_dhcp and not subnet.enable_dhcp:
+        # As Neutron: checked only when DHCP is being turned on.
+        rules.check_dhcp(network)
+    new_pools = None
+    if changes.allocation_pools is not None:
+        new_pools = rules.parse_pools(changes.allocation_pools, subnet.ip_version)
+        rules.check_pools(network, new_pools, gateway)
+    elif "gateway_ip" in given:
+        # A new gateway must stay out of the existing pools (Neutron's update_subnet).
+        current = [
+            rules.Pool(ipaddress.ip_address(p.first_ip), ipaddress.ip_address(p.last_ip))
+            for p in subnet.allocation_pools
+        ]
+        rules.check_pools(network, current, gateway)
+    if "segment_id" in given:
+        _change_segment(session, subnet, changes.segment_id)
+    if changes.name is not None:
+        subnet.name = changes.name
+    if changes.description is not None:
+        subnet.description = changes.description
+    if changes.enable_dhcp is not None:
+        subnet.enable_dhcp = changes.enable_dhcp
+    if "gateway_ip" in given:
+        subnet.gateway_ip = None if gateway is None else str(gateway)
+    if new_pools is not None:
+        _store_pools(session, subnet.id, new_pools)
+    if changes.tags is not None:
+        standard.set_tags(session, SubnetTag, "subnet_id", subnet.id, changes.tags)
+    standard.bump(subnet)
+    session.flush()
+    return _reload(session, subnet.id)
+
+
+def delete(session: Session, principal: Principal, subnet_id: str, if_revision: int | None) -> None:
+    subnet = _for_write(session, principal, subnet_id, Permission.DELETE_SUBNET)
+    standard.check_revision(subnet, if_revision)
+    # Pools and tags go with it through ON DELETE CASCADE.
+    session.execute(sql_delete(Subnet).where(Subnet.id == subnet.id))
