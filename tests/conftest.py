@@ -2,7 +2,8 @@
 
 The database is SQLite by default and PostgreSQL when
 ``SEGMENTD_TEST_DATABASE_URL`` names one (each xdist worker gets its own
-database beside it).  Tables are emptied before each test, so every test
+database beside it, named ``<SEGMENTD_TEST_DB_PREFIX>_<worker>``, prefix
+``segmentd_test`` by default).  Tables are emptied before each test, so every test
 starts from nothing and may assert on the whole database state.
 """
 
@@ -25,6 +26,8 @@ from segmentd.main import build_runtime, create_app
 from tests.client import Api
 
 TEST_DB_ENV = "SEGMENTD_TEST_DATABASE_URL"
+# Several engineers share one PostgreSQL server: each picks its own prefix.
+TEST_DB_PREFIX_ENV = "SEGMENTD_TEST_DB_PREFIX"
 
 
 def _postgres_database(base_url: str, name: str) -> str:
@@ -43,7 +46,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> st
     if base == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'segmentd.db'}"
     else:
-        url = _postgres_database(base, f"segmentd_test_{worker_id}")
+        prefix = os.environ.get(TEST_DB_PREFIX_ENV, "segmentd_test")
+        url = _postgres_database(base, f"{prefix}_{worker_id}")
     migrate.upgrade(url)
     return url
 
