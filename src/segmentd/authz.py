@@ -33,6 +33,12 @@ class Permission(StrEnum):
     GET_SEGMENT = "get_segment"
     UPDATE_SEGMENT = "update_segment"
     DELETE_SEGMENT = "delete_segment"
+    # Agents and the segment-host mapping (issue 4).
+    REPORT_AGENT_STATE = "create_agent_report"
+    GET_AGENT = "get_agent"
+    UPDATE_AGENT = "update_agent"
+    DELETE_AGENT = "delete_agent"
+    GET_SEGMENT_HOST_MAPPING = "get_segment_host_mapping"
 
 
 _READ = frozenset({Permission.GET_NETWORK})
@@ -47,7 +53,8 @@ ROLE_GRANTS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
     "member": frozenset(_MEMBER),
     "reader": _READ,
-    "service": frozenset(),
+    # Agents (and controllers syncing many hosts) report state; nothing else.
+    "service": frozenset({Permission.REPORT_AGENT_STATE}),
 }
 
 

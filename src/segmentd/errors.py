@@ -98,6 +98,10 @@ class MarkerNotFound(BadRequest):
     message = "Marker %(marker)s could not be found."
 
 
+class TooManyAgents(PayloadTooLarge):
+    message = "A bulk report may carry at most %(maximum)s agents."
+
+
 # Not found --------------------------------------------------------------------
 
 
@@ -107,6 +111,10 @@ class NetworkNotFound(NotFound):
 
 class SegmentNotFound(NotFound):
     message = "Segment %(segment_id)s could not be found."
+
+
+class AgentNotFound(NotFound):
+    message = "Agent %(id)s could not be found."
 
 
 class ResourceNotFound(NotFound):

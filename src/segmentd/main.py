@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import __version__
-from segmentd.api import faults, networks, root, segments
+from segmentd.api import agents, faults, host_mapping, networks, root, segments
 from segmentd.api.deps import Runtime
 from segmentd.api.wire import REQUEST_ID_HEADER
 from segmentd.config import Settings, load_settings
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime or build_runtime(settings)
     faults.install(app)
-    for router in (root.router, networks.router, segments.router):
+    for router in (root.router, networks.router, segments.router, agents.router, host_mapping.router):
         app.include_router(router)
     app.add_middleware(faults.ErrorBoundary)
     app.add_middleware(RequestIdMiddleware)

@@ -24,6 +24,7 @@ EXTENSIONS = (
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
     ("fields", "Fields Query Parameter", "Extension that indicates the fields query parameter is supported."),
     ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
+    ("agent", "agent", "The agent management extension."),
 )
 
 
@@ -40,7 +41,7 @@ def versions(request: Request) -> Response:
 @router.get("/v2.0/")
 @router.get("/v2.0")
 def resources(request: Request) -> Response:
-    names = (("network", "networks"), ("segment", "segments"))
+    names = (("network", "networks"), ("segment", "segments"), ("agent", "agents"))
     listing = [
         {"name": one, "collection": many, "links": [{"href": f"{_base(request)}/v2.0/{many}", "rel": "self"}]}
         for one, many in names

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    UniqueConstraint,
     func,
     text,
 )
@@ -128,4 +130,66 @@ class SegmentTag(Base):
     tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
 
 
-__all__ = ["Base", "Network", "NetworkTag", "Segment", "SegmentTag", "new_id"]
+HOST_LEN = 255
+AGENT_TYPE_LEN = 64
+BINARY_LEN = 255
+
+
+class Agent(Base):
+    """One L2 agent on one host, as last reported.
+
+    ``config_hash`` fingerprints the normalized report (type, binary, topic,
+    mappings), so an unchanged report is recognised by the one indexed read
+    of ``(host, agent_type)`` that every report needs anyway.
+    """
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("host", "agent_type"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    host: Mapped[str] = mapped_column(String(HOST_LEN))
+    agent_type: Mapped[str] = mapped_column(String(AGENT_TYPE_LEN))
+    binary: Mapped[str] = mapped_column(String(BINARY_LEN))
+    topic: Mapped[str | None] = mapped_column(String(255), default=None)
+    configurations: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    config_hash: Mapped[str] = mapped_column(String(64))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(String(DESCRIPTION_LEN), default="")
+    heartbeat_timestamp: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AgentPhysnet(Base):
+    """The physical networks an agent reports: the join key for host mapping."""
+
+    __tablename__ = "agent_physnets"
+
+    agent_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    physical_network: Mapped[str] = mapped_column(
+        String(PHYSNET_LEN), primary_key=True, index=True
+    )
+
+
+class SegmentHostMapping(Base):
+    __tablename__ = "segment_host_mappings"
+
+    segment_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True
+    )
+    host: Mapped[str] = mapped_column(String(HOST_LEN), primary_key=True, index=True)
+
+
+__all__ = [
+    "Agent",
+    "AgentPhysnet",
+    "Base",
+    "Network",
+    "NetworkTag",
+    "Segment",
+    "SegmentHostMapping",
+    "SegmentTag",
+    "new_id",
+]

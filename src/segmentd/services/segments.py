@@ -12,7 +12,7 @@ from segmentd import errors
 from segmentd.authz import Permission, Principal, admin_only, can, require
 from segmentd.db.base import Page
 from segmentd.db.models import Network, Segment, SegmentTag
-from segmentd.services import standard
+from segmentd.services import host_mapping, standard
 from segmentd.services.allocation import SegmentSpec, TypeDriver, claim
 from segmentd.services.query import (
     Filter,
@@ -92,6 +92,8 @@ def add_to_network(
         )
 
     segment = claim(session, driver, spec, make, retries)
+    # Same transaction: hosts already reporting the physnet see the segment at once.
+    host_mapping.map_new_segment(session, segment)
     standard.set_tags(session, SegmentTag, "segment_id", segment.id, tags or [])
     return segment
 
