@@ -96,6 +96,8 @@ class Segment(StandardAttrs, Base):
         # index above is only the arbiter of uniqueness.
         Index("ix_segments_pool", "network_type", "physical_network", "segmentation_id"),
         Index("ix_segments_network_id_segment_index", "network_id", "segment_index"),
+        # Host mapping joins reported physnets to segments (migration 0004).
+        Index("ix_segments_physical_network", "physical_network", "network_type"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -161,9 +163,14 @@ class Agent(Base):
 
 
 class AgentPhysnet(Base):
-    """The physical networks an agent reports: the join key for host mapping."""
+    """The physical networks an agent reports: the join key for host mapping.
+
+    ``host`` and ``agent_type`` repeat the agent's (immutable) identity so the
+    mapping queries never join ``agents`` and every plan is an index probe.
+    """
 
     __tablename__ = "agent_physnets"
+    __table_args__ = (Index("ix_agent_physnets_host_physical_network", "host", "physical_network"),)
 
     agent_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
@@ -171,6 +178,8 @@ class AgentPhysnet(Base):
     physical_network: Mapped[str] = mapped_column(
         String(PHYSNET_LEN), primary_key=True, index=True
     )
+    host: Mapped[str] = mapped_column(String(HOST_LEN))
+    agent_type: Mapped[str] = mapped_column(String(AGENT_TYPE_LEN))
 
 
 class SegmentHostMapping(Base):

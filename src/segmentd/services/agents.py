@@ -194,16 +194,24 @@ def _write_changed(
         .returning(AgentPhysnet.physical_network)
     ).scalars().all()
     new_rows = [
-        {"agent_id": agent_id, "physical_network": physnet}
+        {
+            "agent_id": agent_id,
+            "physical_network": physnet,
+            "host": item.report.host,
+            "agent_type": item.report.agent_type,
+        }
         for item, agent_id in zip(changed, agent_ids, strict=True)
         for physnet in sorted(item.physnets)
     ]
     host_mapping.lock_physnets(
         session, {*old, *(r["physical_network"] for r in new_rows)}, exclusive=False
     )
-    for part in host_mapping.chunks(new_rows):
-        stmt = host_mapping.dialect_insert(session, AgentPhysnet).values(list(part))
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["agent_id", "physical_network"]))
+    if new_rows:
+        # executemany: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues").
+        stmt = host_mapping.dialect_insert(session, AgentPhysnet)
+        session.execute(
+            stmt.on_conflict_do_nothing(index_elements=["agent_id", "physical_network"]), new_rows
+        )
     host_mapping.reconcile_hosts(session, [n.report.host for n in changed])
     return list(zip(changed, agent_ids, strict=True))
 
@@ -211,7 +219,7 @@ def _write_changed(
 def _upsert_agents(
     session: Session, changed: list[_Normalized], now: dt.datetime
 ) -> dict[tuple[str, str], str]:
-    """Insert or update the agents: at most two statements per chunk (start_flag or not)."""
+    """Insert or update the agents: one batched upsert per start_flag value."""
     ids: dict[tuple[str, str], str] = {}
     for restarted in (False, True):
         rows = [
@@ -232,17 +240,19 @@ def _upsert_agents(
             for n in changed
             if n.report.start_flag is restarted
         ]
-        for part in host_mapping.chunks(rows):
-            stmt = host_mapping.dialect_insert(session, Agent).values(list(part))
-            updated = ["binary", "topic", "configurations", "config_hash", "heartbeat_timestamp"]
-            if restarted:
-                updated.append("started_at")
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["host", "agent_type"],
-                set_={name: stmt.excluded[name] for name in updated},
-            ).returning(Agent.id, Agent.host, Agent.agent_type)
-            for row in session.execute(stmt):
-                ids[(row.host, row.agent_type)] = row.id
+        if not rows:
+            continue
+        stmt = host_mapping.dialect_insert(session, Agent)
+        updated = ["binary", "topic", "configurations", "config_hash", "heartbeat_timestamp"]
+        if restarted:
+            updated.append("started_at")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["host", "agent_type"],
+            set_={name: stmt.excluded[name] for name in updated},
+        ).returning(Agent.id, Agent.host, Agent.agent_type)
+        # executemany with RETURNING: batched into multi-row statements.
+        for row in session.execute(stmt, rows):
+            ids[(row.host, row.agent_type)] = row.id
     return ids
 
 

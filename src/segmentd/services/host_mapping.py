@@ -21,11 +21,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, literal, or_, select, text
+from sqlalchemy import ColumnElement, and_, delete, exists, literal, or_, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from segmentd.db.models import Agent, AgentPhysnet, Segment, SegmentHostMapping
+from segmentd.db.models import AgentPhysnet, Segment, SegmentHostMapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +62,19 @@ def agent_types_serving(network_type: str) -> list[str]:
     return sorted(t for t, rule in AGENT_TYPES.items() if network_type in rule.network_types)
 
 
+# Only these types carry a physical network (the type drivers refuse one elsewhere).
+PHYSNET_TYPES = frozenset({"flat", "vlan"})
+
+
 def served(agent_type: Any, network_type: Any) -> ColumnElement[bool]:
-    """SQL: the agent type can serve the segment's network type."""
+    """SQL: the agent type can serve the segment's network type.
+
+    When every agent type serves every physnet-carrying type (today's table),
+    the condition is always true and is left out, so the planner joins
+    segments by ``physical_network`` alone.
+    """
+    if all(rule.network_types >= PHYSNET_TYPES for rule in AGENT_TYPES.values()):
+        return true()
     by_types: dict[frozenset[str], list[str]] = {}
     for name, rule in AGENT_TYPES.items():
         by_types.setdefault(rule.network_types, []).append(name)
@@ -117,14 +128,17 @@ def lock_physnets(session: Session, physnets: Iterable[str], *, exclusive: bool)
 
 
 def _desired(hosts_filter: ColumnElement[bool]) -> Any:
-    """(segment_id, host) pairs the mapping rule yields for the selected agents."""
+    """(segment_id, host) pairs the mapping rule yields for the selected hosts.
+
+    Not DISTINCT: two agents of one host reporting the same physnet yield a
+    pair twice, which ``ON CONFLICT DO NOTHING`` absorbs more cheaply than a sort.
+    """
+    ap = AgentPhysnet
     return (
-        select(Segment.id, Agent.host)
-        .distinct()
-        .select_from(Agent)
-        .join(AgentPhysnet, AgentPhysnet.agent_id == Agent.id)
-        .join(Segment, Segment.physical_network == AgentPhysnet.physical_network)
-        .where(hosts_filter, served(Agent.agent_type, Segment.network_type))
+        select(Segment.id, ap.host)
+        .select_from(ap)
+        .join(Segment, Segment.physical_network == ap.physical_network)
+        .where(hosts_filter, served(ap.agent_type, Segment.network_type))
     )
 
 
@@ -133,21 +147,20 @@ def reconcile_hosts(session: Session, hosts: Sequence[str]) -> None:
     if not hosts:
         return
     host_list = sorted(set(hosts))
-    m = SegmentHostMapping
+    m, ap = SegmentHostMapping, AgentPhysnet
     supported = exists(
         select(1)
-        .select_from(Agent)
-        .join(AgentPhysnet, AgentPhysnet.agent_id == Agent.id)
-        .join(Segment, Segment.physical_network == AgentPhysnet.physical_network)
+        .select_from(ap)
+        .join(Segment, Segment.physical_network == ap.physical_network)
         .where(
-            Agent.host == m.host,
+            ap.host == m.host,
             Segment.id == m.segment_id,
-            served(Agent.agent_type, Segment.network_type),
+            served(ap.agent_type, Segment.network_type),
         )
     )
     session.execute(delete(m).where(m.host.in_(host_list), ~supported))
     missing = dialect_insert(session, m).from_select(
-        ["segment_id", "host"], _desired(Agent.host.in_(host_list))
+        ["segment_id", "host"], _desired(ap.host.in_(host_list))
     )
     session.execute(missing.on_conflict_do_nothing(index_elements=["segment_id", "host"]))
 
@@ -159,12 +172,8 @@ def map_new_segment(session: Session, segment: Segment) -> None:
     if physnet is None or not types:
         return
     lock_physnets(session, [physnet], exclusive=True)
-    hosts = (
-        select(literal(segment.id), Agent.host)
-        .distinct()
-        .select_from(AgentPhysnet)
-        .join(Agent, Agent.id == AgentPhysnet.agent_id)
-        .where(AgentPhysnet.physical_network == physnet, Agent.agent_type.in_(types))
+    hosts = select(literal(segment.id), AgentPhysnet.host).where(
+        AgentPhysnet.physical_network == physnet, AgentPhysnet.agent_type.in_(types)
     )
     stmt = dialect_insert(session, SegmentHostMapping).from_select(["segment_id", "host"], hosts)
     session.execute(stmt.on_conflict_do_nothing(index_elements=["segment_id", "host"]))

@@ -19,6 +19,11 @@ TIMESTAMP = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    # Host mapping joins reported physnets to segments: without this the
+    # planner walks every segment of a type for every reporting agent.
+    op.create_index(
+        "ix_segments_physical_network", "segments", ["physical_network", "network_type"]
+    )
     op.create_table(
         "agents",
         sa.Column("id", sa.String(36), nullable=False),
@@ -41,6 +46,8 @@ def upgrade() -> None:
         "agent_physnets",
         sa.Column("agent_id", sa.String(36), nullable=False),
         sa.Column("physical_network", sa.String(64), nullable=False),
+        sa.Column("host", sa.String(255), nullable=False),
+        sa.Column("agent_type", sa.String(64), nullable=False),
         sa.ForeignKeyConstraint(
             ["agent_id"], ["agents.id"],
             name=op.f("fk_agent_physnets_agent_id_agents"), ondelete="CASCADE",
@@ -49,6 +56,9 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_agent_physnets_physical_network"), "agent_physnets", ["physical_network"]
+    )
+    op.create_index(
+        "ix_agent_physnets_host_physical_network", "agent_physnets", ["host", "physical_network"]
     )
     op.create_table(
         "segment_host_mappings",
@@ -68,6 +78,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_segment_host_mappings_host"), table_name="segment_host_mappings")
     op.drop_table("segment_host_mappings")
+    op.drop_index("ix_agent_physnets_host_physical_network", table_name="agent_physnets")
     op.drop_index(op.f("ix_agent_physnets_physical_network"), table_name="agent_physnets")
     op.drop_table("agent_physnets")
     op.drop_table("agents")
+    op.drop_index("ix_segments_physical_network", table_name="segments")
