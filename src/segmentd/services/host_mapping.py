@@ -54,10 +54,6 @@ AGENT_TYPES: dict[str, AgentTypeRule] = {
     ),
 }
 
-# Bound on rows per multi-row INSERT: stays under SQLite's variable limit.
-CHUNK = 500
-
-
 def agent_types_serving(network_type: str) -> list[str]:
     return sorted(t for t, rule in AGENT_TYPES.items() if network_type in rule.network_types)
 
@@ -95,11 +91,6 @@ def dialect_insert(session: Session, table: Any) -> Any:
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def chunks(rows: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 # Locking (PostgreSQL) ----------------------------------------------------------------
