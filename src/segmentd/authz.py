@@ -68,6 +68,8 @@ class Permission(StrEnum):
     # Agents and host mappings (for the agents resource)
     CREATE_AGENT_REPORT = "create_agent_report"
     GET_AGENT = "get_agent"
+    UPDATE_AGENT = "update_agent"
+    DELETE_AGENT = "delete_agent"
     GET_SEGMENT_HOST_MAPPING = "get_segment_host_mapping"
 
 
@@ -127,6 +129,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("delete_network_segment_range", ADMIN, "Delete a network segment range"),
     Rule("create_agent_report", ADMIN_OR_SERVICE, "Report an agent's state and mappings"),
     Rule("get_agent", ADMIN, "Show agents"),
+    Rule("update_agent", ADMIN, "Update an agent's admin_state_up or description"),
+    Rule("delete_agent", ADMIN, "Delete an agent and its host mappings"),
     Rule("get_segment_host_mapping", ADMIN, "Show segment-host mappings"),
 )
 

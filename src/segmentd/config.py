@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     password_time_cost: int = 3
     password_memory_kib: int = 65536
     password_parallelism: int = 4
+    # Agents and host mapping.  An agent is alive while its last heartbeat is
+    # younger than agent_down_time.  An unchanged report only rewrites the
+    # heartbeat once the stored one is heartbeat_write_interval old, so keep
+    # (agent report interval + heartbeat_write_interval) < agent_down_time.
+    agent_down_time: int = 75
+    agent_heartbeat_write_interval: int = 35
+    max_agents_per_report: int = 1000
 
     @classmethod
     def settings_customise_sources(
@@ -142,6 +149,14 @@ class Settings(BaseSettings):
         if value < 1:
             raise ValueError("must be at least 1")
         return value
+
+    @model_validator(mode="after")
+    def _agent_timing(self) -> Settings:
+        if self.max_agents_per_report < 1 or self.agent_down_time < 2:
+            raise ValueError("max_agents_per_report and agent_down_time must be positive")
+        if not 0 <= self.agent_heartbeat_write_interval * 2 <= self.agent_down_time:
+            raise ValueError("agent_heartbeat_write_interval must be at most agent_down_time / 2")
+        return self
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:

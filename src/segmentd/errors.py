@@ -98,6 +98,10 @@ class MarkerNotFound(BadRequest):
     message = "Marker %(marker)s could not be found."
 
 
+class TooManyAgents(PayloadTooLarge):
+    message = "A bulk report may carry at most %(maximum)s agents."
+
+
 # Not found --------------------------------------------------------------------
 
 
@@ -115,6 +119,10 @@ class NetworkSegmentRangeNotFound(NotFound):
 
 class SubnetNotFound(NotFound):
     message = "Subnet %(subnet_id)s could not be found."
+
+
+class AgentNotFound(NotFound):
+    message = "Agent %(id)s could not be found."
 
 
 class ResourceNotFound(NotFound):

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import __version__
-from segmentd.api import faults, identity, networks, root, segments, subnets
+from segmentd.api import agents, faults, host_mapping, identity, networks, root, segments, subnets
 from segmentd.api import segment_ranges as segment_range_routes
 from segmentd.api.deps import Runtime
 from segmentd.api.wire import REQUEST_ID_HEADER
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     faults.install(app)
     routers = (
         root.router, identity.router, networks.router, segments.router, subnets.router,
-        subnets.segment_router, segment_range_routes.router,
+        subnets.segment_router, segment_range_routes.router, agents.router, host_mapping.router,
     )
     for router in routers:
         app.include_router(router)

@@ -26,6 +26,7 @@ EXTENSIONS = (
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
     ("fields", "Fields Query Parameter", "Extension that indicates the fields query parameter is supported."),
     ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
+    ("agent", "agent", "The agent management extension."),
 )
 
 
@@ -52,6 +53,7 @@ def resources(request: Request) -> Response:
         ("segment", "segments"),
         ("subnet", "subnets"),
         ("network_segment_range", "network_segment_ranges"),
+        ("agent", "agents"),
     )
     listing = [
         {"name": one, "collection": many, "links": [{"href": f"{_base(request)}/v2.0/{many}", "rel": "self"}]}

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    UniqueConstraint,
     func,
     text,
 )
@@ -98,6 +100,8 @@ class Segment(StandardAttrs, Base):
         # index above is only the arbiter of uniqueness.
         Index("ix_segments_pool", "network_type", "physical_network", "segmentation_id"),
         Index("ix_segments_network_id_segment_index", "network_id", "segment_index"),
+        # Host mapping joins reported physnets to segments (migration 0004).
+        Index("ix_segments_physical_network", "physical_network", "network_type"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -220,12 +224,73 @@ class SubnetTag(Base):
     tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
 
 
+
+
+HOST_LEN = 255
+AGENT_TYPE_LEN = 64
+BINARY_LEN = 255
+
+
+class Agent(Base):
+    """One L2 agent on one host, as last reported.
+
+    ``config_hash`` fingerprints the normalized report (type, binary, topic,
+    mappings), so an unchanged report is recognised by the one indexed read
+    of ``(host, agent_type)`` that every report needs anyway.
+    """
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("host", "agent_type"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    host: Mapped[str] = mapped_column(String(HOST_LEN))
+    agent_type: Mapped[str] = mapped_column(String(AGENT_TYPE_LEN))
+    binary: Mapped[str] = mapped_column(String(BINARY_LEN))
+    topic: Mapped[str | None] = mapped_column(String(255), default=None)
+    configurations: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    config_hash: Mapped[str] = mapped_column(String(64))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(String(DESCRIPTION_LEN), default="")
+    heartbeat_timestamp: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AgentPhysnet(Base):
+    """The physical networks an agent reports: the join key for host mapping.
+
+    ``host`` and ``agent_type`` repeat the agent's (immutable) identity so the
+    mapping queries never join ``agents`` and every plan is an index probe.
+    """
+
+    __tablename__ = "agent_physnets"
+    __table_args__ = (Index("ix_agent_physnets_host_physical_network", "host", "physical_network"),)
+
+    agent_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    physical_network: Mapped[str] = mapped_column(
+        String(PHYSNET_LEN), primary_key=True, index=True
+    )
+    host: Mapped[str] = mapped_column(String(HOST_LEN))
+    agent_type: Mapped[str] = mapped_column(String(AGENT_TYPE_LEN))
+
+
+class SegmentHostMapping(Base):
+    __tablename__ = "segment_host_mappings"
+
+    segment_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True
+    )
+    host: Mapped[str] = mapped_column(String(HOST_LEN), primary_key=True, index=True)
+
+
 # Identity tables share the metadata (migrations, fixtures); they live in
 # their own module.
 from segmentd.db.identity import Project, RoleAssignment, Token, User  # noqa: E402
 
 __all__ = [
-    "Base", "Network", "NetworkSegmentRange", "NetworkSegmentRangeTag", "NetworkTag",
-    "Project", "RoleAssignment", "Segment", "SegmentTag", "Subnet", "SubnetAllocationPool",
-    "SubnetTag", "Token", "User", "new_id",
+    "Agent", "AgentPhysnet", "Base", "Network", "NetworkSegmentRange", "NetworkSegmentRangeTag",
+    "NetworkTag", "Project", "RoleAssignment", "Segment", "SegmentHostMapping", "SegmentTag",
+    "Subnet", "SubnetAllocationPool", "SubnetTag", "Token", "User", "new_id",
 ]

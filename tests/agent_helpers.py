@@ -1,0 +1,67 @@
+"""Helpers shared by the agent and host-mapping tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event, select
+
+from segmentd.db.models import SegmentHostMapping
+from tests.client import Api
+
+OVS = "Open vSwitch agent"
+LB = "Linux bridge agent"
+SRIOV = "NIC Switch agent"
+
+
+def ovs(host: str, *physnets: str, **extra: Any) -> dict[str, Any]:
+    mappings = {p: f"br-{i}" for i, p in enumerate(physnets)}
+    return {
+        "host": host,
+        "agent_type": OVS,
+        "binary": "neutron-openvswitch-agent",
+        "configurations": {"bridge_mappings": mappings},
+        **extra,
+    }
+
+
+def report(api: Api, agent: dict[str, Any]) -> dict[str, Any]:
+    resp = api.post("/v2.0/agents/report", {"agent": agent})
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()["agent"]
+    return body
+
+
+def mappings(engine: Engine) -> set[tuple[str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(SegmentHostMapping.segment_id, SegmentHostMapping.host))
+        return {(r.segment_id, r.host) for r in rows}
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement.strip())
+
+    @property
+    def reads(self) -> list[str]:
+        return [s for s in self.statements if s.upper().startswith("SELECT")]
+
+    @property
+    def writes(self) -> list[str]:
+        verbs = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+        return [s for s in self.statements if s.upper().startswith(verbs)]
+
+
+@contextmanager
+def count_statements(engine: Engine) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(engine, "before_cursor_execute", counter)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", counter)
