@@ -31,6 +31,9 @@ class World:
     net_a: dict[str, Any]
     shared: dict[str, Any]
     segment: dict[str, Any]
+    subnet: dict[str, Any]
+    segment_range: dict[str, Any]
+    agent: dict[str, Any]
 
 
 @pytest.fixture
@@ -56,7 +59,25 @@ def world(token_runtime: Runtime, token_app: Any) -> Iterator[tuple[TokenApi, Wo
         net_a = as_member.create_network(name="net-a")
         shared = as_admin.create_network(name="shared", shared=True)
         segment = as_admin.create_segment(net_a["id"], network_type="vlan", physical_network="physnet1", segmentation_id=10)
-        yield web, World(tokens, net_a, shared, segment)
+        subnet = _created(as_member.post("/v2.0/subnets", {"subnet": {"network_id": net_a["id"], "cidr": "10.1.0.0/24", "ip_version": 4}}), "subnet")
+        segment_range = _created(as_admin.post("/v2.0/network_segment_ranges", {"network_segment_range": {"network_type": "gre", "minimum": 5, "maximum": 9}}), "network_segment_range")
+        _created(as_admin.post("/v2.0/agents/report", AGENT_REPORT), "agent")
+        agent = as_admin.get("/v2.0/agents").json()["agents"][0]
+        yield web, World(tokens, net_a, shared, segment, subnet, segment_range, agent)
+
+
+AGENT_REPORT = {
+    "agent": {
+        "host": "compute-1", "agent_type": "Open vSwitch agent", "binary": "neutron-openvswitch-agent",
+        "configurations": {"bridge_mappings": {"physnet1": "br-eth1"}},
+    }
+}
+
+
+def _created(resp: Any, key: str) -> dict[str, Any]:
+    assert resp.status_code in (200, 201), resp.text
+    body: dict[str, Any] = resp.json().get(key, {})
+    return body
 
 
 Body = dict[str, Any] | Callable[[World], dict[str, Any]] | None
@@ -82,6 +103,25 @@ ACTIONS: dict[str, Request] = {
     "create segment on missing network": ("POST", lambda w: "/v2.0/segments", {"segment": {"network_id": MISSING, "network_type": "vxlan"}}),
     "update segment": ("PUT", lambda w: f"/v2.0/segments/{w.segment['id']}", {"segment": {"name": "x"}}),
     "delete segment": ("DELETE", lambda w: f"/v2.0/segments/{w.segment['id']}", None),
+    "list subnets": ("GET", lambda w: "/v2.0/subnets", None),
+    "show subnet": ("GET", lambda w: f"/v2.0/subnets/{w.subnet['id']}", None),
+    "create subnet": ("POST", lambda w: "/v2.0/subnets", lambda w: {"subnet": {"network_id": w.net_a["id"], "cidr": "10.2.0.0/24", "ip_version": 4}}),
+    "create subnet on shared network": ("POST", lambda w: "/v2.0/subnets", lambda w: {"subnet": {"network_id": w.shared["id"], "cidr": "10.3.0.0/24", "ip_version": 4}}),
+    "create subnet with segment_id": ("POST", lambda w: "/v2.0/subnets", lambda w: {"subnet": {"network_id": w.net_a["id"], "segment_id": w.segment["id"], "cidr": "10.4.0.0/24", "ip_version": 4}}),
+    "update subnet": ("PUT", lambda w: f"/v2.0/subnets/{w.subnet['id']}", {"subnet": {"name": "x"}}),
+    "delete subnet": ("DELETE", lambda w: f"/v2.0/subnets/{w.subnet['id']}", None),
+    "list segment ranges": ("GET", lambda w: "/v2.0/network_segment_ranges", None),
+    "show segment range": ("GET", lambda w: f"/v2.0/network_segment_ranges/{w.segment_range['id']}", None),
+    "create segment range": ("POST", lambda w: "/v2.0/network_segment_ranges", {"network_segment_range": {"network_type": "gre", "minimum": 20, "maximum": 29}}),
+    "update segment range": ("PUT", lambda w: f"/v2.0/network_segment_ranges/{w.segment_range['id']}", {"network_segment_range": {"name": "x"}}),
+    "delete segment range": ("DELETE", lambda w: f"/v2.0/network_segment_ranges/{w.segment_range['id']}", None),
+    "report agent state": ("POST", lambda w: "/v2.0/agents/report", {"agent": {**AGENT_REPORT["agent"], "host": "compute-2"}}),
+    "list agents": ("GET", lambda w: "/v2.0/agents", None),
+    "show agent": ("GET", lambda w: f"/v2.0/agents/{w.agent['id']}", None),
+    "update agent": ("PUT", lambda w: f"/v2.0/agents/{w.agent['id']}", {"agent": {"description": "x"}}),
+    "delete agent": ("DELETE", lambda w: f"/v2.0/agents/{w.agent['id']}", None),
+    "list segment host mappings": ("GET", lambda w: "/v2.0/segment-host-mappings", None),
+    "list hosts of a segment": ("GET", lambda w: f"/v2.0/segments/{w.segment['id']}/hosts", None),
 }
 
 UNAUTH = {"anonymous": 401, "expired": 401}
@@ -112,6 +152,25 @@ EXPECTED: dict[str, dict[str, int]] = {
     "create segment on missing network": row(403, 403, 403, 404, 403, 403),
     "update segment": row(404, 404, 404, 200, 404, 404),
     "delete segment": row(404, 404, 404, 204, 404, 404),
+    "list subnets": row(200, 200, 200, 200, 200, 200),
+    "show subnet": row(200, 200, 404, 200, 404, 404),
+    "create subnet": row(403, 201, 404, 201, 403, 403),
+    "create subnet on shared network": row(403, 403, 403, 201, 403, 403),
+    "create subnet with segment_id": row(403, 403, 403, 409, 403, 403),
+    "update subnet": row(403, 200, 404, 200, 404, 404),
+    "delete subnet": row(403, 204, 404, 204, 404, 404),
+    "list segment ranges": row(200, 200, 200, 200, 200, 200),
+    "show segment range": row(404, 404, 404, 200, 404, 404),
+    "create segment range": row(403, 403, 403, 201, 403, 403),
+    "update segment range": row(404, 404, 404, 200, 404, 404),
+    "delete segment range": row(404, 404, 404, 204, 404, 404),
+    "report agent state": row(403, 403, 403, 200, 200, 200),
+    "list agents": row(200, 200, 200, 200, 200, 200),
+    "show agent": row(404, 404, 404, 200, 404, 404),
+    "update agent": row(404, 404, 404, 200, 404, 404),
+    "delete agent": row(404, 404, 404, 204, 404, 404),
+    "list segment host mappings": row(200, 200, 200, 200, 200, 200),
+    "list hosts of a segment": row(404, 404, 404, 200, 404, 404),
 }
 
 CELLS = [(action, persona) for action in ACTIONS for persona in PERSONAS]
@@ -155,6 +214,12 @@ def test_lists_are_scoped(world: tuple[TokenApi, World]) -> None:
     assert state.segment["id"] in names("admin", "/v2.0/segments", "segments")
     for persona in ("reader-A", "member-A", "member-B", "service-A", "agent-A"):
         assert names(persona, "/v2.0/segments", "segments") == set()
+        assert names(persona, "/v2.0/network_segment_ranges", "network_segment_ranges") == set()
+        assert names(persona, "/v2.0/agents", "agents") == set()
+    assert state.agent["id"] in names("admin", "/v2.0/agents", "agents")
+    assert names("member-A", "/v2.0/subnets", "subnets") == {state.subnet["id"]}
+    assert names("reader-A", "/v2.0/subnets", "subnets") == {state.subnet["id"]}
+    assert names("member-B", "/v2.0/subnets", "subnets") == set()
 
 
 def test_provider_attributes_only_for_admin(world: tuple[TokenApi, World]) -> None:
@@ -193,7 +258,7 @@ def render_matrix() -> str:
         "Personas: `anonymous` (no token), `expired` (expired token), `reader-A`/`member-A` (role on project A),",
         "`member-B` (member of project B), `admin`, `service-A` (service role on A, user token), `agent-A` (agent",
         "token of that service user: may only post agent reports). The network is project A's (created by",
-        "member-A); the shared network and the segment belong to the admin. 404 is answered exactly as for a",
+        "member-A, as is its subnet); the shared network, the segment, the segment range and the agent belong to the admin. 404 is answered exactly as for a",
         "resource that does not exist. Every refused mutation leaves the database unchanged.",
         "",
         "| action | " + " | ".join(PERSONAS) + " |",
