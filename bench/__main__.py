@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from bench import server
-from bench.report import run_header, table, write_results
+from bench.report import load_average, run_header, table, write_results
 from bench.runner import Plan, run_all
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -38,13 +38,14 @@ def _dbs(choice: str, pg_url: str) -> tuple[str, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    # Full: 4 s per operation keeps 2 DBs x 3 configurations x 12 phases
+    # Full: 3 s per operation keeps 2 DBs x 3 configurations x 12 phases
     # (floor included) under ~5 minutes; quick is for smoke tests only.
-    duration = args.duration or (0.5 if args.quick else 4.0)
+    duration = args.duration or (0.5 if args.quick else 3.0)
     dbs = _dbs(args.db, args.pg_url)
     if not dbs:
         print("nothing to run")
         return 1
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="segmentd-bench-") as tmp:
         plan = Plan(
             duration,
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(tmp),
         )
         rows, ran = run_all(plan)
-    section = run_header(ran, duration, args.quick) + "\n\n" + table(rows) + "\n"
+    section = run_header(ran, duration, args.quick, load_before) + "\n\n" + table(rows) + "\n"
     print("\n" + section)
     write_results(args.results, section)
     print(f"results prepended to {args.results}")

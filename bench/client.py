@@ -61,6 +61,7 @@ class PhaseResult:
     first_error: str
     client_cpu: float  # fraction of one core the client used
     mean_body: float
+    completed: int  # successful responses, warm-up included
     created_ids: list[str]
 
 
@@ -215,6 +216,7 @@ async def _run(phase: Phase) -> PhaseResult:
         first_error=state.first_error,
         client_cpu=cpu,
         mean_body=state.body_bytes / state.bodies if state.bodies else 0.0,
+        completed=state.bodies,
         created_ids=state.created,
     )
 

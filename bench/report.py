@@ -21,7 +21,7 @@ from bench.server import REPO
 MARKER = "<!-- runs below, newest first -->"
 HEADER = (
     "| DB | workers | clients | operation | req/s | p50 ms | p99 ms | floor req/s | x floor "
-    "| x incumbent | RSS MB (largest) | client CPU | n | errors | targets |"
+    "| x incumbent | server CPU ms/req | RSS MB (largest) | client CPU | n | errors | targets |"
 )
 INTRO = f"""# segmentd benchmark results
 
@@ -32,7 +32,10 @@ answering a JSON body of the same size, measured in the same run.
 "x incumbent" compares with neutron-server (DESIGN.md: single worker, SQLite,
 one client).  RSS is the server's VmRSS after the operation: the sum over
 its process tree, and in brackets the largest single process (the worker).
-"client CPU" is the load generator's share of one core: near 100% means
+"server CPU ms/req" is the server's user+system CPU per request (warm-up
+included): on a shared machine it moves far less with the neighbours' load
+than req/s does, so compare it between runs.  "client CPU" is the load
+generator's share of one core: near 100% means
 the client, not the server, was the limit.  Targets: GET/list >= 0.5 x
 floor, writes >= 0.33 x floor, read p99 < {READ_P99_TARGET_MS} ms at {READ_P99_TARGET_CLIENTS} clients, worker
 RSS < {RSS_TARGET_MB} MB, and >= {INCUMBENT_FACTOR_TARGET} x incumbent on SQLite, 1 worker, 1 client.
@@ -54,6 +57,7 @@ class Row:
     rss_total: float = 0.0
     rss_max: float = 0.0
     floor_rps: float | None = None
+    server_cpu_ms: float = 0.0  # server process-tree CPU per request
 
     @property
     def rps(self) -> float:
@@ -111,6 +115,7 @@ def table_line(row: Row) -> str:
         _fmt(row.floor_rps),
         _fmt(row.x_floor, 2),
         _fmt(row.rps / row.op.incumbent_rps, 1),
+        _fmt(row.server_cpu_ms, 2),
         f"{row.rss_total:.0f} ({row.rss_max:.0f})",
         f"{row.client_cpu:.0%}",
         str(len(row.latencies_ns)),
@@ -147,13 +152,22 @@ def _commit() -> str:
     return f"{short}-dirty" if dirty else short
 
 
-def run_header(db_kinds: list[str], duration: float, quick: bool) -> str:
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def run_header(db_kinds: list[str], duration: float, quick: bool, load_before: str) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     mode = "quick" if quick else "full"
     return (
         f"## {now} - commit {_commit()} - {', '.join(db_kinds)}\n\n"
         f"Machine: {os.cpu_count()} cores, {_cpu_model()}, Python {platform.python_version()}; "
-        f"{mode} run, {duration:g} s per operation after warm-up."
+        f"{mode} run, {duration:g} s per operation after warm-up; "
+        f"load average (1/5/15 min) {load_before} before, {load_average()} after "
+        "(other jobs on this machine lower req/s, see server CPU/req)."
     )
 
 

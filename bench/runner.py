@@ -77,7 +77,9 @@ class ServiceRun:
         return replace(base, **kwargs)  # type: ignore[arg-type]
 
     def measure(self, op: str) -> PhaseResult:
+        cpu_before = server.cpu_seconds(self.srv.pid)
         result = self.client.run(self._phase(op))
+        cpu = server.cpu_seconds(self.srv.pid) - cpu_before
         total, largest = server.rss_mb(self.srv.pid)
         row = Row(
             self.db,
@@ -90,6 +92,7 @@ class ServiceRun:
             result.client_cpu,
             total,
             largest,
+            server_cpu_ms=1000 * cpu / max(result.completed, 1),
         )
         self.rows.append(row)
         self.sizes[op] = result.mean_body
@@ -97,7 +100,8 @@ class ServiceRun:
         print(
             f"  {self.db} w{self.workers} c{self.clients} {op:15} {row.rps:8.0f} req/s "
             f"p50 {row.percentile_ms(0.5):7.2f} ms p99 {row.percentile_ms(0.99):7.2f} ms "
-            f"rss {total:.0f} MB client cpu {result.client_cpu:.0%}{note}",
+            f"server cpu {row.server_cpu_ms:.2f} ms/req rss {total:.0f} MB "
+            f"client cpu {result.client_cpu:.0%}{note}",
             flush=True,
         )
         return result
@@ -158,11 +162,14 @@ def _floor(
                 segment_ids=[FAKE_ID],
                 floor_size=round(sizes.get(op.name, 0)),
             )
+            cpu_before = server.cpu_seconds(srv.pid)
             result = client.run(phase)
+            cpu_ms = 1000 * (server.cpu_seconds(srv.pid) - cpu_before) / max(result.completed, 1)
             out[op.name] = len(result.latencies_ns) / result.elapsed
             print(
                 f"  floor w{workers} c{clients} {op.name:15} {out[op.name]:8.0f} req/s "
-                f"({phase.floor_size} B) client cpu {result.client_cpu:.0%}",
+                f"({phase.floor_size} B) server cpu {cpu_ms:.3f} ms/req "
+                f"client cpu {result.client_cpu:.0%}",
                 flush=True,
             )
     finally:

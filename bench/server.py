@@ -126,6 +126,29 @@ def _vmrss_kb(pid: int) -> int:
     return 0
 
 
+def _tree(pid: int) -> list[int]:
+    tree, todo, out = _children(), [pid], []
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(tree.get(current, []))
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server's process tree so far.
+
+    On a shared machine throughput moves with the neighbours' load; CPU per
+    request barely does, so it is the figure to compare between runs.
+    """
+    ticks = 0
+    for member in _tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(sum over the process tree, largest single process) in MB.
 
@@ -134,11 +157,7 @@ def rss_mb(pid: int) -> tuple[float, float]:
     that belongs to the server; the largest is the per-worker figure the
     150 MB target is about.
     """
-    tree, todo, sizes = _children(), [pid], []
-    while todo:
-        current = todo.pop()
-        sizes.append(_vmrss_kb(current))
-        todo.extend(tree.get(current, []))
+    sizes = [_vmrss_kb(member) for member in _tree(pid)]
     return sum(sizes) / 1024, max(sizes, default=0) / 1024
 
 
