@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from bench import server
-from bench.report import load_average, run_header, table, write_results
+from bench.report import commit, load_average, run_header, table, write_results
 from bench.runner import Plan, run_all
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     if not dbs:
         print("nothing to run")
         return 1
-    load_before = load_average()
+    # Taken before the run: edits made while it runs must not relabel it.
+    load_before, revision = load_average(), commit()
     with tempfile.TemporaryDirectory(prefix="segmentd-bench-") as tmp:
         plan = Plan(
             duration,
@@ -56,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             Path(tmp),
         )
         rows, ran = run_all(plan)
-    section = run_header(ran, duration, args.quick, load_before) + "\n\n" + table(rows) + "\n"
+    section = (
+        run_header(ran, duration, args.quick, load_before, revision) + "\n\n" + table(rows) + "\n"
+    )
     print("\n" + section)
     write_results(args.results, section)
     print(f"results prepended to {args.results}")

@@ -35,8 +35,8 @@ its process tree, and in brackets the largest single process (the worker).
 "server CPU ms/req" is the server's user+system CPU per request (warm-up
 included): on a shared machine it moves far less with the neighbours' load
 than req/s does, so compare it between runs.  "client CPU" is the load
-generator's share of one core: near 100% means
-the client, not the server, was the limit.  Targets: GET/list >= 0.5 x
+generator's share of one core: near 100% means the client, not the
+server, was the limit.  Targets: GET/list >= 0.5 x
 floor, writes >= 0.33 x floor, read p99 < {READ_P99_TARGET_MS} ms at {READ_P99_TARGET_CLIENTS} clients, worker
 RSS < {RSS_TARGET_MB} MB, and >= {INCUMBENT_FACTOR_TARGET} x incumbent on SQLite, 1 worker, 1 client.
 
@@ -140,7 +140,7 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _commit() -> str:
+def commit() -> str:
     def git(*args: str) -> str:
         return subprocess.run(
             ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
@@ -159,11 +159,13 @@ def load_average() -> str:
         return "unknown"
 
 
-def run_header(db_kinds: list[str], duration: float, quick: bool, load_before: str) -> str:
+def run_header(
+    db_kinds: list[str], duration: float, quick: bool, load_before: str, revision: str
+) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     mode = "quick" if quick else "full"
     return (
-        f"## {now} - commit {_commit()} - {', '.join(db_kinds)}\n\n"
+        f"## {now} - commit {revision} - {', '.join(db_kinds)}\n\n"
         f"Machine: {os.cpu_count()} cores, {_cpu_model()}, Python {platform.python_version()}; "
         f"{mode} run, {duration:g} s per operation after warm-up; "
         f"load average (1/5/15 min) {load_before} before, {load_average()} after "
@@ -172,9 +174,11 @@ def run_header(db_kinds: list[str], duration: float, quick: bool, load_before: s
 
 
 def write_results(path: Path, section: str) -> None:
-    """Put ``section`` above earlier runs, keeping them for the trend."""
-    old = path.read_text() if path.exists() else INTRO
-    if MARKER not in old:
-        old = INTRO + old
-    head, _, tail = old.partition(MARKER)
-    path.write_text(f"{head}{MARKER}\n\n{section}\n{tail}")
+    """Put ``section`` above earlier runs, keeping them for the trend.
+
+    The text above the marker is regenerated, so it always describes the
+    current columns; everything below it is data and is kept verbatim.
+    """
+    old = path.read_text() if path.exists() else ""
+    earlier = old.partition(MARKER)[2] if MARKER in old else old
+    path.write_text(f"{INTRO}\n{section.strip()}\n\n{earlier.lstrip()}".rstrip() + "\n")
