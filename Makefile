@@ -27,7 +27,7 @@ run: install
 	$(BIN)/segmentd serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
 test-sqlite: install

@@ -1,0 +1,220 @@
+"""Starting and stopping the servers under test, and reading their memory."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.auth import TOKEN_ENV
+
+REPO = Path(__file__).resolve().parent.parent
+PG_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1/bench_segmentd"
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _bin(name: str) -> str:
+    # Same interpreter and venv as the runner, so both servers run the same uvicorn.
+    return str(Path(sys.executable).with_name(name))
+
+
+def _uvicorn_opts(port: int, workers: int) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+
+
+BENCH_PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway local bench database
+
+
+def start_segmentd(database_url: str, workers: int, logdir: Path) -> Server:
+    """The real service with token authentication, as production runs it.
+
+    The database is bootstrapped with an admin, and the admin's token is put
+    in the environment the load-generator processes inherit (``bench.auth``).
+    """
+    port = free_port()
+    env = dict(os.environ, SEGMENTD_DATABASE_URL=database_url, SEGMENTD_AUTH_STRATEGY="token",
+               SEGMENTD_BOOTSTRAP_PASSWORD=BENCH_PASSWORD)
+    subprocess.run([_bin("segmentd"), "bootstrap"], env=env, check=True, capture_output=True)
+    cmd = [_bin("segmentd"), "serve", *_uvicorn_opts(port, workers), "--log-level", "warning"]
+    server = _start("segmentd", cmd, env, port, logdir)
+    os.environ[TOKEN_ENV] = admin_token(port)
+    return server
+
+
+def admin_token(port: int) -> str:
+    body = json.dumps({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": BENCH_PASSWORD}}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+    }}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/identity/v3/auth/tokens", body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        token = resp.getheader("X-Subject-Token")
+    finally:
+        conn.close()
+    if resp.status != 201 or not token:
+        raise RuntimeError(f"bench login failed with {resp.status}")
+    return token
+
+
+def start_floor(workers: int, logdir: Path) -> Server:
+    """The floor under the options ``segmentd serve`` passes to uvicorn.run."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.floor:app",
+        *_uvicorn_opts(port, workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "30",
+    ]
+    return _start("floor", cmd, env, port, logdir)
+
+
+def _start(name: str, cmd: list[str], env: dict[str, str], port: int, logdir: Path) -> Server:
+    log = logdir / f"{name}-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(name, proc, port, log)
+    _wait_ready(server)
+    return server
+
+
+def _wait_ready(server: Server, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited: {server.log.read_text()[-2000:]}")
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", server.port), 0.5) as s,
+        ):
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            if s.recv(16).startswith(b"HTTP/1.1 200"):
+                return
+        time.sleep(0.1)
+    stop(server)
+    raise RuntimeError(f"{server.name} not ready after {timeout}s")
+
+
+def stop(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            # Field 4 of /proc/<pid>/stat is the parent pid; the name field
+            # may contain spaces, so split after its closing parenthesis.
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _vmrss_kb(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    tree, todo, out = _children(), [pid], []
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(tree.get(current, []))
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server's process tree so far.
+
+    On a shared machine throughput moves with the neighbours' load; CPU per
+    request barely does, so it is the figure to compare between runs.
+    """
+    ticks = 0
+    for member in _tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(sum over the process tree, largest single process) in MB.
+
+    With ``--workers N`` uvicorn's supervisor spawns the workers (and a
+    multiprocessing resource tracker), so the sum counts every process
+    that belongs to the server; the largest is the per-worker figure the
+    150 MB target is about.
+    """
+    sizes = [_vmrss_kb(member) for member in _tree(pid)]
+    return sum(sizes) / 1024, max(sizes, default=0) / 1024
+
+
+def fresh_postgres(url: str) -> str | None:
+    """Recreate the benchmark database; None (and why) when PG is unreachable."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    name = target.database or ""
+    if not name or name.startswith("segmentd_test_"):
+        raise ValueError(f"refusing to recreate database {name!r}: not a benchmark database")
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # any failure to reach PG means "skip PG", not "crash"
+        print(
+            f"note: PostgreSQL not reachable at {target.host} ({type(exc).__name__}); skipping PG runs"
+        )
+        return None
+    finally:
+        admin.dispose()
+    return target.render_as_string(hide_password=False)
