@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     # token, the caller names its project and roles in headers.
     auth_strategy: Literal["token", "noauth"] = "token"
     token_ttl_seconds: int = 3600
+    # Seconds a validated token is trusted without a database read (0: never).
+    # A revocation or role change made through another process takes effect
+    # within this time; through the same process, at once.
+    token_cache_seconds: float = 5.0
     max_token_ttl_seconds: int = 400 * 86400
     # oslo.policy overrides (YAML or JSON), Neutron's rule names.
     policy_file: str | None = None

@@ -16,6 +16,7 @@ from segmentd.api.wire import REQUEST_ID_HEADER
 from segmentd.authz import Policy
 from segmentd.config import Settings, load_settings
 from segmentd.db.base import make_engine, make_sessionmaker, read_only
+from segmentd.identity import tokens
 from segmentd.identity.passwords import Passwords
 from segmentd.services import segment_ranges
 from segmentd.services.allocation import build_drivers
@@ -60,6 +61,7 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
         drivers=build_drivers(settings),
         tenant_types=tenant_types,
         policy=Policy.from_file(settings.policy_file),
+        token_cache=tokens.TokenCache(settings.token_cache_seconds),
         passwords=Passwords(
             settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism
         ),

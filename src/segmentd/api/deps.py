@@ -37,6 +37,7 @@ class Runtime:
     policy: Policy = field(default_factory=Policy)
     passwords: Passwords = field(default_factory=Passwords)
     clock: Callable[[], dt.datetime] = utcnow
+    token_cache: tokens.TokenCache = field(default_factory=lambda: tokens.TokenCache(0))
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,9 @@ def authenticate(request: Request, rt: Runtime, session: Session | None = None) 
     raw = headers.get(AUTH_TOKEN_HEADER)
     if session is None:
         with rt.read_sessions() as own, own.begin():
-            info = tokens.validate(own, raw, rt.clock())
+            info = tokens.validate_cached(own, raw, rt.clock(), rt.token_cache)
     else:
-        info = tokens.validate(session, raw, rt.clock())
+        info = tokens.validate_cached(session, raw, rt.clock(), rt.token_cache)
     return principal_of(info, rt.policy)
 
 

@@ -203,5 +203,7 @@ def revoke_token(
     x_subject_token: SubjectToken = None,
 ) -> Response:
     _caller_and_subject(request, session, x_auth_token, x_subject_token)
-    tokens.revoke(session, x_subject_token or "", runtime(request).clock())
+    rt = runtime(request)
+    tokens.revoke(session, x_subject_token or "", rt.clock())
+    rt.token_cache.discard(tokens.hash_token(x_subject_token or ""))
     return no_content()

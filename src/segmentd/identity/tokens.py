@@ -12,7 +12,9 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -143,6 +145,64 @@ def validate(session: Session, raw: str | None, now: dt.datetime) -> TokenInfo:
     if not roles:
         raise errors.InvalidToken()
     return _info(token, user, project, roles)
+
+
+class TokenCache:
+    """Recently validated tokens, so a request costs no identity queries.
+
+    keystonemiddleware caches validations for 300 s by default; this keeps
+    them only ``ttl_seconds`` (a few seconds), bounded in size, per process.
+    Expiry is still checked on every use, a revocation through this process
+    takes effect at once, and a revocation or role change made elsewhere
+    takes effect within ``ttl_seconds``.  Owned by the runtime, never global.
+    """
+
+    def __init__(
+        self, ttl_seconds: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[TokenInfo, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str, now: dt.datetime) -> TokenInfo | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            info, stored = entry
+            if self._clock() - stored > self.ttl or info.expires_at <= now:
+                del self._entries[digest]
+                return None
+            return info
+
+    def put(self, digest: str, info: TokenInfo) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # crude but bounded; entries refill on use
+            self._entries[digest] = (info, self._clock())
+
+    def discard(self, digest: str) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
+
+
+def validate_cached(
+    session: Session, raw: str | None, now: dt.datetime, cache: TokenCache
+) -> TokenInfo:
+    """``validate`` behind ``cache``."""
+    if raw and len(raw) <= MAX_TOKEN_LEN:
+        digest = hash_token(raw)
+        hit = cache.get(digest, now)
+        if hit is not None:
+            return hit
+        info = validate(session, raw, now)
+        cache.put(digest, info)
+        return info
+    return validate(session, raw, now)
 
 
 def revoke(session: Session, raw: str, now: dt.datetime) -> None:
