@@ -80,12 +80,19 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 def runtime(database_url: str) -> Iterator[Runtime]:
     rt = build_runtime(make_settings(database_url))
     yield rt
-    rt.write_sessions.kw["bind"].dispose()
+    rt.close()
 
 
 @pytest.fixture(scope="session")
 def engine(runtime: Runtime) -> Engine:
     bind: Engine = runtime.write_sessions.kw["bind"]
+    return bind
+
+
+@pytest.fixture(scope="session")
+def read_engine(runtime: Runtime) -> Engine:
+    """The engine GET requests use (on SQLite a pool apart from the writer's)."""
+    bind: Engine = runtime.read_sessions.kw["bind"]
     return bind
 
 
@@ -118,7 +125,7 @@ def api(app: Any) -> Iterator[Api]:
 def token_runtime(database_url: str) -> Iterator[Runtime]:
     rt = build_runtime(make_settings(database_url, auth_strategy="token"))
     yield rt
-    rt.write_sessions.kw["bind"].dispose()
+    rt.close()
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +148,7 @@ def make_api(database_url: str) -> Iterator[Callable[..., Api]]:
     yield factory
     for client, rt in made:
         client.close()
-        rt.write_sessions.kw["bind"].dispose()
+        rt.close()
 
 
 def db_state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import __version__
@@ -47,9 +48,26 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+def _engines(settings: Settings, **engine_kwargs: Any) -> tuple[Engine, Engine]:
+    """(write, read) engines.
+
+    SQLite admits one writer at a time, and a writer that finds the lock
+    taken sleeps in SQLite's busy handler with growing back-off (up to 100 ms
+    a nap), which gave concurrent writes second-long tails.  One write
+    connection per process makes the writers of a process queue on the pool
+    instead, in arrival order, while readers keep their own pool.
+    """
+    url, timeout = settings.database_url, settings.db_statement_timeout_ms
+    if not settings.is_sqlite():
+        engine = make_engine(url, timeout, **engine_kwargs)
+        return engine, read_only(engine)
+    writes = make_engine(url, timeout, pool_size=1, max_overflow=0, pool_timeout=60, **engine_kwargs)
+    return writes, read_only(make_engine(url, timeout, **engine_kwargs))
+
+
 def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
-    engine = make_engine(settings.database_url, settings.db_statement_timeout_ms, **engine_kwargs)
-    sessions = make_sessionmaker(engine)
+    write_engine, read_engine = _engines(settings, **engine_kwargs)
+    sessions = make_sessionmaker(write_engine)
     with sessions() as session, session.begin():
         # Every worker does this at start; it is idempotent and race-free.
         segment_ranges.sync_default_ranges(session, settings.default_ranges())
@@ -57,7 +75,7 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
     return Runtime(
         settings=settings,
         write_sessions=sessions,
-        read_sessions=make_sessionmaker(read_only(engine)),
+        read_sessions=make_sessionmaker(read_engine),
         drivers=build_drivers(settings),
         tenant_types=tenant_types,
         policy=Policy.from_file(settings.policy_file),

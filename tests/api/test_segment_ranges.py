@@ -221,7 +221,7 @@ def test_concurrent_startups_create_defaults_once(database_url: str, runtime: Ru
     with running_server(database_url, workers=3):
         assert count_defaults(engine) == 5
     rt = build_runtime(make_settings(database_url))
-    rt.write_sessions.kw["bind"].dispose()
+    rt.close()
     assert count_defaults(engine) == 5
 
 

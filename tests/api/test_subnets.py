@@ -491,7 +491,7 @@ def test_subnets_of_a_segment(api: Api, routed: dict[str, Any]) -> None:
     assert_error(api.get(f"/v2.0/segments/{uuid.uuid4()}/subnets"), 404, "SegmentNotFound")
 
 
-def test_network_views_list_subnet_ids_without_n_plus_one(api: Api, engine: Engine) -> None:
+def test_network_views_list_subnet_ids_without_n_plus_one(api: Api, read_engine: Engine) -> None:
     from sqlalchemy import event
 
     nets = [api.create_network(name=f"n{i}", **LOCAL) for i in range(5)]
@@ -503,11 +503,11 @@ def test_network_views_list_subnet_ids_without_n_plus_one(api: Api, engine: Engi
     def record(*args: Any) -> None:
         statements.append(str(args[2]))
 
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(read_engine, "before_cursor_execute", record)
     try:
         listed = api.get("/v2.0/networks").json()["networks"]
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(read_engine, "before_cursor_execute", record)
     assert all(len(n["subnets"]) == 2 for n in listed)
     assert sum("FROM subnets" in s for s in statements) == 1
 

@@ -41,7 +41,7 @@ def live(database_url: str) -> Iterator[tuple[str, Any]]:
     finally:
         server.should_exit = True
         thread.join(10)
-        runtime.write_sessions.kw["bind"].dispose()
+        runtime.close()
 
 
 def test_keystoneauth_password_login(live: tuple[str, Any]) -> None:

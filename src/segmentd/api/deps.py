@@ -39,6 +39,11 @@ class Runtime:
     clock: Callable[[], dt.datetime] = utcnow
     token_cache: tokens.TokenCache = field(default_factory=lambda: tokens.TokenCache(0))
 
+    def close(self) -> None:
+        """Closes the connection pools (tests and tools that build runtimes)."""
+        for sessions in (self.write_sessions, self.read_sessions):
+            sessions.kw["bind"].dispose()
+
 
 @dataclass(frozen=True)
 class Context:
