@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from segmentd.api.deps import Runtime
 from segmentd.config import Settings
 from segmentd.db import migrate
-from segmentd.db.models import Base
+from segmentd.db.models import AuditEvent, Base
 from segmentd.main import build_runtime, create_app
 from segmentd.services.segment_ranges import sync_default_ranges
 from tests.client import Api
@@ -89,7 +89,7 @@ def engine(runtime: Runtime) -> Engine:
     return bind
 
 
-AUDIT_TABLE = "audit_events"
+AUDIT_TABLE = AuditEvent.__tablename__
 
 
 def reset_database(runtime: Runtime) -> None:
@@ -105,16 +105,16 @@ def reset_database(runtime: Runtime) -> None:
 def _empty_audit_trail(session: Any) -> None:
     """The trail is append-only by trigger: lift the triggers, empty, restore."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"ALTER TABLE {AUDIT_TABLE} DISABLE TRIGGER USER"))
-        session.execute(text(f"DELETE FROM {AUDIT_TABLE}"))
-        session.execute(text(f"ALTER TABLE {AUDIT_TABLE} ENABLE TRIGGER USER"))
+        session.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        session.execute(delete(AuditEvent))
+        session.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
         return
     triggers = session.execute(text(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"
     ), {"t": AUDIT_TABLE}).all()
     for name, _ in triggers:
         session.execute(text(f'DROP TRIGGER "{name}"'))
-    session.execute(text(f"DELETE FROM {AUDIT_TABLE}"))
+    session.execute(delete(AuditEvent))
     for _, sql in triggers:
         session.execute(text(sql))
 

@@ -148,19 +148,3 @@ def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
         query.sorts = [("created_at", True)]
     return list_page(session, scoped, LIST_SPEC, query, AuditEvent.id)
 
-
-def view(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "created_at": event.created_at.isoformat(),
-        "request_id": event.request_id,
-        "user_id": event.user_id,
-        "project_id": event.project_id,
-        "action": event.action,
-        "resource_type": event.resource_type,
-        "resource_id": event.resource_id,
-        "permission": event.permission,
-        "detail": event.detail,
-        "before": event.before,
-        "after": event.after,
-    }
