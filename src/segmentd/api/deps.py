@@ -58,7 +58,7 @@ class Context:
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
     ) -> None:
-        """Record this request's mutation in its own transaction (see ``services.audit``)."""
+        """Record this request's mutation in the request's transaction (see ``services.audit``)."""
         audit.record(
             self.session, self.principal, self.request_id, action, resource_type, resource_id,
             permission=str(self.permission), before=before, after=after,
