@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from segmentd.api.deps import Runtime
 from segmentd.config import Settings
 from segmentd.db import migrate
-from segmentd.db.models import Base
+from segmentd.db.models import AuditEvent, Base
 from segmentd.main import build_runtime, create_app
 from segmentd.services.segment_ranges import sync_default_ranges
 from tests.client import Api
@@ -96,12 +96,34 @@ def read_engine(runtime: Runtime) -> Engine:
     return bind
 
 
+AUDIT_TABLE = AuditEvent.__tablename__
+
+
 def reset_database(runtime: Runtime) -> None:
     """Empty every table, then restore the default ranges a fresh start creates."""
     with runtime.write_sessions() as session, session.begin():
         for table in reversed(Base.metadata.sorted_tables):
-            session.execute(delete(table))
+            if table.name != AUDIT_TABLE:
+                session.execute(delete(table))
+        _empty_audit_trail(session)
         sync_default_ranges(session, runtime.settings.default_ranges())
+
+
+def _empty_audit_trail(session: Any) -> None:
+    """The trail is append-only by trigger: lift the triggers, empty, restore."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        session.execute(delete(AuditEvent))
+        session.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+        return
+    triggers = session.execute(text(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"
+    ), {"t": AUDIT_TABLE}).all()
+    for name, _ in triggers:
+        session.execute(text(f'DROP TRIGGER "{name}"'))
+    session.execute(delete(AuditEvent))
+    for _, sql in triggers:
+        session.execute(text(sql))
 
 
 @pytest.fixture(autouse=True)
@@ -152,13 +174,18 @@ def make_api(database_url: str) -> Iterator[Callable[..., Api]]:
 
 
 def db_state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in a stable order: compare before and after."""
+    """Every row of every resource table, in a stable order: compare before and after.
+
+    The audit trail is left out: a refused request changes nothing but adds
+    its denial event there (tests/api/test_audit.py checks those).
+    """
     with engine.connect() as conn:
         return {
             table.name: sorted(
                 (tuple(row) for row in conn.execute(select(table))), key=repr
             )
             for table in Base.metadata.sorted_tables
+            if table.name != AUDIT_TABLE
         }
 
 

@@ -27,6 +27,15 @@ def running_server(
     database_url: str, workers: int = 1, env: dict[str, str] | None = None, log: Path | None = None
 ) -> Iterator[str]:
     """Yields the base URL of a live server; stops it (SIGTERM) afterwards."""
+    with running_server_process(database_url, workers, env, log) as (base, _):
+        yield base
+
+
+@contextmanager
+def running_server_process(
+    database_url: str, workers: int = 1, env: dict[str, str] | None = None, log: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As ``running_server``, with the supervisor process (to find or signal workers)."""
     port = free_port()
     # The dev strategy unless a test asks for tokens: most tests are about the API.
     base_env = {"SEGMENTD_AUTH_STRATEGY": "noauth", "SEGMENTD_ENVIRONMENT": "test"}
@@ -37,7 +46,7 @@ def running_server(
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, proc)
-        yield base
+        yield base, proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -71,6 +71,9 @@ class Permission(StrEnum):
     UPDATE_AGENT = "update_agent"
     DELETE_AGENT = "delete_agent"
     GET_SEGMENT_HOST_MAPPING = "get_segment_host_mapping"
+    # Operations: the audit trail and allocation usage
+    GET_AUDIT_EVENT = "get_audit_event"
+    GET_ALLOCATION_USAGE = "get_allocation_usage"
 
 
 # Neutron's secure-RBAC building blocks (neutron/conf/policies/base.py).
@@ -132,6 +135,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("update_agent", ADMIN, "Update an agent's admin_state_up or description"),
     Rule("delete_agent", ADMIN, "Delete an agent and its host mappings"),
     Rule("get_segment_host_mapping", ADMIN, "Show segment-host mappings"),
+    Rule("get_audit_event", ADMIN, "List the audit trail"),
+    Rule("get_allocation_usage", ADMIN, "Show used and free segmentation IDs per range"),
 )
 
 # Keystone's default implied roles: admin implies member implies reader.

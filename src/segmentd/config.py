@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     agent_down_time: int = 75
     agent_heartbeat_write_interval: int = 35
     max_agents_per_report: int = 1000
+    # Operations.  Logs: level and format (one JSON object per line, or text).
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    # /metrics: with a token, scrapers send "Authorization: Bearer <token>";
+    # without one, only loopback callers may scrape.
+    metrics_token: SecretStr | None = None
+    # /readyz answers from a probe at most this old (one probe per process).
+    readiness_cache_seconds: float = 1.0
 
     @classmethod
     def settings_customise_sources(
@@ -170,6 +178,8 @@ class Settings(BaseSettings):
             raise ValueError("auth_strategy 'noauth' is refused in production")
         if self.environment == "production" and self.password_memory_kib < 19456:
             raise ValueError("password_memory_kib below 19456 (OWASP minimum) is refused in production")
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
+            raise ValueError("metrics_token must be at least 16 characters")
         if self.password_memory_kib < 8 * self.password_parallelism:
             raise ValueError("password_memory_kib must be at least 8 x password_parallelism")
         return self

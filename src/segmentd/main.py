@@ -10,17 +10,30 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import __version__
-from segmentd.api import agents, faults, host_mapping, identity, networks, root, segments, subnets
+from segmentd.api import (
+    agents,
+    faults,
+    host_mapping,
+    identity,
+    networks,
+    ops,
+    root,
+    segments,
+    subnets,
+)
 from segmentd.api import segment_ranges as segment_range_routes
 from segmentd.api.deps import Runtime
 from segmentd.api.wire import REQUEST_ID_HEADER
 from segmentd.authz import Policy
 from segmentd.config import Settings, load_settings
+from segmentd.db import migrate
 from segmentd.db.base import make_engine, make_sessionmaker, read_only
 from segmentd.identity import tokens
 from segmentd.identity.passwords import Passwords
+from segmentd.observability import Metrics, ObservabilityMiddleware
 from segmentd.services import segment_ranges
 from segmentd.services.allocation import build_drivers
+from segmentd.services.health import Readiness, probe_engine
 
 
 class RequestIdMiddleware:
@@ -99,14 +112,28 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # is parsed as JSON too.  Tokens in headers, not cookies, defeat CSRF.
         strict_content_type=False,
     )
-    app.state.runtime = runtime or build_runtime(settings)
+    app.state.runtime = runtime = runtime or build_runtime(settings)
+    metrics = Metrics()
+    app.state.ops = ops.Ops(
+        metrics=metrics,
+        readiness=Readiness(
+            probe_engine(settings.database_url), migrate.script_head(),
+            settings.readiness_cache_seconds,
+        ),
+    )
     faults.install(app)
     routers = (
         root.router, identity.router, networks.router, segments.router, subnets.router,
         subnets.segment_router, segment_range_routes.router, agents.router, host_mapping.router,
+        ops.router,
     )
     for router in routers:
         app.include_router(router)
+    # Outermost last: request id, then logs and metrics (which see the
+    # boundary's 500s), then the error boundary.
     app.add_middleware(faults.ErrorBoundary)
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=metrics, engine=runtime.write_sessions.kw["bind"]
+    )
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
-PUBLIC = {"/", "/v2.0", "/v2.0/", "/v2.0/extensions", "/healthz"}
+# Probes and the scrape endpoint take no token (api/ops.py guards /metrics itself).
+PUBLIC = {"/", "/v2.0", "/v2.0/", "/v2.0/extensions", "/healthz", "/readyz", "/metrics"}
 
 
 def _permissions(route: APIRoute) -> list[str]:

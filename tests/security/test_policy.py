@@ -84,7 +84,11 @@ def test_unreadable_policy_file_fails_at_start(tmp_path: Path) -> None:
 AUTHENTICATED_ONLY = {("GET", "/v2.0"), ("GET", "/v2.0/"), ("GET", "/v2.0/extensions")}
 # Outside /v2.0: discovery, health and the Keystone routes (which check tokens themselves).
 PUBLIC_PREFIXES = ("/identity",)
-PUBLIC = {"/", "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# /readyz says only "ready" or a fixed reason; /metrics checks its own
+# bearer token or a loopback caller (tests/api/test_ops.py).
+PUBLIC = {
+    "/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+}
 
 
 def _flatten(routes: list[Any]) -> list[Any]:

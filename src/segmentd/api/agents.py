@@ -16,6 +16,7 @@ from segmentd.db.base import utcnow
 from segmentd.db.models import Agent
 from segmentd.services import agents
 from segmentd.services.agents import ReportPolicy
+from segmentd.services.audit import snapshot
 
 router = APIRouter(prefix="/v2.0/agents", tags=["agents"])
 
@@ -72,11 +73,15 @@ def update_agent(
     agent_id: str, body: wire.AgentUpdateBody, ctx: Context = writer(Permission.UPDATE_AGENT)
 ) -> Response:
     changes = agents.AgentUpdate(body.agent.admin_state_up, body.agent.description)
+    before = snapshot(agents.get(ctx.session, ctx.principal, agent_id))
     agent = agents.update_agent(ctx.session, ctx.principal, agent_id, changes)
+    ctx.audit("update", "agent", agent.id, before, snapshot(agent))
     return json_response({"agent": _view(ctx, agent, [])})
 
 
 @router.delete("/{agent_id}", status_code=204)
 def delete_agent(agent_id: str, ctx: Context = writer(Permission.DELETE_AGENT)) -> Response:
+    before = snapshot(agents.get(ctx.session, ctx.principal, agent_id))
     agents.delete_agent(ctx.session, ctx.principal, agent_id)
+    ctx.audit("delete", "agent", agent_id, before=before)
     return no_content()

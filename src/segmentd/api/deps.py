@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,11 +19,13 @@ from segmentd.config import Settings
 from segmentd.db.base import utcnow
 from segmentd.identity import tokens
 from segmentd.identity.passwords import Passwords
+from segmentd.services import audit
 from segmentd.services.allocation import TypeDriver
 from segmentd.services.query import ListQuery, QuerySpec, parse_filters
 
 RESERVED_QUERY = frozenset({"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"})
 _IF_MATCH = re.compile(r"^\s*revision_number=(\d{1,18})\s*$")
+log = logging.getLogger("segmentd.audit")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,25 @@ class Context:
     session: Session
     runtime: Runtime
     permission: Permission
+    request_id: str = ""
+
+    def audit(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> None:
+        """Record this request's mutation in the request's transaction (see ``services.audit``)."""
+        audit.record(
+            self.session, self.principal, self.request_id, action, resource_type, resource_id,
+            permission=str(self.permission), before=before, after=after,
+        )
+
+
+def request_id_of(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
 
 
 def runtime(request: Request) -> Runtime:
@@ -94,7 +116,9 @@ def principal_of(info: tokens.TokenInfo, policy: Policy) -> Principal:
 
 def authenticated(request: Request) -> Principal:
     """Dependency for routes that need a caller but no permission (discovery)."""
-    return authenticate(request, runtime(request))
+    principal = authenticate(request, runtime(request))
+    request.state.principal = principal  # for the access log
+    return principal
 
 
 def _transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
@@ -110,13 +134,37 @@ def context(permission: Permission, *, write: bool) -> Callable[..., Iterator[Co
     def dependency(request: Request) -> Iterator[Context]:
         rt = runtime(request)
         sessions = rt.write_sessions if write else rt.read_sessions
-        for session in _transaction(sessions):
-            # Authenticated inside the request's transaction: one connection.
-            principal = authenticate(request, rt, session)
-            yield Context(principal, session, rt, permission)
+        rid = request_id_of(request)
+        principal: Principal | None = None
+        try:
+            with sessions() as session, session.begin():
+                # Authenticated inside the request's transaction: one connection.
+                principal = authenticate(request, rt, session)
+                request.state.principal = principal  # for the access log
+                yield Context(principal, session, rt, permission, rid)
+        except (errors.Forbidden, errors.NotAuthenticated) as exc:
+            if write:  # refused mutations are recorded (CWE-778); reads are not
+                _record_denial(request, rt, principal, permission, rid, exc)
+            raise
 
     dependency.permission = permission  # type: ignore[attr-defined]
     return dependency
+
+
+def _record_denial(
+    request: Request,
+    rt: Runtime,
+    principal: Principal | None,
+    permission: Permission,
+    rid: str,
+    exc: errors.SegmentdError,
+) -> None:
+    reason = "forbidden" if isinstance(exc, errors.Forbidden) else "not_authenticated"
+    resource_id = next((str(v)[:255] for v in request.path_params.values()), None)
+    try:
+        audit.record_denial(rt.write_sessions, principal, rid, str(permission), resource_id, reason)
+    except Exception:  # the refusal stands even if it cannot be recorded; say so loudly
+        log.error("could not record denied %s request_id=%s", permission, rid, exc_info=True)
 
 
 def reader(permission: Permission) -> Any:

@@ -22,6 +22,7 @@ from segmentd.authz import Permission, Principal, attribute_permission, can
 from segmentd.db.models import Network
 from segmentd.services import networks
 from segmentd.services.allocation import SegmentSpec
+from segmentd.services.audit import snapshot
 
 router = APIRouter(prefix="/v2.0/networks", tags=["networks"])
 
@@ -78,6 +79,7 @@ def create_network(
     network = networks.create(
         ctx.session, ctx.principal, spec, rt.drivers, rt.tenant_types, rt.settings.allocation_retries
     )
+    ctx.audit("create", "network", network.id, after=snapshot(network))
     return json_response({"network": _view(network, ctx.principal, [])}, 201)
 
 
@@ -112,7 +114,9 @@ def update_network(
     changes = networks.NetworkUpdate(
         req.name, req.description, req.admin_state_up, req.shared, req.mtu, req.tags
     )
+    before = snapshot(networks.get(ctx.session, ctx.principal, network_id))
     network = networks.update(ctx.session, ctx.principal, network_id, changes, revision)
+    ctx.audit("update", "network", network.id, before, snapshot(network))
     return json_response({"network": _view(network, ctx.principal, [])})
 
 
@@ -120,5 +124,7 @@ def update_network(
 def delete_network(
     network_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_NETWORK)
 ) -> Response:
+    before = snapshot(networks.get(ctx.session, ctx.principal, network_id))
     networks.delete(ctx.session, ctx.principal, network_id, revision)
+    ctx.audit("delete", "network", network_id, before=before)
     return no_content()

@@ -22,6 +22,7 @@ from segmentd.api.wire import json_response, no_content
 from segmentd.authz import Permission
 from segmentd.db.models import NetworkSegmentRange
 from segmentd.services import segment_ranges
+from segmentd.services.audit import snapshot
 
 router = APIRouter(prefix="/v2.0/network_segment_ranges", tags=["network_segment_ranges"])
 
@@ -53,7 +54,9 @@ def create_range(
         req.project_id or req.tenant_id, req.name, req.description, tuple(req.tags or ()),
     )
     physnets = ctx.runtime.settings.vlan_physnets()
-    return _one(ctx, segment_ranges.create(ctx.session, ctx.principal, spec, physnets), [], 201)
+    row = segment_ranges.create(ctx.session, ctx.principal, spec, physnets)
+    ctx.audit("create", "network_segment_range", row.id, after=snapshot(row))
+    return _one(ctx, row, [], 201)
 
 
 @router.get("")
@@ -86,7 +89,9 @@ def update_range(
     req = body.network_segment_range
     changes = segment_ranges.RangeUpdate(req.name, req.description, req.minimum, req.maximum, req.tags)
     physnets = ctx.runtime.settings.vlan_physnets()
+    before = snapshot(segment_ranges.get(ctx.session, ctx.principal, range_id))
     row = segment_ranges.update(ctx.session, ctx.principal, range_id, changes, revision, physnets)
+    ctx.audit("update", "network_segment_range", row.id, before, snapshot(row))
     return _one(ctx, row, [])
 
 
@@ -94,5 +99,7 @@ def update_range(
 def delete_range(
     range_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_NETWORK_SEGMENT_RANGE)
 ) -> Response:
+    before = snapshot(segment_ranges.get(ctx.session, ctx.principal, range_id))
     segment_ranges.delete_(ctx.session, ctx.principal, range_id, revision)
+    ctx.audit("delete", "network_segment_range", range_id, before=before)
     return no_content()

@@ -22,6 +22,7 @@ from segmentd.authz import Permission
 from segmentd.db.models import Segment
 from segmentd.services import segments
 from segmentd.services.allocation import SegmentSpec
+from segmentd.services.audit import snapshot
 
 router = APIRouter(prefix="/v2.0/segments", tags=["segments"])
 
@@ -46,6 +47,7 @@ def create_segment(
         ctx.session, ctx.principal, req.network_id, spec, rt.drivers,
         rt.settings.allocation_retries, req.tags,
     )
+    ctx.audit("create", "segment", segment.id, after=snapshot(segment))
     return _one(segment, [], 201)
 
 
@@ -79,7 +81,9 @@ def update_segment(
     changes = segments.SegmentUpdate(
         req.name, req.description, req.tags, frozenset(req.model_fields_set)
     )
+    before = snapshot(segments.get(ctx.session, ctx.principal, segment_id))
     segment = segments.update(ctx.session, ctx.principal, segment_id, changes, revision)
+    ctx.audit("update", "segment", segment.id, before, snapshot(segment))
     return _one(segment, [])
 
 
@@ -87,5 +91,7 @@ def update_segment(
 def delete_segment(
     segment_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_SEGMENT)
 ) -> Response:
+    before = snapshot(segments.get(ctx.session, ctx.principal, segment_id))
     segments.delete(ctx.session, ctx.principal, segment_id, revision)
+    ctx.audit("delete", "segment", segment_id, before=before)
     return no_content()

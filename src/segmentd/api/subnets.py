@@ -22,6 +22,7 @@ from segmentd.authz import Permission, Principal, can
 from segmentd.db.base import Page
 from segmentd.db.models import Subnet
 from segmentd.services import subnets
+from segmentd.services.audit import snapshot
 
 router = APIRouter(prefix="/v2.0/subnets", tags=["subnets"])
 segment_router = APIRouter(prefix="/v2.0/segments", tags=["segments"])
@@ -61,6 +62,7 @@ def create_subnet(
         project_id=req.project_id or req.tenant_id, tags=req.tags or [],
     )
     subnet = subnets.create(ctx.session, ctx.principal, spec)
+    ctx.audit("create", "subnet", subnet.id, after=snapshot(subnet))
     return json_response({"subnet": _view(subnet, ctx.principal, [])}, 201)
 
 
@@ -94,7 +96,9 @@ def update_subnet(
         allocation_pools=_pools(req.allocation_pools) if "allocation_pools" in given else None,
         enable_dhcp=req.enable_dhcp, segment_id=req.segment_id, tags=req.tags, fields_set=given,
     )
+    before = snapshot(subnets.get(ctx.session, ctx.principal, subnet_id))
     subnet = subnets.update(ctx.session, ctx.principal, subnet_id, changes, revision)
+    ctx.audit("update", "subnet", subnet.id, before, snapshot(subnet))
     return json_response({"subnet": _view(subnet, ctx.principal, [])})
 
 
@@ -102,7 +106,9 @@ def update_subnet(
 def delete_subnet(
     subnet_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_SUBNET)
 ) -> Response:
+    before = snapshot(subnets.get(ctx.session, ctx.principal, subnet_id))
     subnets.delete(ctx.session, ctx.principal, subnet_id, revision)
+    ctx.audit("delete", "subnet", subnet_id, before=before)
     return no_content()
 
 

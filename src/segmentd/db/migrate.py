@@ -29,3 +29,13 @@ def downgrade(database_url: str, revision: str) -> None:
 def check(database_url: str) -> None:
     """Fails when the models and the migrations disagree."""
     command.check(alembic_config(database_url))
+
+
+def script_head() -> str:
+    """The revision the code expects (computed once at start-up by the app)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    if head is None:
+        raise RuntimeError("no migration head")
+    return head

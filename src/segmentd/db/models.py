@@ -287,10 +287,11 @@ class SegmentHostMapping(Base):
 
 # Identity tables share the metadata (migrations, fixtures); they live in
 # their own module.
+from segmentd.db.audit import AuditEvent  # noqa: E402
 from segmentd.db.identity import Project, RoleAssignment, Token, User  # noqa: E402
 
 __all__ = [
-    "Agent", "AgentPhysnet", "Base", "Network", "NetworkSegmentRange", "NetworkSegmentRangeTag",
+    "Agent", "AgentPhysnet", "AuditEvent", "Base", "Network", "NetworkSegmentRange", "NetworkSegmentRangeTag",
     "NetworkTag", "Project", "RoleAssignment", "Segment", "SegmentHostMapping", "SegmentTag",
     "Subnet", "SubnetAllocationPool", "SubnetTag", "Token", "User", "new_id",
 ]
