@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine with Python 3.11:
-#   make run    set up, migrate and serve on SQLite (./segmentd.db)
+#   make run    set up, migrate, bootstrap the admin user and serve on SQLite (./segmentd.db)
 #   make test   set up, lint and run the whole suite on SQLite and PostgreSQL
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# bootstrap is idempotent: the first run creates the admin user and prints its
+# password once; later runs only check it.  The catalog advertises the URL served.
 run: install
-	$(BIN)/segmentd serve --host $(HOST) --port $(PORT)
+	SEGMENTD_PUBLIC_URL=$${SEGMENTD_PUBLIC_URL:-http://$(HOST):$(PORT)} $(BIN)/segmentd bootstrap
+	SEGMENTD_PUBLIC_URL=$${SEGMENTD_PUBLIC_URL:-http://$(HOST):$(PORT)} $(BIN)/segmentd serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -24,19 +24,25 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    database_url: str, workers: int = 1, env: dict[str, str] | None = None, log: Path | None = None
+    database_url: str, workers: int = 1, env: dict[str, str] | None = None, log: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Yields the base URL of a live server; stops it (SIGTERM) afterwards."""
-    with running_server_process(database_url, workers, env, log) as (base, _):
+    """Yields the base URL of a live server; stops it (SIGTERM) afterwards.
+
+    Pass ``port`` when the environment must name the URL in advance
+    (``SEGMENTD_PUBLIC_URL``, which the identity catalog advertises).
+    """
+    with running_server_process(database_url, workers, env, log, port) as (base, _):
         yield base
 
 
 @contextmanager
 def running_server_process(
-    database_url: str, workers: int = 1, env: dict[str, str] | None = None, log: Path | None = None
+    database_url: str, workers: int = 1, env: dict[str, str] | None = None, log: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """As ``running_server``, with the supervisor process (to find or signal workers)."""
-    port = free_port()
+    port = port or free_port()
     # The dev strategy unless a test asks for tokens: most tests are about the API.
     base_env = {"SEGMENTD_AUTH_STRATEGY": "noauth", "SEGMENTD_ENVIRONMENT": "test"}
     full_env = {**os.environ, **base_env, "SEGMENTD_DATABASE_URL": database_url, **(env or {})}

@@ -94,7 +94,11 @@ class Settings(BaseSettings):
     max_tags: int = 50
     max_segments_per_network: int = 64
     # Entries of a segment range's computed ``used`` / ``available`` per response.
-    segment_range_detail_max: int = 1000
+    # Up to this many free IDs are listed as integers, as the incumbent does;
+    # larger sets become "lo-hi" runs, which openstackclient cannot parse
+    # (``network segment range show/create/list --long`` fail on them).  4094
+    # keeps every VLAN range in the incumbent's form.
+    segment_range_detail_max: int = 4094
     db_statement_timeout_ms: int = 10_000
     allocation_retries: int = 16
     # "token": every /v2.0 request needs an X-Auth-Token issued by the

@@ -215,3 +215,17 @@ def test_member_cannot_filter_on_provider_attributes(api: Api) -> None:
     assert_error(resp, 400)
     admin = api.get("/v2.0/networks", params={"provider:network_type": "vxlan"}).json()["networks"]
     assert [n["name"] for n in admin] == ["n"]
+
+
+def test_router_external_filter(api: Api) -> None:
+    # `openstack network list --internal` / `--external` send this filter;
+    # segmentd has no external networks.
+    api.create_network(name="n")
+    internal = api.get("/v2.0/networks", params={"router:external": "False"}).json()["networks"]
+    assert [n["name"] for n in internal] == ["n"]
+    assert api.get("/v2.0/networks", params={"router:external": "True"}).json()["networks"] == []
+    both = api.get("/v2.0/networks", params=[("router:external", "True"), ("router:external", "False")])
+    assert [n["name"] for n in both.json()["networks"]] == ["n"]
+    member = api.as_("alice-project", "member")
+    assert member.get("/v2.0/networks", params={"router:external": "False"}).status_code == 200
+    assert_error(api.get("/v2.0/networks", params={"router:external": "maybe"}), 400)

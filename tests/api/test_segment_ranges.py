@@ -254,3 +254,12 @@ def test_concurrent_allocation_across_overlapping_project_views(database_url: st
     assert len(ids) == len(set(ids)) == 50
     assert set(ids) == set(range(10, 60))
     assert all(seg >= 30 for project, _, seg in results if project == "bob" and seg is not None)
+
+
+def test_every_vlan_range_lists_available_as_integers(api: Api) -> None:
+    # openstackclient int()s each entry of `available`: runs such as
+    # "1000-2999" made `network segment range show/create` exit 1.
+    body = create_range(api, network_type="vlan", physical_network="physnet1", minimum=1, maximum=4094)
+    available = api.get(f"{PATH}/{body['id']}").json()["network_segment_range"]["available"]
+    assert all(isinstance(i, int) for i in available)
+    assert len(available) == 4094 - len(body["used"])

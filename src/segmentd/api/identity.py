@@ -10,15 +10,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 from starlette.responses import Response
 
 from segmentd import errors
 from segmentd.api.deps import WriteSession, principal_of, runtime
 from segmentd.api.wire import json_response, no_content
 from segmentd.authz import effective_roles
-from segmentd.db.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
+from segmentd.db.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Project
 from segmentd.identity import store, tokens
 
 router = APIRouter(tags=["identity"])
@@ -207,3 +208,61 @@ def revoke_token(
     tokens.revoke(session, x_subject_token or "", rt.clock())
     rt.token_cache.discard(tokens.hash_token(x_subject_token or ""))
     return no_content()
+
+
+# Project lookup ---------------------------------------------------------------
+# openstackclient resolves every ``--project NAME_OR_ID`` option through
+# these two calls (GET /projects/{x}, then GET /projects?name=x).  Keystone's
+# defaults: admins see every project; anyone else only the project of their
+# token (Keystone answers 403 for the rest; so does this, before any lookup).
+
+
+def _project_body(request: Request, project: Project) -> dict[str, Any]:
+    href = f"{str(request.base_url).rstrip('/')}/identity/v3/projects/{project.id}"
+    return {
+        "id": project.id, "name": project.name, "domain_id": project.domain_id,
+        "description": project.description, "enabled": project.enabled, "is_domain": False,
+        "parent_id": project.domain_id, "tags": [], "links": {"self": href},
+    }
+
+
+@router.get("/identity/v3/projects/{project_id}")
+def show_project(
+    request: Request, project_id: str, session: WriteSession, x_auth_token: AuthToken = None
+) -> Response:
+    rt = runtime(request)
+    caller = tokens.validate(session, x_auth_token, rt.clock())
+    if caller.project_id != project_id and not principal_of(caller, rt.policy).is_admin:
+        raise errors.Forbidden()
+    project = session.get(Project, project_id)
+    if project is None:
+        raise errors.ProjectNotFound(project=project_id)
+    return json_response({"project": _project_body(request, project)})
+
+
+@router.get("/identity/v3/projects")
+def list_projects(
+    request: Request,
+    session: WriteSession,
+    x_auth_token: AuthToken = None,
+    name: Annotated[str | None, Query(max_length=255)] = None,
+    domain_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    rt = runtime(request)
+    caller = tokens.validate(session, x_auth_token, rt.clock())
+    stmt = select(Project).order_by(Project.name, Project.id)
+    if not principal_of(caller, rt.policy).is_admin:
+        stmt = stmt.where(Project.id == caller.project_id)
+    if name is not None:
+        stmt = stmt.where(Project.name == name)
+    if domain_id is not None:
+        stmt = stmt.where(Project.domain_id == domain_id)
+    cap = rt.settings.pagination_max_limit
+    found = list(session.scalars(stmt.limit(cap + 1)))
+    body: dict[str, Any] = {
+        "projects": [_project_body(request, p) for p in found[:cap]],
+        "links": {"self": str(request.url), "next": None, "previous": None},
+    }
+    if len(found) > cap:
+        body["truncated"] = True  # Keystone's answer when list_limit cuts a list
+    return json_response(body)

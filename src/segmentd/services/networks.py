@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import ColumnElement, Select, exists, false, select, true
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, selectinload
 
@@ -45,6 +45,13 @@ PROVIDER_FILTERS = {
     "provider:segmentation_id": _segment_filter(Segment.segmentation_id),
 }
 
+def _external_filter(values: list[object]) -> ColumnElement[bool]:
+    # segmentd has no external (router gateway) networks: every network is
+    # ``router:external: false``.  ``openstack network list --internal`` and
+    # ``--external`` send this filter.
+    return true() if False in values else false()
+
+
 LIST_SPEC = QuerySpec(
     filters={
         "id": Filter(Network.id, parse_uuid),
@@ -57,6 +64,7 @@ LIST_SPEC = QuerySpec(
         "status": Filter(Network.status),
         "mtu": Filter(Network.mtu, parse_int),
         "revision_number": Filter(Network.revision_number, parse_int),
+        "router:external": CustomFilter(_external_filter, parse_bool),
         **PROVIDER_FILTERS,
     },
     sorts={

@@ -1,0 +1,196 @@
+"""The ``openstack`` CLI (python-openstackclient), unchanged, as a subprocess.
+
+Each invocation costs about a second of interpreter start-up, so the tests
+batch their assertions per command.  The CLI reads a clouds.yaml written to a
+temporary directory (``OS_CLIENT_CONFIG_FILE`` + ``--os-cloud``), exactly the
+setup the README describes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.compat.conftest import ADMIN_PASSWORD, MEMBER_PASSWORD, Cloud
+
+pytest.importorskip("openstackclient")
+
+pytestmark = pytest.mark.slow
+
+OPENSTACK = Path(sys.executable).with_name("openstack")
+
+
+@pytest.fixture(scope="module")
+def clouds_yaml(cloud: Cloud) -> Path:
+    def entry(user: str, password: str, project: str) -> str:
+        return (
+            f"    auth:\n"
+            f"      auth_url: {cloud.auth_url}\n"
+            f"      username: {user}\n"
+            f"      password: {password}\n"
+            f"      project_name: {project}\n"
+            f"      user_domain_name: Default\n"
+            f"      project_domain_name: Default\n"
+            f"    region_name: RegionOne\n"
+            f"    identity_api_version: 3\n"
+        )
+
+    path = cloud.workdir / "clouds.yaml"
+    path.write_text(
+        "clouds:\n"
+        f"  segmentd:\n{entry('admin', ADMIN_PASSWORD, 'admin')}"
+        f"  segmentd-member:\n{entry('bob', MEMBER_PASSWORD, 'demo')}"
+    )
+    return path
+
+
+class Cli:
+    def __init__(self, clouds_yaml: Path) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        self.env["OS_CLIENT_CONFIG_FILE"] = str(clouds_yaml)
+        self.cwd = clouds_yaml.parent
+
+    def run(self, *args: str, cloud: str = "segmentd") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(OPENSTACK), "--os-cloud", cloud, *args], env=self.env, cwd=self.cwd,
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+
+    def json(self, *args: str, cloud: str = "segmentd") -> Any:
+        done = self.run(*args, "-f", "json", cloud=cloud)
+        assert done.returncode == 0, f"openstack {' '.join(args)}: {done.stderr}"
+        return json.loads(done.stdout)
+
+    def ok(self, *args: str, cloud: str = "segmentd") -> str:
+        done = self.run(*args, cloud=cloud)
+        assert done.returncode == 0, f"openstack {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def fails(self, *args: str, cloud: str = "segmentd") -> str:
+        done = self.run(*args, cloud=cloud)
+        assert done.returncode != 0, done.stdout
+        assert "Traceback" not in done.stderr
+        return done.stderr
+
+
+@pytest.fixture(scope="module")
+def cli(clouds_yaml: Path) -> Cli:
+    if not OPENSTACK.exists():
+        pytest.skip("the openstack CLI is not installed beside this interpreter")
+    return Cli(clouds_yaml)
+
+
+def test_routed_network_segments_and_subnets(cli: Cli) -> None:
+    net = cli.json(
+        "network", "create", "--provider-network-type", "vlan",
+        "--provider-physical-network", "physnet1", "--provider-segment", "101", "cli-net",
+    )
+    assert (net["provider:network_type"], net["provider:physical_network"], net["provider:segmentation_id"]) == (
+        "vlan", "physnet1", 101,
+    )
+    assert net["status"] == "ACTIVE"
+
+    seg = cli.json(
+        "network", "segment", "create", "--network", "cli-net", "--network-type", "vlan",
+        "--physical-network", "physnet2", "--segment", "102", "--description", "rack 2", "cli-seg",
+    )
+    assert (seg["network_id"], seg["segmentation_id"], seg["description"]) == (net["id"], 102, "rack 2")
+    cli.ok("network", "segment", "set", "--name", "cli-seg-2", "--description", "rack two", seg["id"])
+    shown = cli.json("network", "segment", "show", "cli-seg-2")
+    assert (shown["id"], shown["name"], shown["description"]) == (seg["id"], "cli-seg-2", "rack two")
+    listed = cli.json("network", "segment", "list", "--network", "cli-net", "--long")
+    assert sorted((s["Segment"], s["Physical Network"]) for s in listed) == [(101, "physnet1"), (102, "physnet2")]
+
+    subnet = cli.json(
+        "subnet", "create", "--network", "cli-net", "--network-segment", "cli-seg-2",
+        "--subnet-range", "10.0.0.0/24", "cli-subnet",
+    )
+    assert (subnet["segment_id"], subnet["cidr"], subnet["gateway_ip"]) == (seg["id"], "10.0.0.0/24", "10.0.0.1")
+    assert subnet["allocation_pools"] == [{"start": "10.0.0.2", "end": "10.0.0.254"}]
+
+    # A segment with subnets cannot go: exit 1 with the service's reason.
+    assert "associated with subnet" in cli.fails("network", "segment", "delete", "cli-seg-2")
+    networks = cli.json("network", "list", "--internal", "--long")
+    assert {n["Name"]: n["Subnets"] for n in networks}["cli-net"] == [subnet["id"]]
+    cli.ok("subnet", "delete", "cli-subnet")
+    cli.ok("network", "segment", "delete", "cli-seg-2")
+    cli.ok("network", "delete", "cli-net")
+
+
+def test_network_segment_ranges(cli: Cli, cloud: Cloud) -> None:
+    created = cli.json(
+        "network", "segment", "range", "create", "--network-type", "vlan",
+        "--physical-network", "physnet1", "--minimum", "100", "--maximum", "120", "--shared", "cli-range",
+    )
+    assert (created["minimum"], created["maximum"], created["shared"], created["default"]) == (100, 120, True, False)
+    assert created["available"] == ["100-120"]  # the CLI folds the service's ID list into runs
+    private = cli.json(
+        "network", "segment", "range", "create", "--private", "--project", "demo",
+        "--network-type", "vlan", "--physical-network", "physnet2", "--minimum", "130",
+        "--maximum", "139", "cli-private",
+    )
+    assert (private["shared"], private["project_id"]) == (False, cloud.member_project_id)
+    listed = cli.json("network", "segment", "range", "list")
+    names = {r["Name"] for r in listed}
+    assert {"cli-range", "cli-private"} <= names
+    assert sum(r["Default"] for r in listed) >= 2  # more than one page: links followed
+    cli.ok("network", "segment", "range", "set", "--name", "cli-range-2", "--minimum", "90", "--maximum", "125", "cli-range")
+    shown = cli.json("network", "segment", "range", "show", "cli-range-2")
+    assert (shown["id"], shown["minimum"], shown["maximum"]) == (created["id"], 90, 125)
+    default = next(r for r in listed if r["Default"] and r["Network Type"] == "vlan")
+    assert cli.json("network", "segment", "range", "show", default["ID"])["available"] == ["1000-2999"]
+    refused = cli.fails("network", "segment", "range", "delete", default["ID"])
+    assert "400" in refused and "is a default segment range" in refused
+    cli.ok("network", "segment", "range", "delete", "cli-range-2", "cli-private")
+
+
+def test_agent_list(cli: Cli, cloud: Cloud) -> None:
+    import httpx2 as httpx
+
+    login = {
+        "auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"name": "Default"}, "password": ADMIN_PASSWORD}}},
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
+        }
+    }
+    with httpx.Client(base_url=cloud.base, timeout=30) as http:
+        token = http.post("/identity/v3/auth/tokens", json=login).headers["X-Subject-Token"]
+        report = {"agent": {
+            "host": "cli-compute-1", "agent_type": "Linux bridge agent", "binary": "neutron-linuxbridge-agent",
+            "configurations": {"interface_mappings": {"physnet2": "eth2"}},
+        }}
+        resp = http.post("/v2.0/agents/report", json=report, headers={"X-Auth-Token": token})
+        assert resp.status_code == 200, resp.text
+    agents = cli.json("network", "agent", "list", "--host", "cli-compute-1")
+    assert [(a["Agent Type"], a["Alive"], a["State"], a["Binary"]) for a in agents] == [
+        ("Linux bridge agent", True, True, "neutron-linuxbridge-agent"),
+    ]
+
+
+def test_errors_are_readable(cli: Cli) -> None:
+    assert "No Segment found for nope" in cli.fails("network", "segment", "show", "nope")
+    missing = cli.fails("network", "show", "7d1e2b55-0000-4000-8000-000000000000")
+    assert "No Network found for 7d1e2b55-0000-4000-8000-000000000000" in missing
+    cli.json(
+        "network", "create", "--provider-network-type", "vlan",
+        "--provider-physical-network", "physnet1", "--provider-segment", "111", "cli-taken",
+    )
+    conflict = cli.fails(
+        "network", "create", "--provider-network-type", "vlan",
+        "--provider-physical-network", "physnet1", "--provider-segment", "111", "cli-taken-2",
+    )
+    assert "409" in conflict and "111 on physical network physnet1 is in use" in conflict
+    member_net = cli.json("network", "create", "cli-member-net", cloud="segmentd-member")
+    forbidden = cli.fails(
+        "network", "segment", "create", "--network", member_net["id"], "--network-type", "vxlan",
+        "cli-nope", cloud="segmentd-member",
+    )
+    assert "403" in forbidden and "Not authorized" in forbidden
+    cli.ok("network", "delete", "cli-taken", "cli-member-net")
