@@ -94,10 +94,9 @@ class Settings(BaseSettings):
     max_tags: int = 50
     max_segments_per_network: int = 64
     # Entries of a segment range's computed ``used`` / ``available`` per response.
-    # Up to this many free IDs are listed as integers, as the incumbent does;
-    # larger sets become "lo-hi" runs, which openstackclient cannot parse
-    # (``network segment range show/create/list --long`` fail on them).  4094
-    # keeps every VLAN range in the incumbent's form.
+    # Entries of a range's ``used``, ``available`` (integers, as openstackclient
+    # needs) and ``available_ranges`` per response; counts stay exact.  4094
+    # keeps every VLAN range complete, as the incumbent shows it.
     segment_range_detail_max: int = 4094
     db_statement_timeout_ms: int = 10_000
     allocation_retries: int = 16

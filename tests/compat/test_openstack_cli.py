@@ -145,6 +145,11 @@ def test_network_segment_ranges(cli: Cli, cloud: Cloud) -> None:
     assert (shown["id"], shown["minimum"], shown["maximum"]) == (created["id"], 90, 125)
     default = next(r for r in listed if r["Default"] and r["Network Type"] == "vlan")
     assert cli.json("network", "segment", "range", "show", default["ID"])["available"] == ["1000-2999"]
+    # A 24-bit default range: the CLI shows its (bounded) integer list too.
+    vxlan = next(r for r in listed if r["Default"] and r["Network Type"] == "vxlan")
+    assert cli.json("network", "segment", "range", "show", vxlan["ID"])["available"][0].startswith("1-")
+    long_list = cli.json("network", "segment", "range", "list", "--long")
+    assert {r["Network Type"] for r in long_list} >= {"vlan", "vxlan", "geneve", "gre"}
     refused = cli.fails("network", "segment", "range", "delete", default["ID"])
     assert "400" in refused and "is a default segment range" in refused
     cli.ok("network", "segment", "range", "delete", "cli-range-2", "cli-private")

@@ -29,6 +29,7 @@ from segmentd.db.models import (
     Segment,
     Subnet,
 )
+from segmentd.services.segment_ranges import Usage
 
 NetworkType = Literal["flat", "vlan", "vxlan", "geneve", "gre", "local"]
 Name = Annotated[str, Field(max_length=NAME_LEN)]
@@ -436,7 +437,8 @@ def collection(
 
 RangeNetworkType = Literal["vlan", "vxlan", "geneve", "gre"]
 RangeBound = Annotated[int, Field(ge=1, le=4294967295)]
-RANGE_READ_ONLY = ("id", "default", "used", "available", "created_at", "updated_at", "revision_number")
+RANGE_COMPUTED = ("used", "used_count", "available", "available_count", "available_ranges")
+RANGE_READ_ONLY = ("id", "default", *RANGE_COMPUTED, "created_at", "updated_at", "revision_number")
 RANGE_IMMUTABLE = ("network_type", "physical_network", "shared", "project_id", "tenant_id")
 
 
@@ -489,14 +491,15 @@ class RangeUpdateBody(Strict):
 RANGE_FIELDS = frozenset(
     {
         "id", "name", "description", "default", "shared", "project_id", "network_type",
-        "physical_network", "minimum", "maximum", "used", "available", "tags",
+        "physical_network", "minimum", "maximum", *RANGE_COMPUTED, "tags",
         "created_at", "updated_at", "revision_number",
     }
 )
 
 
-def range_view(row: NetworkSegmentRange, used: dict[int, str], available: list[Any]) -> dict[str, Any]:
-    return {
+def range_view(row: NetworkSegmentRange, usage: Usage | None) -> dict[str, Any]:
+    """``usage`` None: the caller's ``fields`` asked for none of the computed attributes."""
+    view = {
         "id": row.id,
         "name": row.name,
         "description": row.description,
@@ -507,10 +510,17 @@ def range_view(row: NetworkSegmentRange, used: dict[int, str], available: list[A
         "physical_network": row.physical_network,
         "minimum": row.minimum,
         "maximum": row.maximum,
-        "used": {str(k): v for k, v in used.items()},
-        "available": available,
         "tags": sorted(t.tag for t in row.tags),
         "created_at": row.created_at.strftime(TIME_FORMAT),
         "updated_at": row.updated_at.strftime(TIME_FORMAT),
         "revision_number": row.revision_number,
     }
+    if usage is not None:
+        view.update(
+            used={str(k): v for k, v in usage.used.items()},
+            used_count=usage.used_count,
+            available=usage.available,
+            available_count=usage.available_count,
+            available_ranges=[list(run) for run in usage.available_ranges],
+        )
+    return view

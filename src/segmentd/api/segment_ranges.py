@@ -28,15 +28,12 @@ router = APIRouter(prefix="/v2.0/network_segment_ranges", tags=["network_segment
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.RANGE_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(segment_ranges.LIST_SPEC, schemas.RANGE_FIELDS))]
-COMPUTED = {"used", "available"}
-
-
 def _view(session: Session, row: NetworkSegmentRange, cap: int, fields: list[str]) -> dict[str, Any]:
-    # used/available cost a query; skip it when the caller did not ask for them.
-    if fields and not COMPUTED & set(fields):
-        return schemas.project(schemas.range_view(row, {}, []), fields)
+    # The computed attributes cost queries; skip them when the caller did not ask.
+    if fields and not set(schemas.RANGE_COMPUTED) & set(fields):
+        return schemas.project(schemas.range_view(row, None), fields)
     usage = segment_ranges.usage(session, row, cap)
-    return schemas.project(schemas.range_view(row, usage.used, usage.available), fields)
+    return schemas.project(schemas.range_view(row, usage), fields)
 
 
 def _one(ctx: Context, row: NetworkSegmentRange, fields: list[str], status: int = 200) -> Response:

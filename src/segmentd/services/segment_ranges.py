@@ -194,32 +194,54 @@ def _in_range(model: Any, r: Range, lo: int, hi: int) -> ColumnElement[bool]:
 @dataclass(frozen=True, slots=True)
 class Usage:
     used: dict[int, str]
-    available: list[int] | list[str]
+    used_count: int
+    available: list[int]
+    available_count: int
+    available_ranges: list[tuple[int, int]]
 
 
 def usage(session: Session, r: Range, cap: int) -> Usage:
-    """``used`` (ID -> project) and ``available``, each bounded by ``cap`` entries.
+    """What a range holds, every list bounded by ``cap`` entries.
 
-    ``available`` lists IDs while there are at most ``cap`` of them, as the
-    incumbent does, and otherwise compact ``"lo-hi"`` runs (at most ``cap``),
-    so a 24-bit range never becomes millions of integers in a response.
+    ``available`` stays a list of integers, as the incumbent's is, because
+    the ``openstack`` CLI converts each entry with ``int()``; it holds the
+    lowest free IDs, at most ``cap`` of them, so a 24-bit range never becomes
+    millions of integers.  ``available_count`` and ``used_count`` are exact,
+    and ``available_ranges`` gives the free IDs as compact ``[lo, hi]`` runs.
     """
+    in_range = _in_range(Segment, r, r.minimum, r.maximum)
     stmt = (
         select(Segment.segmentation_id, Network.project_id)
         .join(Network, Network.id == Segment.network_id)
-        .where(_in_range(Segment, r, r.minimum, r.maximum))
+        .where(in_range)
         .order_by(Segment.segmentation_id)
         .limit(cap + 1)
     )
     rows = [(i, p) for i, p in session.execute(stmt) if i is not None]
     truncated = len(rows) > cap
     used = dict(rows[:cap])
+    used_count = len(used)
+    if truncated:
+        used_count = int(session.scalar(select(func.count()).select_from(Segment).where(in_range)) or 0)
+    # Free runs are known up to the last used ID read (all of them unless truncated).
     end = rows[cap][0] - 1 if truncated else r.maximum
     runs = subtract(r.minimum, end, [(i, i) for i in used])
-    free = sum(hi - lo + 1 for lo, hi in runs)
-    if not truncated and free <= cap:
-        return Usage(used, [i for lo, hi in runs for i in range(lo, hi + 1)])
-    return Usage(used, [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in runs[:cap]])
+    return Usage(
+        used=used,
+        used_count=used_count,
+        available=_first_ids(runs, cap),
+        available_count=r.maximum - r.minimum + 1 - used_count,
+        available_ranges=runs[:cap],
+    )
+
+
+def _first_ids(runs: Sequence[tuple[int, int]], cap: int) -> list[int]:
+    out: list[int] = []
+    for lo, hi in runs:
+        out.extend(range(lo, min(hi, lo + cap - len(out) - 1) + 1))
+        if len(out) >= cap:
+            break
+    return out
 
 
 # CRUD ---------------------------------------------------------------------------------
