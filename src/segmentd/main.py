@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import __version__
-from segmentd.api import agents, faults, host_mapping, identity, networks, root, segments, subnets
+from segmentd.api import (
+    agents,
+    faults,
+    guards,
+    host_mapping,
+    identity,
+    networks,
+    root,
+    segments,
+    subnets,
+)
 from segmentd.api import segment_ranges as segment_range_routes
 from segmentd.api.deps import Runtime
 from segmentd.api.wire import REQUEST_ID_HEADER
@@ -17,6 +27,7 @@ from segmentd.authz import Policy
 from segmentd.config import Settings, load_settings
 from segmentd.db.base import make_engine, make_sessionmaker, read_only
 from segmentd.identity.passwords import Passwords
+from segmentd.ratelimit import LimitsRateLimiter, RateLimits, RatePolicy
 from segmentd.services import segment_ranges
 from segmentd.services.allocation import build_drivers
 
@@ -46,8 +57,26 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+def build_limits(settings: Settings) -> RateLimits:
+    if not settings.ratelimit_enabled:
+        return RateLimits()
+    limiter = LimitsRateLimiter(
+        settings.ratelimit_storage_url, settings.ratelimit_strategy,
+        settings.ratelimit_key_prefix, settings.ratelimit_fail_open,
+    )
+    defaults = {
+        "read": settings.ratelimit_read, "write": settings.ratelimit_write,
+        "report": settings.ratelimit_report, "anonymous": settings.ratelimit_anonymous,
+        "login": settings.ratelimit_login,
+    }
+    return RateLimits(limiter, RatePolicy(defaults, settings.ratelimit_roles))
+
+
 def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
-    engine = make_engine(settings.database_url, settings.db_statement_timeout_ms, **engine_kwargs)
+    engine = make_engine(
+        settings.database_url, settings.db_statement_timeout_ms, settings.sqlite_busy_timeout_ms,
+        **engine_kwargs,
+    )
     sessions = make_sessionmaker(engine)
     with sessions() as session, session.begin():
         # Every worker does this at start; it is idempotent and race-free.
@@ -63,6 +92,7 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
         passwords=Passwords(
             settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism
         ),
+        limits=build_limits(settings),
     )
 
 
@@ -87,6 +117,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     for router in routers:
         app.include_router(router)
+    app.add_middleware(
+        guards.RequestGuards,
+        max_body_bytes=settings.max_request_body_bytes,
+        timeout_s=settings.request_timeout_seconds,
+    )
     app.add_middleware(faults.ErrorBoundary)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import errors
-from segmentd.api.wire import REQUEST_ID_HEADER, json_response
+from segmentd.api.wire import REQUEST_ID_HEADER, json_response, ratelimit_headers
 
 log = logging.getLogger("segmentd.faults")
 
@@ -90,6 +90,8 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     headers = {}
     if isinstance(exc, errors.RateLimited | errors.ServiceUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, errors.RateLimited) and exc.limit is not None:
+        headers |= ratelimit_headers(exc.limit, 0, exc.retry_after, exc.window or exc.retry_after)
     if isinstance(exc, errors.NotAuthenticated):
         headers["WWW-Authenticate"] = _auth_hint(request)
     # Forbidden uses Neutron's generic policy message, not the class name.
