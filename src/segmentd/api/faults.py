@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -140,6 +140,14 @@ async def on_integrity_error(request: Request, exc: Exception) -> Response:
     return neutron_error(request, 409, "Conflict", errors.Conflict().msg)
 
 
+async def on_data_error(request: Request, exc: Exception) -> Response:
+    # The database refused a value (a NUL byte, an out-of-range number) that
+    # validation let through: the caller's input, answered 400 without the text.
+    log.info("data error request_id=%s: %s", request_id(request), exc)
+    message = errors.InvalidInput(error_message="a value is not acceptable").msg
+    return neutron_error(request, 400, "InvalidInput", message)
+
+
 async def on_database_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, OperationalError)):
         log.warning("database unavailable request_id=%s: %s", request_id(request), exc)
@@ -199,4 +207,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(IntegrityError, on_integrity_error)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(DBAPIError, on_database_error)
