@@ -11,7 +11,7 @@ PORT ?= 9696
 # The suite's PostgreSQL pass; set SEGMENTD_TEST_NO_POSTGRES=1 to skip it on purpose.
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint test-sqlite test-postgres bench clean
+.PHONY: install run test lint audit test-sqlite test-postgres bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,20 @@ run: install
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/bandit -q -r src -lll
+	@$(MAKE) --no-print-directory audit
+
+# pip-audit needs PyPI's vulnerability data.  Where that service cannot be
+# reached, it says so loudly and does not fail (set SEGMENTD_REQUIRE_AUDIT=1 to
+# make that fatal); a known vulnerability always fails.
+audit: install
+	@out=$$($(BIN)/pip-audit --strict --skip-editable 2>&1); rc=$$?; \
+	if [ $$rc -eq 0 ]; then echo "pip-audit: no known vulnerabilities"; \
+	elif echo "$$out" | grep -q "known vulnerabilit"; then echo "$$out"; exit 1; \
+	elif echo "$$out" | grep -q "could not be audited"; then \
+		echo "pip-audit: WARNING: vulnerability service unreachable, dependencies NOT audited (README: Limits and guards)"; \
+		[ -z "$$SEGMENTD_REQUIRE_AUDIT" ] || exit 1; \
+	else echo "$$out"; exit $$rc; fi
 
 test-sqlite: install
 	$(BIN)/pytest -q tests

@@ -49,6 +49,11 @@ def _uvicorn_opts(port: int, workers: int) -> list[str]:
 
 
 BENCH_PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway local bench database
+# One principal drives all the load: the limiter still runs (its cost is
+# measured) but with limits no benchmark reaches.
+UNTHROTTLED = {
+    f"SEGMENTD_RATELIMIT_{klass}": "100000000/minute" for klass in ("READ", "WRITE", "REPORT")
+}
 
 
 def start_segmentd(database_url: str, workers: int, logdir: Path) -> Server:
@@ -59,7 +64,7 @@ def start_segmentd(database_url: str, workers: int, logdir: Path) -> Server:
     """
     port = free_port()
     env = dict(os.environ, SEGMENTD_DATABASE_URL=database_url, SEGMENTD_AUTH_STRATEGY="token",
-               SEGMENTD_BOOTSTRAP_PASSWORD=BENCH_PASSWORD)
+               SEGMENTD_BOOTSTRAP_PASSWORD=BENCH_PASSWORD, **UNTHROTTLED)
     subprocess.run([_bin("segmentd"), "bootstrap"], env=env, check=True, capture_output=True)
     cmd = [_bin("segmentd"), "serve", *_uvicorn_opts(port, workers), "--log-level", "warning"]
     server = _start("segmentd", cmd, env, port, logdir)

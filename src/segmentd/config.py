@@ -8,6 +8,7 @@ rest of the service sees typed ranges only.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,9 @@ NETWORK_TYPES = ("flat", "vlan", "vxlan", "geneve", "gre", "local")
 TUNNEL_ID_LIMITS = {"vxlan": (1, 2**24 - 1), "geneve": (1, 2**24 - 1), "gre": (1, 2**32 - 1)}
 VLAN_ID_LIMITS = (1, 4094)
 PHYSNET_MAX_LEN = 64
+# Classes of request with their own rate limit (``ratelimit_<class>``).
+RATE_CLASSES = ("read", "write", "report", "anonymous", "login")
+RATE_RE = re.compile(r"[1-9][0-9]{0,8}/(second|minute|hour|day)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,30 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # /readyz answers from a probe at most this old (one probe per process).
     readiness_cache_seconds: float = 1.0
+    # Request guards (CWE-400).  Bodies larger than max_request_body_bytes are
+    # refused with 413 before parsing.  A request still running after
+    # request_timeout_seconds is answered 503 and anything it would have
+    # committed is rolled back (0 disables the deadline).
+    max_request_body_bytes: int = 4 * 1024 * 1024
+    request_timeout_seconds: float = 30.0
+    sqlite_busy_timeout_ms: int = 10_000
+    # Rate limits (``limits`` syntax: "N/second|minute|hour|day"), per
+    # principal and class of request; unauthenticated requests count per
+    # client address; failed logins count per user name.  Memory storage is
+    # per process; ``redis://host:port/db`` shares counters between workers.
+    ratelimit_enabled: bool = True
+    ratelimit_storage_url: str = "memory://"
+    ratelimit_strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = "moving-window"
+    ratelimit_key_prefix: str = "segmentd"
+    ratelimit_fail_open: bool = True
+    ratelimit_read: str = "12000/minute"
+    ratelimit_write: str = "3000/minute"
+    ratelimit_report: str = "60000/minute"
+    ratelimit_anonymous: str = "600/minute"
+    ratelimit_login: str = "10/minute"
+    # Per-role overrides, e.g. {"service": {"report": "120000/minute"}}: a
+    # caller gets the most generous limit among its roles' overrides.
+    ratelimit_roles: dict[str, dict[str, str]] = {}
 
     @classmethod
     def settings_customise_sources(
@@ -164,6 +192,24 @@ class Settings(BaseSettings):
         if value < 1:
             raise ValueError("must be at least 1")
         return value
+
+    @model_validator(mode="after")
+    def _guards(self) -> Settings:
+        if self.max_request_body_bytes < 1024 or self.request_timeout_seconds < 0:
+            raise ValueError("max_request_body_bytes must be >= 1024, request_timeout_seconds >= 0")
+        if self.sqlite_busy_timeout_ms < 0 or self.db_statement_timeout_ms < 0:
+            raise ValueError("database timeouts must not be negative")
+        rates = [self.ratelimit_read, self.ratelimit_write, self.ratelimit_report,
+                 self.ratelimit_anonymous, self.ratelimit_login]
+        for role, per_class in self.ratelimit_roles.items():
+            unknown = set(per_class) - set(RATE_CLASSES)
+            if unknown:
+                raise ValueError(f"ratelimit_roles[{role!r}]: unknown class {sorted(unknown)[0]!r}")
+            rates.extend(per_class.values())
+        for rate in rates:
+            if not RATE_RE.fullmatch(rate):
+                raise ValueError(f"invalid rate {rate!r}: use N/second, N/minute, N/hour or N/day")
+        return self
 
     @model_validator(mode="after")
     def _agent_timing(self) -> Settings:

@@ -66,8 +66,14 @@ class PayloadTooLarge(SegmentdError):
 class RateLimited(SegmentdError):
     message = "Too many requests, retry later."
 
-    def __init__(self, retry_after: int = 1, **kwargs: Any) -> None:
+    def __init__(
+        self, retry_after: int = 1, limit: int | None = None, window: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.retry_after = retry_after
+        # For the RateLimit-* headers: the refused bucket's size and window.
+        self.limit = limit
+        self.window = window
         super().__init__(**kwargs)
 
 
@@ -77,6 +83,15 @@ class ServiceUnavailable(SegmentdError):
     def __init__(self, retry_after: int = 1, **kwargs: Any) -> None:
         self.retry_after = retry_after
         super().__init__(**kwargs)
+
+
+class RateLimiterUnavailable(ServiceUnavailable):
+    # The limiter's shared storage is unreachable and the service fails closed.
+    message = "The service is temporarily unavailable, retry later."
+
+
+class RequestTimeout(ServiceUnavailable):
+    message = "The request did not complete in time and was abandoned; nothing was changed. Retry later."
 
 
 # Input ------------------------------------------------------------------------
@@ -96,6 +111,10 @@ class InvalidQuery(BadRequest):
 
 class MarkerNotFound(BadRequest):
     message = "Marker %(marker)s could not be found."
+
+
+class RequestBodyTooLarge(PayloadTooLarge):
+    message = "Request body is larger than %(maximum)s bytes."
 
 
 class TooManyAgents(PayloadTooLarge):

@@ -13,6 +13,7 @@ from segmentd import __version__
 from segmentd.api import (
     agents,
     faults,
+    guards,
     host_mapping,
     identity,
     networks,
@@ -31,6 +32,7 @@ from segmentd.db.base import make_engine, make_sessionmaker, read_only
 from segmentd.identity import tokens
 from segmentd.identity.passwords import Passwords
 from segmentd.observability import Metrics, ObservabilityMiddleware
+from segmentd.ratelimit import LimitsRateLimiter, RateLimits, RatePolicy
 from segmentd.services import segment_ranges
 from segmentd.services.allocation import build_drivers
 from segmentd.services.health import Readiness, probe_engine
@@ -61,6 +63,21 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+def build_limits(settings: Settings) -> RateLimits:
+    if not settings.ratelimit_enabled:
+        return RateLimits()
+    limiter = LimitsRateLimiter(
+        settings.ratelimit_storage_url, settings.ratelimit_strategy,
+        settings.ratelimit_key_prefix, settings.ratelimit_fail_open,
+    )
+    defaults = {
+        "read": settings.ratelimit_read, "write": settings.ratelimit_write,
+        "report": settings.ratelimit_report, "anonymous": settings.ratelimit_anonymous,
+        "login": settings.ratelimit_login,
+    }
+    return RateLimits(limiter, RatePolicy(defaults, settings.ratelimit_roles))
+
+
 def _engines(settings: Settings, **engine_kwargs: Any) -> tuple[Engine, Engine]:
     """(write, read) engines.
 
@@ -70,12 +87,13 @@ def _engines(settings: Settings, **engine_kwargs: Any) -> tuple[Engine, Engine]:
     connection per process makes the writers of a process queue on the pool
     instead, in arrival order, while readers keep their own pool.
     """
-    url, timeout = settings.database_url, settings.db_statement_timeout_ms
+    url = settings.database_url
+    timeouts = (settings.db_statement_timeout_ms, settings.sqlite_busy_timeout_ms)
     if not settings.is_sqlite():
-        engine = make_engine(url, timeout, **engine_kwargs)
+        engine = make_engine(url, *timeouts, **engine_kwargs)
         return engine, read_only(engine)
-    writes = make_engine(url, timeout, pool_size=1, max_overflow=0, pool_timeout=60, **engine_kwargs)
-    return writes, read_only(make_engine(url, timeout, **engine_kwargs))
+    writes = make_engine(url, *timeouts, pool_size=1, max_overflow=0, pool_timeout=60, **engine_kwargs)
+    return writes, read_only(make_engine(url, *timeouts, **engine_kwargs))
 
 
 def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
@@ -96,6 +114,7 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
         passwords=Passwords(
             settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism
         ),
+        limits=build_limits(settings),
     )
 
 
@@ -124,13 +143,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     faults.install(app)
     routers = (
         root.router, identity.router, networks.router, segments.router, subnets.router,
-        subnets.segment_router, segment_range_routes.router, agents.router, host_mapping.router,
+        subnets.segment_router, subnets.host_router, segment_range_routes.router, agents.router,
+        host_mapping.router,
         ops.router,
     )
     for router in routers:
         app.include_router(router)
     # Outermost last: request id, then logs and metrics (which see the
-    # boundary's 500s), then the error boundary.
+    # boundary's 500s and the guards' 413s/503s), the error boundary, and
+    # innermost the request guards (body size, deadline, rate-limit headers).
+    app.add_middleware(
+        guards.RequestGuards,
+        max_body_bytes=settings.max_request_body_bytes,
+        timeout_s=settings.request_timeout_seconds,
+    )
     app.add_middleware(faults.ErrorBoundary)
     app.add_middleware(
         ObservabilityMiddleware, metrics=metrics, engine=runtime.write_sessions.kw["bind"]

@@ -515,3 +515,24 @@ def test_network_views_list_subnet_ids_without_n_plus_one(api: Api, read_engine:
 def test_resources_listing_names_subnets(api: Api) -> None:
     resources = {r["collection"]: r["name"] for r in api.get("/v2.0").json()["resources"]}
     assert resources["subnets"] == "subnet"
+
+
+def test_subnets_reachable_from_a_host(api: Api) -> None:
+    """Per host: the subnets on the segments the host is mapped to (admin view)."""
+    from tests.agent_helpers import ovs, report
+
+    routed = api.create_network(name="routed", segments=[
+        {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 11},
+        {"provider:network_type": "vlan", "provider:physical_network": "physnet2", "provider:segmentation_id": 12},
+    ])
+    by_physnet = {s["physical_network"]: s["id"] for s in segments_of(api, routed["id"])}
+    rack1 = create_subnet(api, routed["id"], "10.1.0.0/24", segment_id=by_physnet["physnet1"])
+    create_subnet(api, routed["id"], "10.2.0.0/24", segment_id=by_physnet["physnet2"])
+    report(api, ovs("compute-1", "physnet1"))
+    body = api.get("/v2.0/hosts/compute-1/subnets").json()
+    assert [(s["id"], s["cidr"]) for s in body["subnets"]] == [(rack1["id"], "10.1.0.0/24")]
+    assert body["subnets"][0]["allocation_pools"] == [{"start": "10.1.0.2", "end": "10.1.0.254"}]
+    assert api.get("/v2.0/hosts/nowhere/subnets").json()["subnets"] == []
+    assert api.get("/v2.0/hosts/bad host!/subnets").status_code == 400
+    member = api.as_(routed["project_id"], "member")
+    assert member.get("/v2.0/hosts/compute-1/subnets").json()["subnets"] == []

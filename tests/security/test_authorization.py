@@ -122,6 +122,7 @@ ACTIONS: dict[str, Request] = {
     "delete agent": ("DELETE", lambda w: f"/v2.0/agents/{w.agent['id']}", None),
     "list segment host mappings": ("GET", lambda w: "/v2.0/segment-host-mappings", None),
     "list hosts of a segment": ("GET", lambda w: f"/v2.0/segments/{w.segment['id']}/hosts", None),
+    "list subnets of a host": ("GET", lambda w: "/v2.0/hosts/compute-1/subnets", None),
 }
 
 UNAUTH = {"anonymous": 401, "expired": 401}
@@ -171,6 +172,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     "delete agent": row(404, 404, 404, 204, 404, 404),
     "list segment host mappings": row(200, 200, 200, 200, 200, 200),
     "list hosts of a segment": row(404, 404, 404, 200, 404, 404),
+    "list subnets of a host": row(200, 200, 200, 200, 200, 200),
 }
 
 CELLS = [(action, persona) for action in ACTIONS for persona in PERSONAS]

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from uuid import UUID
@@ -14,11 +15,13 @@ from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from segmentd import errors
+from segmentd.api import guards
 from segmentd.authz import Permission, Policy, Principal
 from segmentd.config import Settings
 from segmentd.db.base import utcnow
 from segmentd.identity import tokens
 from segmentd.identity.passwords import Passwords
+from segmentd.ratelimit import RateLimits
 from segmentd.services import audit
 from segmentd.services.allocation import TypeDriver
 from segmentd.services.query import ListQuery, QuerySpec, parse_filters
@@ -40,6 +43,7 @@ class Runtime:
     policy: Policy = field(default_factory=Policy)
     passwords: Passwords = field(default_factory=Passwords)
     clock: Callable[[], dt.datetime] = utcnow
+    limits: RateLimits = field(default_factory=RateLimits)
     token_cache: tokens.TokenCache = field(default_factory=lambda: tokens.TokenCache(0))
 
     def close(self) -> None:
@@ -114,22 +118,43 @@ def principal_of(info: tokens.TokenInfo, policy: Policy) -> Principal:
     )
 
 
+def limited_caller(request: Request, rt: Runtime, klass: str, session: Session | None = None) -> Principal:
+    """``authenticate``, then one hit on the caller's rate-limit bucket.
+
+    A request that fails authentication counts against its client address
+    instead, so guessing tokens is throttled too (429 once that is spent).
+    """
+    try:
+        principal = authenticate(request, rt, session)
+    except errors.NotAuthenticated:
+        guards.limit_anonymous(request, rt.limits)
+        raise
+    guards.limit_principal(request, rt.limits, principal, klass)
+    return principal
+
+
 def authenticated(request: Request) -> Principal:
     """Dependency for routes that need a caller but no permission (discovery)."""
-    principal = authenticate(request, runtime(request))
+    principal = limited_caller(request, runtime(request), "read")
     request.state.principal = principal  # for the access log
     return principal
 
 
-def _transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+@contextmanager
+def _transaction(sessions: sessionmaker[Session], request: Request) -> Iterator[Session]:
     # Commits before the response is sent (dependency scope "function"), so a
-    # 2xx is only ever answered for a committed change.
+    # 2xx is only ever answered for a committed change.  A request whose
+    # deadline passed rolls back instead: its client was answered 503.
     with sessions() as session, session.begin():
         yield session
+        if not guards.may_commit(request.scope):
+            raise errors.RequestTimeout()
 
 
 def context(permission: Permission, *, write: bool) -> Callable[..., Iterator[Context]]:
     """Dependency factory: every route declares the one permission it exercises."""
+
+    klass = "report" if permission is Permission.CREATE_AGENT_REPORT else "write" if write else "read"
 
     def dependency(request: Request) -> Iterator[Context]:
         rt = runtime(request)
@@ -137,9 +162,9 @@ def context(permission: Permission, *, write: bool) -> Callable[..., Iterator[Co
         rid = request_id_of(request)
         principal: Principal | None = None
         try:
-            with sessions() as session, session.begin():
+            with _transaction(sessions, request) as session:
                 # Authenticated inside the request's transaction: one connection.
-                principal = authenticate(request, rt, session)
+                principal = limited_caller(request, rt, klass, session)
                 request.state.principal = principal  # for the access log
                 yield Context(principal, session, rt, permission, rid)
         except (errors.Forbidden, errors.NotAuthenticated) as exc:
@@ -231,9 +256,13 @@ def list_params(spec: QuerySpec, field_names: frozenset[str]) -> Callable[..., L
 
 
 def _limit(limit: int | None, settings: Settings) -> int:
-    # Neutron treats 0 as "no limit"; here it means the maximum page.
-    if not limit:
-        return settings.pagination_default_limit if limit is None else settings.pagination_max_limit
+    """The page size: absent -> the default, 0 ("no limit" in Neutron) -> the
+    maximum, anything larger than the maximum -> the maximum (clamped, not
+    refused, as Neutron does with ``pagination_max_limit``)."""
+    if limit is None:
+        return min(settings.pagination_default_limit, settings.pagination_max_limit)
+    if limit == 0:
+        return settings.pagination_max_limit
     return min(limit, settings.pagination_max_limit)
 
 
@@ -281,7 +310,8 @@ def fields_param(allowed: frozenset[str]) -> Callable[..., list[str]]:
 
 
 def _write_session(request: Request) -> Iterator[Session]:
-    yield from _transaction(runtime(request).write_sessions)
+    with _transaction(runtime(request).write_sessions, request) as session:
+        yield session
 
 
 # For routes without a permission of their own (Keystone login and tokens).

@@ -12,13 +12,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import errors
-from segmentd.api.wire import REQUEST_ID_HEADER, json_response
+from segmentd.api.wire import REQUEST_ID_HEADER, json_response, ratelimit_headers
 
 log = logging.getLogger("segmentd.faults")
 
@@ -90,6 +90,8 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     headers = {}
     if isinstance(exc, errors.RateLimited | errors.ServiceUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, errors.RateLimited) and exc.limit is not None:
+        headers |= ratelimit_headers(exc.limit, 0, exc.retry_after, exc.window or exc.retry_after)
     if isinstance(exc, errors.NotAuthenticated):
         headers["WWW-Authenticate"] = _auth_hint(request)
     # Forbidden uses Neutron's generic policy message, not the class name.
@@ -136,6 +138,14 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 async def on_integrity_error(request: Request, exc: Exception) -> Response:
     log.info("integrity conflict request_id=%s: %s", request_id(request), exc)
     return neutron_error(request, 409, "Conflict", errors.Conflict().msg)
+
+
+async def on_data_error(request: Request, exc: Exception) -> Response:
+    # The database refused a value (a NUL byte, an out-of-range number) that
+    # validation let through: the caller's input, answered 400 without the text.
+    log.info("data error request_id=%s: %s", request_id(request), exc)
+    message = errors.InvalidInput(error_message="a value is not acceptable").msg
+    return neutron_error(request, 400, "InvalidInput", message)
 
 
 async def on_database_error(request: Request, exc: Exception) -> Response:
@@ -197,4 +207,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(IntegrityError, on_integrity_error)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(DBAPIError, on_database_error)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from segmentd import errors
+from segmentd.api import guards
 from segmentd.api.deps import WriteSession, principal_of, runtime
 from segmentd.api.wire import json_response, no_content
 from segmentd.authz import effective_roles
@@ -159,13 +160,22 @@ def issue_token(request: Request, body: AuthBody, session: WriteSession) -> Resp
     rt = runtime(request)
     auth = body.auth
     user = auth.identity.password.user
+    guards.limit_anonymous(request, rt.limits)
     if user.id is None and user.name is None:
         raise errors.InvalidCredentials()
+    # Password guessing: failed logins are counted per user name (or id).
+    domain = (user.domain.id or user.domain.name or "") if user.domain else ""
+    who = user.id or f"name:{user.name}"
+    guards.check_login(request, rt.limits, domain, who)
     project = _ref(auth.scope.project) if auth.scope else None
-    raw, info = tokens.login(
-        session, rt.passwords, _ref(user), user.password, project, rt.clock(),
-        rt.settings.token_ttl_seconds,
-    )
+    try:
+        raw, info = tokens.login(
+            session, rt.passwords, _ref(user), user.password, project, rt.clock(),
+            rt.settings.token_ttl_seconds,
+        )
+    except errors.InvalidCredentials:
+        guards.record_login_failure(rt.limits, domain, who)
+        raise
     return json_response(_token_body(request, info), 201, {SUBJECT_TOKEN: raw})
 
 

@@ -32,11 +32,13 @@ from segmentd.db.models import (
 from segmentd.services.segment_ranges import Usage
 
 NetworkType = Literal["flat", "vlan", "vxlan", "geneve", "gre", "local"]
-Name = Annotated[str, Field(max_length=NAME_LEN)]
-Description = Annotated[str, Field(max_length=DESCRIPTION_LEN)]
+# No NUL characters: PostgreSQL text cannot hold them, SQLite would.
+NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, Field(max_length=NAME_LEN, pattern=NO_NUL)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_LEN, pattern=NO_NUL)]
 PhysicalNetwork = Annotated[str, Field(min_length=1, max_length=PHYSNET_LEN, pattern=r"^[A-Za-z0-9_.\-]+$")]
 SegmentationId = Annotated[int, Field(ge=1, le=4294967295)]
-Tag = Annotated[str, Field(min_length=1, max_length=TAG_LEN, pattern=r"^[^,]+$")]
+Tag = Annotated[str, Field(min_length=1, max_length=TAG_LEN, pattern=r"^[^,\x00]+$")]
 Tags = Annotated[list[Tag], Field(max_length=50)]
 ProjectId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_\-]+$")]
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from segmentd import errors
 from segmentd.api import schemas
 from segmentd.api.deps import (
     Context,
@@ -20,12 +21,14 @@ from segmentd.api.deps import (
 from segmentd.api.wire import json_response, no_content
 from segmentd.authz import Permission, Principal, can
 from segmentd.db.base import Page
-from segmentd.db.models import Subnet
+from segmentd.db.models import HOST_LEN, Subnet
 from segmentd.services import subnets
+from segmentd.services.agents import HOST_RE
 from segmentd.services.audit import snapshot
 
 router = APIRouter(prefix="/v2.0/subnets", tags=["subnets"])
 segment_router = APIRouter(prefix="/v2.0/segments", tags=["segments"])
+host_router = APIRouter(prefix="/v2.0/hosts", tags=["host mapping"])
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.SUBNET_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(subnets.LIST_SPEC, schemas.SUBNET_FIELDS))]
@@ -118,4 +121,16 @@ def list_segment_subnets(
 ) -> Response:
     """Read-only: the subnets (and so address ranges) bound to one segment; admin-only."""
     page = subnets.list_for_segment(ctx.session, ctx.principal, segment_id, params.query)
+    return _page(request, page, params, ctx.principal)
+
+
+@host_router.get("/{host}/subnets")
+def list_host_subnets(
+    request: Request, host: str, params: Params,
+    ctx: Context = reader(Permission.GET_SEGMENT_HOST_MAPPING),
+) -> Response:
+    """Read-only: the subnets (address ranges) ports on ``host`` can use; admin-only."""
+    if not HOST_RE.match(host) or len(host) > HOST_LEN:
+        raise errors.InvalidInput(error_message="invalid host name")
+    page = subnets.list_for_host(ctx.session, ctx.principal, host, params.query)
     return _page(request, page, params, ctx.principal)

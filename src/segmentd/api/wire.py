@@ -23,3 +23,13 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def no_content() -> Response:
     return Response(status_code=204)
+
+
+def ratelimit_headers(limit: int, remaining: int, reset_s: int, window_s: int) -> dict[str, str]:
+    """IETF draft ``RateLimit-*`` headers (limit, remaining, delta-seconds to reset)."""
+    return {
+        "RateLimit-Limit": str(limit),
+        "RateLimit-Remaining": str(remaining),
+        "RateLimit-Reset": str(reset_s),
+        "RateLimit-Policy": f"{limit};w={window_s}",
+    }

@@ -55,14 +55,14 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_timeout_ms: int = 10_000) -> None:
     cursor = dbapi_conn.cursor()
     # WAL lets readers proceed during a write; busy_timeout queues writers
     # instead of failing them; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.close()
 
 
@@ -79,12 +79,24 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_begin="DEFERRED")
 
 
-def make_engine(url: str, statement_timeout_ms: int = 10_000, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, statement_timeout_ms: int = 10_000, busy_timeout_ms: int = 10_000, **kwargs: Any
+) -> Engine:
+    """An engine whose connections bound how long one statement may wait or run.
+
+    PostgreSQL: ``statement_timeout`` on every connection (cancelled
+    statements surface as ``OperationalError``, answered 503).  SQLite:
+    ``busy_timeout``, how long a writer queues for the lock.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "isolation_level": None}, **kwargs
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+
+        def on_connect(dbapi_conn: Any, record: Any) -> None:
+            _sqlite_pragmas(dbapi_conn, record, busy_timeout_ms)
+
+        event.listen(engine, "connect", on_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     connect_args = {"options": f"-c statement_timeout={int(statement_timeout_ms)}"}

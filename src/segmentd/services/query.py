@@ -26,6 +26,9 @@ TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 def parse_str(value: str) -> str:
     if len(value) > 255:
         raise ValueError("value too long")
+    if "\x00" in value:
+        # No stored value holds NUL (PostgreSQL text cannot): refuse, don't query.
+        raise ValueError("NUL character")
     return value
 
 
@@ -102,7 +105,10 @@ def parse_filters(spec: QuerySpec, raw: Mapping[str, Sequence[str]]) -> tuple[di
     for name, values in raw.items():
         if name in TAG_FILTERS and spec.tags is not None:
             tags = [t for v in values for t in v.split(",") if t]
-            tag_filters[name] = [parse_str(t) for t in tags]
+            try:
+                tag_filters[name] = [parse_str(t) for t in tags]
+            except ValueError:
+                raise errors.InvalidQuery(error_message=f"invalid value for filter '{name}'") from None
             continue
         flt = spec.filters.get(name)
         if flt is None:

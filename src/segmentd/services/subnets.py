@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session, selectinload
@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session, selectinload
 from segmentd import errors
 from segmentd.authz import Permission, Principal, can, require, visible
 from segmentd.db.base import Page
-from segmentd.db.models import Network, Segment, Subnet, SubnetAllocationPool, SubnetTag
+from segmentd.db.models import (
+    Network,
+    Segment,
+    SegmentHostMapping,
+    Subnet,
+    SubnetAllocationPool,
+    SubnetTag,
+)
 from segmentd.services import segments as segment_service
 from segmentd.services import standard
 from segmentd.services import subnet_rules as rules
@@ -153,6 +160,22 @@ def list_for_segment(
     segment = segment_service.get(session, principal, segment_id)
     scoped = _scoped(principal).where(Subnet.segment_id == segment.id)
     return list_page(session, scoped, LIST_SPEC, query, Subnet.id, _LOAD)
+
+
+def list_for_host(session: Session, principal: Principal, host: str, query: ListQuery) -> Page:
+    """Subnets a port on ``host`` can use: those bound to segments mapped to it.
+
+    The operator's view the incumbent lacks: which address ranges reach a
+    host, through the segment-host mapping (admin, like that mapping).
+    """
+    if not can(principal, Permission.GET_SEGMENT_HOST_MAPPING, {"project_id": None}):
+        return Page([], False)
+    reachable = exists(
+        select(1).where(
+            SegmentHostMapping.segment_id == Subnet.segment_id, SegmentHostMapping.host == host
+        )
+    )
+    return list_page(session, _scoped(principal).where(reachable), LIST_SPEC, query, Subnet.id, _LOAD)
 
 
 # Writing ----------------------------------------------------------------------------
