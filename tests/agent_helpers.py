@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event, select
 
-from segmentd.db.models import SegmentHostMapping
+from segmentd.db.models import AgentPhysnet, Segment
 from tests.client import Api
 
 OVS = "Open vSwitch agent"
@@ -35,9 +35,12 @@ def report(api: Api, agent: dict[str, Any]) -> dict[str, Any]:
 
 
 def mappings(engine: Engine) -> set[tuple[str, str]]:
+    """(segment id, host) pairs the reports imply, computed independently of
+    the service's queries (every agent type serves flat and VLAN segments)."""
+    ap = AgentPhysnet
+    stmt = select(Segment.id, ap.host).join(Segment, Segment.physical_network == ap.physical_network)
     with engine.connect() as conn:
-        rows = conn.execute(select(SegmentHostMapping.segment_id, SegmentHostMapping.host))
-        return {(r.segment_id, r.host) for r in rows}
+        return {(r[0], r[1]) for r in conn.execute(stmt)}
 
 
 class StatementCounter:

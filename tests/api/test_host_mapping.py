@@ -10,9 +10,8 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
-from segmentd.db.models import SegmentHostMapping
 from tests.agent_helpers import OVS, SRIOV, mappings, ovs, report
 from tests.api.test_segments import assert_error
 from tests.client import Api
@@ -91,15 +90,16 @@ def test_deleting_segment_network_or_agent_removes_mappings(api: Api, engine: En
     assert mappings(engine) == set()
 
 
-def test_start_flag_repairs_drift(api: Api, engine: Engine) -> None:
-    seg = segment(api, "vlan", "physnet1")
+def test_mapping_is_derived_never_stored(api: Api, engine: Engine) -> None:
+    """Reports and segment creation write no mapping rows: nothing can drift."""
+    from tests.agent_helpers import count_statements
+
     report(api, ovs("h1", "physnet1"))
-    with engine.begin() as conn:
-        conn.execute(SegmentHostMapping.__table__.delete())
-    report(api, ovs("h1", "physnet1"))  # unchanged: trusted, no work
-    assert mappings(engine) == set()
-    report(api, ovs("h1", "physnet1", start_flag=True))
+    with count_statements(engine) as counter:
+        seg = segment(api, "vlan", "physnet1")
+    assert not [w for w in counter.writes if "host" in w.lower()], counter.writes
     assert mappings(engine) == {(seg["id"], "h1")}
+    assert hosts_of(api, seg["id"]) == ["h1"]
 
 
 # Queries --------------------------------------------------------------------------------
@@ -155,20 +155,18 @@ def test_mapped_hosts_with_agent_type_filters(api: Api, engine: Engine) -> None:
     report(api, {"host": "sriov-only", **sriov})
     report(api, ovs("both", "physnet1"))
     report(api, {"host": "both", **sriov})
-    with engine.begin() as conn:  # a mapping whose host has no agent (e.g. left by an old release)
-        conn.execute(insert(SegmentHostMapping).values(segment_id=seg["id"], host="agentless"))
 
     def listed(**params: Any) -> list[str]:
         resp = api.get("/v2.0/segment-host-mappings", params=params)
         assert resp.status_code == 200, resp.text
         return [h["host"] for h in resp.json()["segment_host_mappings"]]
 
-    assert listed() == ["agentless", "both", "ovs-only", "sriov-only"]
+    assert listed() == ["both", "ovs-only", "sriov-only"]
     assert listed(include_agent_types=OVS) == ["both", "ovs-only"]
     assert listed(exclude_agent_types=SRIOV) == ["ovs-only"]
     assert listed(include_agent_types=OVS, exclude_agent_types=SRIOV) == ["ovs-only"]  # exclude wins
     assert listed(include_agent_types=[OVS, SRIOV]) == ["both", "ovs-only", "sriov-only"]
-    assert listed(segment_id=seg["id"], limit=1) == ["agentless"]
+    assert listed(segment_id=seg["id"], limit=1) == ["both"]
     assert hosts_of(api, seg["id"], exclude_agent_types=OVS) == ["sriov-only"]
 
 

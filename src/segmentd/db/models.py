@@ -264,25 +264,19 @@ class AgentPhysnet(Base):
     """
 
     __tablename__ = "agent_physnets"
-    __table_args__ = (Index("ix_agent_physnets_host_physical_network", "host", "physical_network"),)
+    # Both directions of the derived segment-host mapping are index range
+    # scans: a host's physnets, and a physnet's hosts in host order (paging).
+    __table_args__ = (
+        Index("ix_agent_physnets_host_physical_network", "host", "physical_network"),
+        Index("ix_agent_physnets_physical_network_host", "physical_network", "host"),
+    )
 
     agent_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
     )
-    physical_network: Mapped[str] = mapped_column(
-        String(PHYSNET_LEN), primary_key=True, index=True
-    )
+    physical_network: Mapped[str] = mapped_column(String(PHYSNET_LEN), primary_key=True)
     host: Mapped[str] = mapped_column(String(HOST_LEN))
     agent_type: Mapped[str] = mapped_column(String(AGENT_TYPE_LEN))
-
-
-class SegmentHostMapping(Base):
-    __tablename__ = "segment_host_mappings"
-
-    segment_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True
-    )
-    host: Mapped[str] = mapped_column(String(HOST_LEN), primary_key=True, index=True)
 
 
 # Identity tables share the metadata (migrations, fixtures); they live in
@@ -292,6 +286,6 @@ from segmentd.db.identity import Project, RoleAssignment, Token, User  # noqa: E
 
 __all__ = [
     "Agent", "AgentPhysnet", "AuditEvent", "Base", "Network", "NetworkSegmentRange", "NetworkSegmentRangeTag",
-    "NetworkTag", "Project", "RoleAssignment", "Segment", "SegmentHostMapping", "SegmentTag",
+    "NetworkTag", "Project", "RoleAssignment", "Segment", "SegmentTag",
     "Subnet", "SubnetAllocationPool", "SubnetTag", "Token", "User", "new_id",
 ]

@@ -10,8 +10,8 @@ A report carries the host's full state and is reconciled idempotently:
   heartbeat for all such agents together;
 * **new or changed** (or ``start_flag``, which forces a full resync as it does
   in Neutron): an ``INSERT ... ON CONFLICT DO UPDATE`` of the agents, the
-  agents' physical networks replaced, and the hosts' mappings reconciled with
-  set-based SQL (``services.host_mapping``).
+  agents' physical networks replaced (a delete and one multi-row insert); the
+  segment-host mapping is derived from those rows (``services.host_mapping``).
 
 So a steady agent costs one read per report, and one small write every
 ``heartbeat_write_interval`` seconds, instead of a write per report.
@@ -188,11 +188,9 @@ def _write_changed(
     changed.sort(key=lambda n: (n.report.host, n.report.agent_type))  # one lock order
     ids = _upsert_agents(session, changed, now)
     agent_ids = [ids[(n.report.host, n.report.agent_type)] for n in changed]
-    old = session.execute(
-        delete(AgentPhysnet)
-        .where(AgentPhysnet.agent_id.in_(agent_ids))
-        .returning(AgentPhysnet.physical_network)
-    ).scalars().all()
+    # The physnets are the mapping's only stored input (host_mapping derives
+    # the rest), so replacing them is the whole reconciliation.
+    session.execute(delete(AgentPhysnet).where(AgentPhysnet.agent_id.in_(agent_ids)))
     new_rows = [
         {
             "agent_id": agent_id,
@@ -203,16 +201,12 @@ def _write_changed(
         for item, agent_id in zip(changed, agent_ids, strict=True)
         for physnet in sorted(item.physnets)
     ]
-    host_mapping.lock_physnets(
-        session, {*old, *(r["physical_network"] for r in new_rows)}, exclusive=False
-    )
     if new_rows:
         # executemany: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues").
         stmt = host_mapping.dialect_insert(session, AgentPhysnet)
         session.execute(
             stmt.on_conflict_do_nothing(index_elements=["agent_id", "physical_network"]), new_rows
         )
-    host_mapping.reconcile_hosts(session, [n.report.host for n in changed])
     return list(zip(changed, agent_ids, strict=True))
 
 
@@ -297,15 +291,10 @@ def update_agent(
 
 
 def delete_agent(session: Session, principal: Principal, agent_id: str) -> None:
-    """Delete an agent and the mappings only it justified."""
+    """Delete an agent; the mappings only it justified go with its physnets (cascade)."""
     agent = get(session, principal, agent_id)
     require(principal, Permission.DELETE_AGENT)
-    physnets = session.scalars(
-        select(AgentPhysnet.physical_network).where(AgentPhysnet.agent_id == agent.id)
-    ).all()
-    host_mapping.lock_physnets(session, physnets, exclusive=False)
     session.execute(delete(Agent).where(Agent.id == agent.id))
-    host_mapping.reconcile_hosts(session, [agent.host])
 
 
 def is_alive(agent: Agent, now: dt.datetime, down_time: int) -> bool:

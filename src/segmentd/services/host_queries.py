@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, selectinload
 from segmentd import errors
 from segmentd.authz import Permission, Principal, admin_only, can
 from segmentd.db.base import Page, SortKey, paginate
-from segmentd.db.models import Agent, Segment, SegmentHostMapping
+from segmentd.db.models import Agent, AgentPhysnet, Segment
+from segmentd.services import host_mapping
 from segmentd.services import segments as segment_service
 from segmentd.services.query import ListQuery, list_page
 
@@ -60,10 +61,12 @@ def _agent_type_condition(host_column: Any, query: HostQuery) -> ColumnElement[b
 
 
 def _host_page(session: Session, stmt: Select[Any], query: HostQuery) -> Page:
-    condition = _agent_type_condition(SegmentHostMapping.host, query)
+    """``stmt`` selects ``agent_physnets.host``: page the distinct names."""
+    condition = _agent_type_condition(AgentPhysnet.host, query)
     if condition is not None:
         stmt = stmt.where(condition)
-    host_column: Any = SegmentHostMapping.host
+    stmt = stmt.distinct()
+    host_column: Any = AgentPhysnet.host
     keys = [SortKey(host_column)]
     marker = [query.marker] if query.marker is not None else None
     page = paginate(session, stmt, keys, query.limit, marker, query.reverse)
@@ -81,8 +84,7 @@ def hosts_of_segment(
     if not _may_read(principal):
         raise errors.SegmentNotFound(segment_id=segment_id)
     segment_service.get(session, principal, segment_id)  # 404 outside the caller's scope
-    stmt = select(SegmentHostMapping.host).where(SegmentHostMapping.segment_id == segment_id)
-    return _host_page(session, stmt, query)
+    return _host_page(session, host_mapping.hosts_reaching(segment_id), query)
 
 
 def mapped_hosts(session: Session, principal: Principal, query: HostQuery) -> Page:
@@ -90,9 +92,10 @@ def mapped_hosts(session: Session, principal: Principal, query: HostQuery) -> Pa
     ``get_hosts_mapped_with_segments``), filtered by agent type, paginated."""
     if not _may_read(principal):
         return Page([], False)
-    stmt = select(SegmentHostMapping.host).distinct()
+    stmt = select(AgentPhysnet.host).where(host_mapping.mapped())
     if query.segment_ids:
-        stmt = stmt.where(SegmentHostMapping.segment_id.in_(query.segment_ids))
+        on_segments = select(Segment.physical_network).where(Segment.id.in_(query.segment_ids))
+        stmt = stmt.where(AgentPhysnet.physical_network.in_(on_segments))
     return _host_page(session, stmt, query)
 
 
@@ -100,13 +103,8 @@ def segments_of_host(session: Session, principal: Principal, host: str, query: L
     """Segments mapped to ``host``, with the segment list's filters and sorts."""
     if not _may_read(principal):
         return Page([], False)
-    mapped = exists(
-        select(1).where(
-            SegmentHostMapping.segment_id == Segment.id,
-            SegmentHostMapping.host == bindparam("host", host),
-        )
-    )
-    scoped = select(Segment).where(admin_only(principal), mapped)
+    reachable = Segment.id.in_(host_mapping.reachable_segments(bindparam("host", host)))
+    scoped = select(Segment).where(admin_only(principal), reachable)
     return list_page(
         session,
         scoped,

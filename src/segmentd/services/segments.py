@@ -15,7 +15,7 @@ from segmentd.authz import Permission, Principal, admin_only, can, require, visi
 from segmentd.config import IdRange
 from segmentd.db.base import Page
 from segmentd.db.models import Network, Segment, SegmentTag, Subnet
-from segmentd.services import host_mapping, segment_ranges, standard
+from segmentd.services import segment_ranges, standard
 from segmentd.services.allocation import SegmentSpec, TypeDriver, claim
 from segmentd.services.query import (
     Filter,
@@ -108,9 +108,8 @@ def add_to_network(
             segment_index=index,
         )
 
+    # Hosts already reporting the physnet reach it at once: the mapping is derived.
     segment = claim(session, driver, spec, make, retries, pools)
-    # Same transaction: hosts already reporting the physnet see the segment at once.
-    host_mapping.map_new_segment(session, segment)
     standard.set_tags(session, SegmentTag, "segment_id", segment.id, tags or [])
     return segment
 

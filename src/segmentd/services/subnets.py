@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session, selectinload
@@ -27,13 +27,12 @@ from segmentd.db.base import Page
 from segmentd.db.models import (
     Network,
     Segment,
-    SegmentHostMapping,
     Subnet,
     SubnetAllocationPool,
     SubnetTag,
 )
+from segmentd.services import host_mapping, standard
 from segmentd.services import segments as segment_service
-from segmentd.services import standard
 from segmentd.services import subnet_rules as rules
 from segmentd.services.query import (
     Filter,
@@ -170,11 +169,7 @@ def list_for_host(session: Session, principal: Principal, host: str, query: List
     """
     if not can(principal, Permission.GET_SEGMENT_HOST_MAPPING, {"project_id": None}):
         return Page([], False)
-    reachable = exists(
-        select(1).where(
-            SegmentHostMapping.segment_id == Subnet.segment_id, SegmentHostMapping.host == host
-        )
-    )
+    reachable = Subnet.segment_id.in_(host_mapping.reachable_segments(host))
     return list_page(session, _scoped(principal).where(reachable), LIST_SPEC, query, Subnet.id, _LOAD)
 
 
