@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from segmentd.api.schemas import Description, PhysicalNetwork, Strict, _reject
+from segmentd.api.schemas import Description, PhysicalNetwork, Strict, UpdateAttrs
 from segmentd.db.models import Agent
 from segmentd.services.agents import HOST_PATTERN, AgentReport, ReportResult, is_alive
 
@@ -72,14 +72,11 @@ class AgentBulkReportBody(Strict):
     agents: Annotated[list[AgentReportIn], Field(max_length=BULK_HARD_LIMIT)]
 
 
-class AgentUpdate(Strict):
+class AgentUpdate(UpdateAttrs):
+    IMMUTABLE = AGENT_READ_ONLY
+
     admin_state_up: bool | None = None
     description: Description | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        return _reject(data, AGENT_READ_ONLY, "Cannot update read-only attribute %s")
 
 
 class AgentUpdateBody(Strict):

@@ -72,7 +72,7 @@ def create_network(
     req = body.network
     spec = networks.NetworkSpec(
         name=req.name, description=req.description, admin_state_up=req.admin_state_up,
-        shared=req.shared, project_id=req.project_id or req.tenant_id, mtu=req.mtu,
+        shared=req.shared, project_id=req.owner, mtu=req.mtu,
         tags=req.tags or [], segments=_segments(req), attributes=_explicit(req),
     )
     rt = ctx.runtime

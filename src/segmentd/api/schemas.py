@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -64,13 +64,56 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=False)
 
 
+class CreateAttrs(Strict):
+    """Attributes of a POST: those in ``READ_ONLY`` are refused, saying why."""
+
+    READ_ONLY: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_only(cls, data: Any) -> Any:
+        return _reject(data, cls.READ_ONLY, "Attribute '%s' not allowed in POST")
+
+
+class OwnedCreateAttrs(CreateAttrs):
+    """POST attributes of a project-owned resource: ``project_id`` or its old name."""
+
+    project_id: ProjectId | None = None
+    tenant_id: ProjectId | None = None
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> Self:
+        if self.project_id and self.tenant_id and self.project_id != self.tenant_id:
+            raise ValueError("project_id and tenant_id do not match")
+        return self
+
+    @property
+    def owner(self) -> str | None:
+        return self.project_id or self.tenant_id
+
+
+class UpdateAttrs(Strict):
+    """Attributes of a PUT: ``IMMUTABLE`` and ``READ_ONLY`` ones are refused, saying why."""
+
+    IMMUTABLE: ClassVar[tuple[str, ...]] = ()
+    READ_ONLY: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_only(cls, data: Any) -> Any:
+        _reject(data, cls.IMMUTABLE, "Cannot update read-only attribute %s")
+        return _reject(data, cls.READ_ONLY, "Attribute '%s' not allowed in PUT")
+
+
 # Segments ---------------------------------------------------------------------
 
 SEGMENT_READ_ONLY = ("id", "created_at", "updated_at", "revision_number", "segment_index", "hosts")
 SEGMENT_IMMUTABLE = ("network_id", "network_type", "physical_network", "segmentation_id")
 
 
-class SegmentCreate(Strict):
+class SegmentCreate(CreateAttrs):
+    READ_ONLY = SEGMENT_READ_ONLY
+
     network_id: str
     network_type: NetworkType
     physical_network: PhysicalNetwork | None = None
@@ -81,22 +124,14 @@ class SegmentCreate(Strict):
 
     _check_uuid = field_validator("network_id")(classmethod(lambda cls, v: _uuid(v)))
 
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        return _reject(data, SEGMENT_READ_ONLY, "Attribute '%s' not allowed in POST")
 
+class SegmentUpdate(UpdateAttrs):
+    IMMUTABLE = SEGMENT_IMMUTABLE
+    READ_ONLY = SEGMENT_READ_ONLY
 
-class SegmentUpdate(Strict):
     name: Name | None = None
     description: Description | None = None
     tags: Tags | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        _reject(data, SEGMENT_IMMUTABLE, "Cannot update read-only attribute %s")
-        return _reject(data, SEGMENT_READ_ONLY, "Attribute '%s' not allowed in PUT")
 
 
 class SegmentCreateBody(Strict):
@@ -146,13 +181,13 @@ class ProviderSegment(Strict):
     segmentation_id: SegmentationId | None = Field(None, alias="provider:segmentation_id")
 
 
-class NetworkCreate(Strict):
+class NetworkCreate(OwnedCreateAttrs):
+    READ_ONLY = NETWORK_READ_ONLY
+
     name: Name = ""
     description: Description = ""
     admin_state_up: bool = True
     shared: bool = False
-    project_id: ProjectId | None = None
-    tenant_id: ProjectId | None = None
     mtu: Annotated[int, Field(ge=68, le=9216)] | None = None
     tags: Tags | None = None
     availability_zone_hints: Annotated[list[str], Field(max_length=0)] = []
@@ -161,11 +196,6 @@ class NetworkCreate(Strict):
     segmentation_id: SegmentationId | None = Field(None, alias="provider:segmentation_id")
     segments: Annotated[list[ProviderSegment], Field(min_length=1, max_length=64)] | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        return _reject(data, NETWORK_READ_ONLY, "Attribute '%s' not allowed in POST")
-
     @model_validator(mode="after")
     def _consistent(self) -> NetworkCreate:
         provider = (self.network_type, self.physical_network, self.segmentation_id)
@@ -173,8 +203,6 @@ class NetworkCreate(Strict):
             raise ValueError("Segments and provider values cannot both be set.")
         if self.network_type is None and any(v is not None for v in provider):
             raise ValueError("provider:network_type required with other provider attributes")
-        if self.project_id and self.tenant_id and self.project_id != self.tenant_id:
-            raise ValueError("project_id and tenant_id do not match")
         if self.segments is not None:
             keys = [(s.network_type, s.physical_network, s.segmentation_id) for s in self.segments]
             if len(set(keys)) != len(keys):
@@ -182,21 +210,16 @@ class NetworkCreate(Strict):
         return self
 
 
-class NetworkUpdate(Strict):
+class NetworkUpdate(UpdateAttrs):
+    IMMUTABLE = (*PROVIDER_ATTRS, "segments")
+    READ_ONLY = (*NETWORK_READ_ONLY, "project_id", "tenant_id")
+
     name: Name | None = None
     description: Description | None = None
     admin_state_up: bool | None = None
     shared: bool | None = None
     mtu: Annotated[int, Field(ge=68, le=9216)] | None = None
     tags: Tags | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        _reject(data, (*PROVIDER_ATTRS, "segments"), "Cannot update read-only attribute %s")
-        return _reject(
-            data, (*NETWORK_READ_ONLY, "project_id", "tenant_id"), "Attribute '%s' not allowed in PUT"
-        )
 
 
 class NetworkCreateBody(Strict):
@@ -276,7 +299,9 @@ class AllocationPool(Strict):
 AllocationPools = Annotated[list[AllocationPool], Field(max_length=MAX_ALLOCATION_POOLS)]
 
 
-class SubnetCreate(Strict):
+class SubnetCreate(OwnedCreateAttrs):
+    READ_ONLY = SUBNET_READ_ONLY
+
     network_id: str
     cidr: Annotated[str, Field(min_length=1, max_length=CIDR_LEN)]
     ip_version: Literal[4, 6]
@@ -286,8 +311,6 @@ class SubnetCreate(Strict):
     allocation_pools: AllocationPools | None = None
     enable_dhcp: bool = True
     segment_id: str | None = None
-    project_id: ProjectId | None = None
-    tenant_id: ProjectId | None = None
     tags: Tags | None = None
     dns_nameservers: EmptyList = []
     host_routes: EmptyList = []
@@ -303,19 +326,11 @@ class SubnetCreate(Strict):
     def _check_segment(cls, value: str | None) -> str | None:
         return None if value is None else _uuid(value)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        return _reject(data, SUBNET_READ_ONLY, "Attribute '%s' not allowed in POST")
 
-    @model_validator(mode="after")
-    def _consistent(self) -> SubnetCreate:
-        if self.project_id and self.tenant_id and self.project_id != self.tenant_id:
-            raise ValueError("project_id and tenant_id do not match")
-        return self
+class SubnetUpdate(UpdateAttrs):
+    IMMUTABLE = SUBNET_IMMUTABLE
+    READ_ONLY = SUBNET_READ_ONLY
 
-
-class SubnetUpdate(Strict):
     name: Name | None = None
     description: Description | None = None
     gateway_ip: Address | None = None
@@ -331,12 +346,6 @@ class SubnetUpdate(Strict):
     @classmethod
     def _check_segment(cls, value: str | None) -> str | None:
         return None if value is None else _uuid(value)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        _reject(data, SUBNET_IMMUTABLE, "Cannot update read-only attribute %s")
-        return _reject(data, SUBNET_READ_ONLY, "Attribute '%s' not allowed in PUT")
 
 
 class SubnetCreateBody(Strict):
@@ -444,42 +453,28 @@ RANGE_READ_ONLY = ("id", "default", *RANGE_COMPUTED, "created_at", "updated_at",
 RANGE_IMMUTABLE = ("network_type", "physical_network", "shared", "project_id", "tenant_id")
 
 
-class RangeCreate(Strict):
+class RangeCreate(OwnedCreateAttrs):
+    READ_ONLY = RANGE_READ_ONLY
+
     name: Name = ""
     description: Description = ""
     shared: bool = True
-    project_id: ProjectId | None = None
-    tenant_id: ProjectId | None = None
     network_type: RangeNetworkType
     physical_network: PhysicalNetwork | None = None
     minimum: RangeBound
     maximum: RangeBound
     tags: Tags | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        return _reject(data, RANGE_READ_ONLY, "Attribute '%s' not allowed in POST")
 
-    @model_validator(mode="after")
-    def _owner(self) -> RangeCreate:
-        if self.project_id and self.tenant_id and self.project_id != self.tenant_id:
-            raise ValueError("project_id and tenant_id do not match")
-        return self
+class RangeUpdate(UpdateAttrs):
+    IMMUTABLE = RANGE_IMMUTABLE
+    READ_ONLY = RANGE_READ_ONLY
 
-
-class RangeUpdate(Strict):
     name: Name | None = None
     description: Description | None = None
     minimum: RangeBound | None = None
     maximum: RangeBound | None = None
     tags: Tags | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        _reject(data, RANGE_IMMUTABLE, "Cannot update read-only attribute %s")
-        return _reject(data, RANGE_READ_ONLY, "Attribute '%s' not allowed in PUT")
 
 
 class RangeCreateBody(Strict):

@@ -48,7 +48,7 @@ def create_range(
     req = body.network_segment_range
     spec = segment_ranges.RangeSpec(
         req.network_type, req.minimum, req.maximum, req.physical_network, req.shared,
-        req.project_id or req.tenant_id, req.name, req.description, tuple(req.tags or ()),
+        req.owner, req.name, req.description, tuple(req.tags or ()),
     )
     physnets = ctx.runtime.settings.vlan_physnets()
     row = segment_ranges.create(ctx.session, ctx.principal, spec, physnets)

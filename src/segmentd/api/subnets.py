@@ -62,7 +62,7 @@ def create_subnet(
         gateway_given="gateway_ip" in req.model_fields_set,
         allocation_pools=None if req.allocation_pools is None else _pools(req.allocation_pools),
         enable_dhcp=req.enable_dhcp, segment_id=req.segment_id,
-        project_id=req.project_id or req.tenant_id, tags=req.tags or [],
+        project_id=req.owner, tags=req.tags or [],
     )
     subnet = subnets.create(ctx.session, ctx.principal, spec)
     ctx.audit("create", "subnet", subnet.id, after=snapshot(subnet))
