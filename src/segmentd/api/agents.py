@@ -57,10 +57,9 @@ def report_agent_states(
 def list_agents(request: Request, params: Params, ctx: Context = reader(Permission.GET_AGENT)) -> Response:
     page = agents.list_(ctx.session, ctx.principal, params.query)
     views = [_view(ctx, a, params.fields) for a in page.items]
-    links = schemas.page_links(
-        request.url, "agents", page, params.query.marker is not None, params.query.reverse
+    return json_response(
+        schemas.collection(request.url, "agents", views, page, params.query, params.limit_given)
     )
-    return json_response(schemas.collection("agents", views, links, params.limit_given))
 
 
 @router.get("/{agent_id}")

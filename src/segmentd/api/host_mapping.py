@@ -80,8 +80,9 @@ SegmentParams = Annotated[
 
 def _hosts(request: Request, name: str, page: Page, query: host_queries.HostQuery) -> Response:
     views = [{"host": item.host} for item in page.items]
-    links = schemas.page_links(request.url, name, page, query.marker is not None, query.reverse)
-    return json_response(schemas.collection(name, views, links, "limit" in request.query_params))
+    return json_response(
+        schemas.collection(request.url, name, views, page, query, "limit" in request.query_params)
+    )
 
 
 @router.get("/v2.0/segments/{segment_id}/hosts")
@@ -102,10 +103,9 @@ def segments_of_host(
         raise errors.InvalidInput(error_message="invalid host name")
     page = host_queries.segments_of_host(ctx.session, ctx.principal, host, params.query)
     views = [schemas.project(schemas.segment_view(s), params.fields) for s in page.items]
-    links = schemas.page_links(
-        request.url, "segments", page, params.query.marker is not None, params.query.reverse
+    return json_response(
+        schemas.collection(request.url, "segments", views, page, params.query, params.limit_given)
     )
-    return json_response(schemas.collection("segments", views, links, params.limit_given))
 
 
 @router.get("/v2.0/segment-host-mappings")

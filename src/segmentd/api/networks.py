@@ -89,10 +89,9 @@ def list_networks(
 ) -> Response:
     page = networks.list_(ctx.session, ctx.principal, params.query)
     views = [_view(n, ctx.principal, params.fields) for n in page.items]
-    links = schemas.page_links(
-        request.url, "networks", page, params.query.marker is not None, params.query.reverse
+    return json_response(
+        schemas.collection(request.url, "networks", views, page, params.query, params.limit_given)
     )
-    return json_response(schemas.collection("networks", views, links, params.limit_given))
 
 
 @router.get("/{network_id}")

@@ -108,10 +108,9 @@ def list_audit_events(
 ) -> Response:
     page = audit.list_(ctx.session, ctx.principal, params.query)
     views = [schemas.project(audit_view(e), params.fields) for e in page.items]
-    links = schemas.page_links(
-        request.url, "audit_events", page, params.query.marker is not None, params.query.reverse
+    return json_response(
+        schemas.collection(request.url, "audit_events", views, page, params.query, params.limit_given)
     )
-    return json_response(schemas.collection("audit_events", views, links, params.limit_given))
 
 
 def usage_view(found: usage.RangeUsage) -> dict[str, Any]:
@@ -135,5 +134,6 @@ def list_range_usage(
     page, found = usage.list_(ctx.session, ctx.principal, params.query)
     views = [schemas.project(usage_view(u), params.fields) for u in found]
     name = "network_segment_range_usage"
-    links = schemas.page_links(request.url, name, page, params.query.marker is not None, params.query.reverse)
-    return json_response(schemas.collection(name, views, links, params.limit_given))
+    return json_response(
+        schemas.collection(request.url, name, views, page, params.query, params.limit_given)
+    )

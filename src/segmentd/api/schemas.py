@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from collections.abc import Iterable
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Protocol, Self
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -435,10 +435,20 @@ def page_links(url: URL, collection: str, page: Page, marker_given: bool, revers
     return links
 
 
+class PageQuery(Protocol):
+    @property
+    def marker(self) -> str | None: ...
+
+    @property
+    def reverse(self) -> bool: ...
+
+
 def collection(
-    name: str, views: list[dict[str, Any]], links: list[dict[str, str]], limit_given: bool
+    url: URL, name: str, views: list[dict[str, Any]], page: Page, query: PageQuery, limit_given: bool
 ) -> dict[str, Any]:
+    """``{name: views}``, with ``<name>_links`` when paging was asked for or goes on."""
     body: dict[str, Any] = {name: views}
+    links = page_links(url, name, page, query.marker is not None, query.reverse)
     if links or limit_given:
         body[f"{name}_links"] = links
     return body

@@ -63,10 +63,9 @@ def list_ranges(
     page = segment_ranges.list_(ctx.session, ctx.principal, params.query)
     cap = ctx.runtime.settings.segment_range_detail_max
     views = [_view(ctx.session, r, cap, params.fields) for r in page.items]
-    links = schemas.page_links(
-        request.url, "network_segment_ranges", page, params.query.marker is not None, params.query.reverse
+    return json_response(
+        schemas.collection(request.url, "network_segment_ranges", views, page, params.query, params.limit_given)
     )
-    return json_response(schemas.collection("network_segment_ranges", views, links, params.limit_given))
 
 
 @router.get("/{range_id}")

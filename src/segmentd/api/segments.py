@@ -57,10 +57,9 @@ def list_segments(
 ) -> Response:
     page = segments.list_(ctx.session, ctx.principal, params.query)
     views = [schemas.project(schemas.segment_view(s), params.fields) for s in page.items]
-    links = schemas.page_links(
-        request.url, "segments", page, params.query.marker is not None, params.query.reverse
+    return json_response(
+        schemas.collection(request.url, "segments", views, page, params.query, params.limit_given)
     )
-    return json_response(schemas.collection("segments", views, links, params.limit_given))
 
 
 @router.get("/{segment_id}")

@@ -45,10 +45,9 @@ def _pools(pools: list[schemas.AllocationPool]) -> list[tuple[str, str]]:
 
 def _page(request: Request, page: Page, params: ListParams, principal: Principal) -> Response:
     views = [_view(s, principal, params.fields) for s in page.items]
-    links = schemas.page_links(
-        request.url, "subnets", page, params.query.marker is not None, params.query.reverse
+    return json_response(
+        schemas.collection(request.url, "subnets", views, page, params.query, params.limit_given)
     )
-    return json_response(schemas.collection("subnets", views, links, params.limit_given))
 
 
 @router.post("", status_code=201)
