@@ -274,7 +274,7 @@ def get(session: Session, principal: Principal, agent_id: str) -> Agent:
 def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
     if not _can_read(principal):
         return Page([], False)
-    return list_page(session, select(Agent).where(admin_only(principal)), LIST_SPEC, query, Agent.id)
+    return list_page(session, principal, select(Agent).where(admin_only(principal)), LIST_SPEC, query, Agent.id)
 
 
 def update_agent(

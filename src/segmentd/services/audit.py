@@ -146,5 +146,5 @@ def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
     if not query.sorts:
         # A trail reads in time order; ``id`` breaks ties between equal stamps.
         query.sorts = [("created_at", True)]
-    return list_page(session, scoped, LIST_SPEC, query, AuditEvent.id)
+    return list_page(session, principal, scoped, LIST_SPEC, query, AuditEvent.id)
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
 
 from segmentd import errors
+from segmentd.authz import Permission, Principal, can
 from segmentd.db.base import Page, SortKey, paginate
 
 Parser = Callable[[str], Any]
@@ -58,6 +59,8 @@ class Filter:
 
     column: Any
     parse: Parser = parse_str
+    # The rule that shows the attribute; callers without it may not filter on it.
+    permission: Permission | None = None
 
     def condition(self, values: list[Any]) -> ColumnElement[bool]:
         condition: ColumnElement[bool] = self.column.in_(values)
@@ -68,6 +71,7 @@ class Filter:
 class CustomFilter:
     build: ConditionBuilder
     parse: Parser = parse_str
+    permission: Permission | None = None
 
     def condition(self, values: list[Any]) -> ColumnElement[bool]:
         return self.build(values)
@@ -137,6 +141,7 @@ def _tag_condition(tags: TagTable, kind: str, values: list[str]) -> ColumnElemen
 
 def list_page(
     session: Any,
+    principal: Principal,
     scoped: Select[Any],
     spec: QuerySpec,
     query: ListQuery,
@@ -144,12 +149,22 @@ def list_page(
     options: Sequence[Any] = (),
 ) -> Page:
     """Filter, order and page a scoped statement; ``options`` are loader options."""
+    refuse_hidden_filters(principal, spec, query)
     keys = sort_keys(spec, query, id_column)
     marker = (
         marker_values(session, scoped, keys, id_column, query.marker) if query.marker else None
     )
     stmt = apply_filters(scoped, spec, query).options(*options)
     return paginate(session, stmt, keys, query.limit, marker, query.reverse)
+
+
+def refuse_hidden_filters(principal: Principal, spec: QuerySpec, query: ListQuery) -> None:
+    """Filtering on an attribute the caller may not see would reveal it: refuse,
+    with the answer an unknown filter gets."""
+    for name in sorted(query.filters):
+        permission = spec.filters[name].permission
+        if permission is not None and not can(principal, permission):
+            raise errors.InvalidQuery(error_message=f"'{name}' is not a valid filter")
 
 
 def apply_filters(stmt: Select[Any], spec: QuerySpec, query: ListQuery) -> Select[Any]:

@@ -363,7 +363,7 @@ def get(session: Session, principal: Principal, range_id: str) -> Range:
 def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
     if not can(principal, Permission.GET_NETWORK_SEGMENT_RANGE, {"project_id": None, "tenant_id": None}):
         return Page([], False)
-    return list_page(session, _scoped(principal), LIST_SPEC, query, Range.id, [selectinload(Range.tags)])
+    return list_page(session, principal, _scoped(principal), LIST_SPEC, query, Range.id, [selectinload(Range.tags)])
 
 
 def update(

@@ -205,7 +205,7 @@ def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
         return Page([], False)
     scoped = select(Segment).where(admin_only(principal, Permission.GET_SEGMENT))
     return list_page(
-        session, scoped, LIST_SPEC, query, Segment.id, [selectinload(Segment.tags)]
+        session, principal, scoped, LIST_SPEC, query, Segment.id, [selectinload(Segment.tags)]
     )
 
 

@@ -49,7 +49,7 @@ LIST_SPEC = QuerySpec(
     filters={
         "id": Filter(Subnet.id, parse_uuid),
         "network_id": Filter(Subnet.network_id, parse_uuid),
-        "segment_id": Filter(Subnet.segment_id, parse_uuid),
+        "segment_id": Filter(Subnet.segment_id, parse_uuid, Permission.GET_SUBNET_SEGMENT_ID),
         "name": Filter(Subnet.name),
         "description": Filter(Subnet.description),
         "cidr": Filter(Subnet.cidr),
@@ -77,9 +77,6 @@ LIST_SPEC = QuerySpec(
     },
     tags=TagTable(SubnetTag, SubnetTag.subnet_id, Subnet.id),
 )
-
-# Filters on attributes only some callers may see (get_subnet:segment_id).
-ADMIN_FILTERS = frozenset({"segment_id"})
 
 _LOAD = (selectinload(Subnet.allocation_pools), selectinload(Subnet.tags))
 
@@ -146,10 +143,7 @@ def get(session: Session, principal: Principal, subnet_id: str) -> Subnet:
 def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
     if not can(principal, Permission.GET_SUBNET):
         return Page([], False)
-    if not can(principal, Permission.GET_SUBNET_SEGMENT_ID) and set(query.filters) & ADMIN_FILTERS:
-        # Filtering on an attribute the caller cannot see would reveal it.
-        raise errors.InvalidQuery(error_message="'segment_id' is not a valid filter")
-    return list_page(session, _scoped(principal), LIST_SPEC, query, Subnet.id, _LOAD)
+    return list_page(session, principal, _scoped(principal), LIST_SPEC, query, Subnet.id, _LOAD)
 
 
 def list_for_segment(
@@ -158,7 +152,7 @@ def list_for_segment(
     """Subnets bound to one segment: the address ranges reachable on it (admin view)."""
     segment = segment_service.get(session, principal, segment_id)
     scoped = _scoped(principal).where(Subnet.segment_id == segment.id)
-    return list_page(session, scoped, LIST_SPEC, query, Subnet.id, _LOAD)
+    return list_page(session, principal, scoped, LIST_SPEC, query, Subnet.id, _LOAD)
 
 
 def list_for_host(session: Session, principal: Principal, host: str, query: ListQuery) -> Page:
@@ -170,7 +164,7 @@ def list_for_host(session: Session, principal: Principal, host: str, query: List
     if not can(principal, Permission.GET_SEGMENT_HOST_MAPPING, {"project_id": None}):
         return Page([], False)
     reachable = Subnet.segment_id.in_(host_mapping.reachable_segments(host))
-    return list_page(session, _scoped(principal).where(reachable), LIST_SPEC, query, Subnet.id, _LOAD)
+    return list_page(session, principal, _scoped(principal).where(reachable), LIST_SPEC, query, Subnet.id, _LOAD)
 
 
 # Writing ----------------------------------------------------------------------------

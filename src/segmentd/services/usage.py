@@ -117,7 +117,7 @@ def list_(
     if not can(principal, Permission.GET_ALLOCATION_USAGE, {"project_id": None, "tenant_id": None}):
         return Page([], False), []
     scoped = select(Range).where(admin_only(principal, Permission.GET_ALLOCATION_USAGE))
-    page = list_page(session, scoped, LIST_SPEC, query, Range.id)
+    page = list_page(session, principal, scoped, LIST_SPEC, query, Range.id)
     return page, [range_usage(session, row, next_free) for row in page.items]
 
 
