@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import __version__
 from segmentd.api import (
@@ -24,7 +22,6 @@ from segmentd.api import (
 )
 from segmentd.api import segment_ranges as segment_range_routes
 from segmentd.api.deps import Runtime
-from segmentd.api.wire import REQUEST_ID_HEADER
 from segmentd.authz import Policy
 from segmentd.config import Settings, load_settings
 from segmentd.db import migrate
@@ -36,31 +33,6 @@ from segmentd.ratelimit import LimitsRateLimiter, RateLimits, RatePolicy
 from segmentd.services import segment_ranges
 from segmentd.services.allocation import build_drivers
 from segmentd.services.health import Readiness, probe_engine
-
-
-class RequestIdMiddleware:
-    """Gives every request an id, in ``scope['state']`` and the response header."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = f"req-{uuid.uuid4()}"
-        scope.setdefault("state", {})["request_id"] = rid
-        header = (REQUEST_ID_HEADER.lower().encode(), rid.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(k.lower() == header[0] for k, _ in headers):
-                    headers.append(header)
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 def build_limits(settings: Settings) -> RateLimits:
@@ -149,9 +121,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     for router in routers:
         app.include_router(router)
-    # Outermost last: request id, then logs and metrics (which see the
-    # boundary's 500s and the guards' 413s/503s), the error boundary, and
-    # innermost the request guards (body size, deadline, rate-limit headers).
+    # Outermost last: request id, logs and metrics (which see the boundary's
+    # 500s and the guards' 413s/503s), the error boundary, and innermost the
+    # request guards (body size, deadline, rate-limit headers).
     app.add_middleware(
         guards.RequestGuards,
         max_body_bytes=settings.max_request_body_bytes,
@@ -161,5 +133,4 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(
         ObservabilityMiddleware, metrics=metrics, engine=runtime.write_sessions.kw["bind"]
     )
-    app.add_middleware(RequestIdMiddleware)
     return app

@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from segmentd.api.wire import REQUEST_ID_HEADER
 from segmentd.services import usage
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -51,6 +53,7 @@ METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # The request id of the request being served, for every log record it causes
 # (faults.py, services): set by the middleware, read by the formatters.
+_ID_HEADER = REQUEST_ID_HEADER.lower().encode()
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "segmentd_request_id", default=None
 )
@@ -245,7 +248,12 @@ def prepare_multiproc_dir(directory: Path) -> None:
 
 
 class ObservabilityMiddleware:
-    """Logs and measures each request; sits inside the request-id middleware."""
+    """Names, logs and measures each request: the outermost middleware.
+
+    Every request gets an id in ``scope["state"]`` (for the error mapper,
+    the guards and the audit trail) and in the ``X-Openstack-Request-Id``
+    response header, and one access-log line and metrics sample under it.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics, engine: Engine) -> None:
         self.app = app
@@ -257,7 +265,8 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        token = REQUEST_ID.set(state.get("request_id"))
+        rid = state["request_id"] = f"req-{uuid.uuid4()}"
+        token = REQUEST_ID.set(rid)
         started = time.perf_counter()
         status = 500  # if the app fails before answering, the boundary answers 500
 
@@ -265,6 +274,10 @@ class ObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == _ID_HEADER for k, _ in headers):
+                    headers.append((_ID_HEADER, rid.encode()))
+                message["headers"] = headers
             await send(message)
 
         try:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from segmentd import errors
 from segmentd.api import guards
+from segmentd.api.wire import request_id_of
 from segmentd.authz import Permission, Policy, Principal
 from segmentd.config import Settings
 from segmentd.db.base import utcnow
@@ -73,10 +74,6 @@ class Context:
             self.session, self.principal, self.request_id, action, resource_type, resource_id,
             permission=str(self.permission), before=before, after=after,
         )
-
-
-def request_id_of(request: Request) -> str:
-    return str(request.scope.get("state", {}).get("request_id", ""))
 
 
 def runtime(request: Request) -> Runtime:
@@ -159,7 +156,7 @@ def context(permission: Permission, *, write: bool) -> Callable[..., Iterator[Co
     def dependency(request: Request) -> Iterator[Context]:
         rt = runtime(request)
         sessions = rt.write_sessions if write else rt.read_sessions
-        rid = request_id_of(request)
+        rid = request_id_of(request.scope)
         principal: Principal | None = None
         try:
             with _transaction(sessions, request) as session:

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import errors
-from segmentd.api.wire import REQUEST_ID_HEADER, json_response, ratelimit_headers
+from segmentd.api.wire import REQUEST_ID_HEADER, json_response, ratelimit_headers, request_id_of
 
 log = logging.getLogger("segmentd.faults")
 
@@ -49,7 +49,7 @@ HTTP_TYPES = {
 
 
 def request_id(request: Request) -> str:
-    return str(request.scope.get("state", {}).get("request_id", ""))
+    return request_id_of(request.scope)
 
 
 KEYSTONE_PREFIX = "/identity"
@@ -194,7 +194,7 @@ class ErrorBoundary:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            rid = str(scope.get("state", {}).get("request_id", ""))
+            rid = request_id_of(scope)
             log.error("unhandled error request_id=%s", rid, exc_info=exc)
             if started:
                 raise  # the client already has a status line; drop the connection

@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd import errors
 from segmentd.api import faults
-from segmentd.api.wire import ratelimit_headers
+from segmentd.api.wire import ratelimit_headers, request_id_of
 from segmentd.authz import Principal
 from segmentd.ratelimit import Decision, RateLimits, login_key
 
@@ -173,7 +173,7 @@ class RequestGuards:
             if not started and deadline.abandon():
                 log.warning(
                     "request deadline passed request_id=%s path=%s",
-                    scope.get("state", {}).get("request_id", ""), scope.get("path", ""),
+                    request_id_of(scope), scope.get("path", ""),
                 )
                 await self._answer(scope, receive, send, errors.RequestTimeout())
             await _finish_abandoned(task, deadline)

@@ -6,8 +6,14 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
+from starlette.types import Scope
 
 REQUEST_ID_HEADER = "X-Openstack-Request-Id"
+
+
+def request_id_of(scope: Scope) -> str:
+    """The id the observability middleware gave this request ("" before it)."""
+    return str(scope.get("state", {}).get("request_id", ""))
 
 
 class JSONResponse(Response):
