@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, insert, select, text
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from bench.server import fresh_postgres
 from segmentd.authz import Policy, Principal
 from segmentd.config import Settings
 from segmentd.db import migrate
@@ -197,15 +198,6 @@ def run(backend: str, url: str, hosts: int) -> list[Row]:
     return rows
 
 
-def postgres_database(base_url: str, name: str) -> str:
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
-
-
 def table(rows: list[Row]) -> str:
     lines = [
         "| backend | operation | seconds | SQL reads | SQL writes | note |",
@@ -232,7 +224,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows += run("SQLite", f"sqlite:///{tmp}/hostmap.db", args.hosts)
     if args.postgres:
-        rows += run("PostgreSQL", postgres_database(args.postgres, "hostmap_bench"), args.hosts)
+        url = fresh_postgres(make_url(args.postgres).set(database="hostmap_bench").render_as_string(False))
+        if url is not None:
+            rows += run("PostgreSQL", url, args.hosts)
     out = table(rows)
     print(out)
     if not args.no_write:

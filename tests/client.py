@@ -10,6 +10,11 @@ from fastapi.testclient import TestClient
 ADMIN_PROJECT = "admin-project"
 
 
+def in_process_client(app: Any) -> TestClient:
+    """In-process HTTP to ``app``; server errors come back as 500s, as over the wire."""
+    return TestClient(app, raise_server_exceptions=False)
+
+
 class Api:
     """Wraps an httpx-compatible client; ``as_`` returns a view for another caller."""
 
@@ -20,7 +25,7 @@ class Api:
 
     @classmethod
     def for_app(cls, app: Any) -> Api:
-        return cls(TestClient(app, raise_server_exceptions=False))
+        return cls(in_process_client(app))
 
     @classmethod
     def for_url(cls, base_url: str) -> Api:

@@ -8,14 +8,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from segmentd.api.deps import Runtime
 from segmentd.db.base import utcnow
 from segmentd.db.identity import Project, User
 from segmentd.identity import store, tokens
-from tests.client import Api
+from tests.client import Api, in_process_client
 
 
 class TokenApi(Api):
@@ -64,8 +63,7 @@ class Identity:
             return raw
 
 
-def client_for(app: Any) -> TestClient:
-    return TestClient(app, raise_server_exceptions=False)
+client_for = in_process_client
 
 
 def password_body(

@@ -95,9 +95,6 @@ class Settings(BaseSettings):
     max_filter_values: int = 100
     max_sort_keys: int = 4
     max_fields: int = 50
-    max_tags: int = 50
-    max_segments_per_network: int = 64
-    # Entries of a segment range's computed ``used`` / ``available`` per response.
     # Entries of a range's ``used``, ``available`` (integers, as openstackclient
     # needs) and ``available_ranges`` per response; counts stay exact.  4094
     # keeps every VLAN range complete, as the incumbent shows it.

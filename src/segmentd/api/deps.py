@@ -243,7 +243,7 @@ def list_params(spec: QuerySpec, field_names: frozenset[str]) -> Callable[..., L
             filters=filters,
             tag_filters=tag_filters,
             sorts=_sorts(spec, sort_key or [], sort_dir or [], settings.max_sort_keys),
-            limit=_limit(limit, settings),
+            limit=page_limit(limit, settings),
             marker=_marker(marker),
             reverse=page_reverse,
         )
@@ -252,7 +252,7 @@ def list_params(spec: QuerySpec, field_names: frozenset[str]) -> Callable[..., L
     return dependency
 
 
-def _limit(limit: int | None, settings: Settings) -> int:
+def page_limit(limit: int | None, settings: Settings) -> int:
     """The page size: absent -> the default, 0 ("no limit" in Neutron) -> the
     maximum, anything larger than the maximum -> the maximum (clamped, not
     refused, as Neutron does with ``pagination_max_limit``)."""

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from segmentd import errors
 from segmentd.api import schemas
-from segmentd.api.deps import Context, ListParams, _limit, list_params, reader, runtime
+from segmentd.api.deps import Context, ListParams, list_params, page_limit, reader, runtime
 from segmentd.api.wire import json_response
 from segmentd.authz import Permission
 from segmentd.db.base import Page
@@ -64,7 +64,7 @@ def host_query(*filters: str) -> Callable[..., host_queries.HostQuery]:
             if name not in AGENT_TYPES:
                 raise errors.InvalidQuery(error_message=f"unknown agent type '{name}'")
         return host_queries.HostQuery(
-            _limit(limit, settings), marker, reverse,
+            page_limit(limit, settings), marker, reverse,
             types["include_agent_types"], types["exclude_agent_types"], segment_ids,
         )
 

@@ -129,11 +129,13 @@ def create(
 ) -> Segment:
     # Decide before any write, and before telling whether the network exists:
     # a caller refused by policy gets 403 for a missing network too.
-    stmt = select(Network).where(
-        Network.id == network_id, visible(principal, Network.project_id, Network.shared)
+    # FOR UPDATE orders segment creations per network; SQLite renders none
+    # (its writers are already serialised).
+    stmt = (
+        select(Network)
+        .where(Network.id == network_id, visible(principal, Network.project_id, Network.shared))
+        .with_for_update()
     )
-    if not _is_sqlite(session):
-        stmt = stmt.with_for_update()
     network = session.scalars(stmt).first()
     require(principal, Permission.CREATE_SEGMENT, _create_target(principal, network, spec))
     if network is None:
@@ -166,10 +168,6 @@ def target(segment: Segment) -> dict[str, object]:
         "physical_network": segment.physical_network,
         "segmentation_id": segment.segmentation_id,
     }
-
-
-def _is_sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
 
 
 # One segment with its tags in ONE statement: selectinload would issue a
