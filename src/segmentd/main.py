@@ -29,7 +29,7 @@ from segmentd.db.base import make_engine, make_sessionmaker, read_only
 from segmentd.identity import tokens
 from segmentd.identity.passwords import Passwords
 from segmentd.observability import Metrics, ObservabilityMiddleware
-from segmentd.ratelimit import LimitsRateLimiter, RateLimits, RatePolicy
+from segmentd.ratelimit import RateLimits, RatePolicy, build_limiter
 from segmentd.services import segment_ranges
 from segmentd.services.allocation import build_drivers
 from segmentd.services.health import Readiness, probe_engine
@@ -38,7 +38,7 @@ from segmentd.services.health import Readiness, probe_engine
 def build_limits(settings: Settings) -> RateLimits:
     if not settings.ratelimit_enabled:
         return RateLimits()
-    limiter = LimitsRateLimiter(
+    limiter = build_limiter(
         settings.ratelimit_storage_url, settings.ratelimit_strategy,
         settings.ratelimit_key_prefix, settings.ratelimit_fail_open,
     )

@@ -23,7 +23,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -71,6 +72,10 @@ class Decision:
 
 
 class RateLimiter(Protocol):
+    # True when a hit may wait on the network (Redis): callers keep such
+    # hits off the event loop.
+    blocking: bool
+
     def hit(self, key: str, rate: str) -> Decision:
         """Consume one unit of ``rate`` from bucket ``key``."""
 
@@ -82,6 +87,7 @@ class NoLimits:
     """The limiter when rate limiting is disabled: every request passes."""
 
     failures = 0
+    blocking = False
 
     def hit(self, key: str, rate: str) -> Decision:
         return Decision(True, 0, 0, 0, 0, degraded=True)
@@ -104,6 +110,7 @@ class LimitsRateLimiter:
     _items: dict[str, RateLimitItem] = field(init=False, repr=False, default_factory=dict)
     _down_until: float = field(init=False, repr=False, default=0.0)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+    blocking: bool = field(init=False, default=True)
 
     def __post_init__(self) -> None:
         options: dict[str, float | str | bool] = {"wrap_exceptions": True}
@@ -117,6 +124,7 @@ class LimitsRateLimiter:
             raise ValueError("ratelimit_storage_url must name a synchronous storage")
         self._storage = storage
         self._limiter = STRATEGIES[self.strategy](self._storage)
+        self.blocking = not self.storage_url.startswith("memory://")
 
     def _item(self, rate: str) -> RateLimitItem:
         item = self._items.get(rate)
@@ -157,12 +165,78 @@ class LimitsRateLimiter:
         return Decision(True, item.amount, item.amount, window, window, degraded=True)
 
 
+class InProcessMovingWindow:
+    """``moving-window`` over this process's memory: a deque of hit times per key.
+
+    The same decisions and headers as ``limits``' memory storage, without
+    its costs on the request path: that storage inserts each hit at the
+    front of a list (O(hits in the window) per hit) and starts a Timer
+    thread to expire entries.  Here a hit is O(1) amortised, and keys whose
+    window has passed are swept once the table has doubled since the last
+    sweep, so memory stays bounded by the callers active within a window.
+    """
+
+    blocking = False
+    failures = 0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._hits: dict[str, tuple[deque[float], int]] = {}  # key -> (hit times, window s)
+        self._items: dict[str, RateLimitItem] = {}
+        self._sweep_at = 1024
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, rate: str) -> Decision:
+        return self._decide(key, rate, consume=True)
+
+    def peek(self, key: str, rate: str) -> Decision:
+        return self._decide(key, rate, consume=False)
+
+    def _decide(self, key: str, rate: str, *, consume: bool) -> Decision:
+        item = self._items.get(rate) or self._items.setdefault(rate, parse(rate))
+        limit, window = item.amount, item.get_expiry()
+        now = self._clock()
+        with self._lock:
+            entry = self._hits.get(key)
+            hits: deque[float] = deque() if entry is None else entry[0]
+            while hits and hits[0] <= now - window:
+                hits.popleft()
+            allowed = len(hits) < limit
+            if consume and allowed:
+                hits.append(now)
+                if entry is None:
+                    self._hits[key] = (hits, window)
+                    self._maybe_sweep(now)
+            oldest = hits[0] if hits else now
+        reset = max(0, math.ceil(oldest + window - now))
+        return Decision(allowed, limit, max(0, limit - len(hits)), reset, window)
+
+    def _maybe_sweep(self, now: float) -> None:
+        if len(self._hits) < self._sweep_at:
+            return
+        stale = [k for k, (hits, window) in self._hits.items() if not hits or hits[-1] <= now - window]
+        for key in stale:
+            del self._hits[key]
+        self._sweep_at = max(1024, 2 * len(self._hits))
+
+
+def build_limiter(storage_url: str, strategy: str, key_prefix: str, fail_open: bool) -> RateLimiter:
+    """The limiter for the configured storage and strategy."""
+    if storage_url == "memory://" and strategy == "moving-window":
+        return InProcessMovingWindow()
+    return LimitsRateLimiter(storage_url, strategy, key_prefix, fail_open)
+
+
 @dataclass(frozen=True)
 class RateLimits:
     """What the API needs: the limiter and the policy choosing rates."""
 
     limiter: RateLimiter = field(default_factory=NoLimits)
     policy: RatePolicy | None = None  # None: rate limiting disabled
+
+    @property
+    def blocking(self) -> bool:
+        return self.policy is not None and self.limiter.blocking
 
     def hit(self, klass: str, key: str, roles: Iterable[str] = ()) -> Decision | None:
         if self.policy is None:

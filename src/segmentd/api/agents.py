@@ -9,7 +9,15 @@ from starlette.responses import Response
 
 from segmentd.api import agent_schemas as wire
 from segmentd.api import schemas
-from segmentd.api.deps import Context, ListParams, fields_param, list_params, reader, writer
+from segmentd.api.deps import (
+    Context,
+    ListParams,
+    TransactionalRoute,
+    fields_param,
+    list_params,
+    reader,
+    writer,
+)
 from segmentd.api.wire import json_response, no_content
 from segmentd.authz import Permission
 from segmentd.db.base import utcnow
@@ -18,7 +26,7 @@ from segmentd.services import agents
 from segmentd.services.agents import ReportPolicy
 from segmentd.services.audit import snapshot
 
-router = APIRouter(prefix="/v2.0/agents", tags=["agents"])
+router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/agents", tags=["agents"])
 
 Fields = Annotated[list[str], Depends(fields_param(wire.AGENT_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(agents.LIST_SPEC, wire.AGENT_FIELDS))]

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from segmentd import errors
 from segmentd.api import guards
@@ -53,13 +57,48 @@ class Runtime:
             sessions.kw["bind"].dispose()
 
 
-@dataclass(frozen=True)
 class Context:
-    principal: Principal
-    session: Session
-    runtime: Runtime
-    permission: Permission
-    request_id: str = ""
+    """One request's caller and, while its handler runs, its transaction.
+
+    The dependency (``reader``/``writer``) authenticates on the event loop;
+    the handler's thread opens the transaction (``TransactionalRoute``), so a
+    request crosses into the thread pool once, not once per dependency step.
+    """
+
+    __slots__ = ("_request", "_session", "permission", "principal", "request_id", "runtime", "write")
+
+    def __init__(
+        self, principal: Principal, runtime: Runtime, permission: Permission, write: bool,
+        request: Request,
+    ) -> None:
+        self.principal = principal
+        self.runtime = runtime
+        self.permission = permission
+        self.write = write
+        self.request_id = request_id_of(request.scope)
+        self._request = request
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("no transaction: the handler's router needs TransactionalRoute")
+        return self._session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """The handler's transaction: committed before the response is sent."""
+        rt = self.runtime
+        try:
+            with _transaction(rt.write_sessions if self.write else rt.read_sessions, self._request) as session:
+                self._session = session
+                yield session
+        except errors.Forbidden as exc:
+            if self.write:  # refused mutations are recorded (CWE-778); reads are not
+                _record_denial(self._request, rt, self.principal, self.permission, self.request_id, exc)
+            raise
+        finally:
+            self._session = None
 
     def audit(
         self,
@@ -91,6 +130,20 @@ def authenticate(request: Request, rt: Runtime, session: Session | None = None) 
     identity service.  ``noauth`` (development and tests; refused in
     production by ``config``): headers name the project and roles.
     """
+    known = known_caller(request, rt)
+    if known is not None:
+        return known
+    raw = request.headers.get(AUTH_TOKEN_HEADER)
+    if session is None:
+        with rt.read_sessions() as own, own.begin():
+            info = tokens.validate_cached(own, raw, rt.clock(), rt.token_cache)
+    else:
+        info = tokens.validate_cached(session, raw, rt.clock(), rt.token_cache)
+    return principal_of(info, rt.policy)
+
+
+def known_caller(request: Request, rt: Runtime) -> Principal | None:
+    """The caller when no database read is needed (noauth, or a cached token)."""
     headers = request.headers
     if rt.settings.auth_strategy == "noauth":
         project = headers.get("x-project-id", "default")[:255]
@@ -99,13 +152,8 @@ def authenticate(request: Request, rt: Runtime, session: Session | None = None) 
             subject=headers.get("x-user-id", "noauth")[:255], project_id=project,
             roles=frozenset(roles), credential="noauth", policy=rt.policy,
         )
-    raw = headers.get(AUTH_TOKEN_HEADER)
-    if session is None:
-        with rt.read_sessions() as own, own.begin():
-            info = tokens.validate_cached(own, raw, rt.clock(), rt.token_cache)
-    else:
-        info = tokens.validate_cached(session, raw, rt.clock(), rt.token_cache)
-    return principal_of(info, rt.policy)
+    info = tokens.cached(headers.get(AUTH_TOKEN_HEADER), rt.clock(), rt.token_cache)
+    return None if info is None else principal_of(info, rt.policy)
 
 
 def principal_of(info: tokens.TokenInfo, policy: Policy) -> Principal:
@@ -130,47 +178,83 @@ def limited_caller(request: Request, rt: Runtime, klass: str, session: Session |
     return principal
 
 
-def authenticated(request: Request) -> Principal:
-    """Dependency for routes that need a caller but no permission (discovery)."""
-    principal = limited_caller(request, runtime(request), "read")
+async def caller(request: Request, rt: Runtime, klass: str) -> Principal:
+    """``limited_caller`` on the event loop when that needs no I/O (a cached
+    token, an in-memory limiter), else in the thread pool."""
+    principal = known_caller(request, rt)
+    if principal is None or rt.limits.blocking:
+        principal = await run_in_threadpool(limited_caller, request, rt, klass)
+    else:
+        guards.limit_principal(request, rt.limits, principal, klass)
     request.state.principal = principal  # for the access log
     return principal
 
 
+async def authenticated(request: Request) -> Principal:
+    """Dependency for routes that need a caller but no permission (discovery)."""
+    return await caller(request, runtime(request), "read")
+
+
 @contextmanager
 def _transaction(sessions: sessionmaker[Session], request: Request) -> Iterator[Session]:
-    # Commits before the response is sent (dependency scope "function"), so a
-    # 2xx is only ever answered for a committed change.  A request whose
-    # deadline passed rolls back instead: its client was answered 503.
+    # Commits before the response is sent, so a 2xx is only ever answered for
+    # a committed change.  A request whose deadline passed rolls back
+    # instead: its client was answered 503.
     with sessions() as session, session.begin():
         yield session
         if not guards.may_commit(request.scope):
             raise errors.RequestTimeout()
 
 
-def context(permission: Permission, *, write: bool) -> Callable[..., Iterator[Context]]:
+def context(permission: Permission, *, write: bool) -> Callable[..., Awaitable[Context]]:
     """Dependency factory: every route declares the one permission it exercises."""
 
     klass = "report" if permission is Permission.CREATE_AGENT_REPORT else "write" if write else "read"
 
-    def dependency(request: Request) -> Iterator[Context]:
+    async def dependency(request: Request) -> Context:
         rt = runtime(request)
-        sessions = rt.write_sessions if write else rt.read_sessions
-        rid = request_id_of(request.scope)
-        principal: Principal | None = None
         try:
-            with _transaction(sessions, request) as session:
-                # Authenticated inside the request's transaction: one connection.
-                principal = limited_caller(request, rt, klass, session)
-                request.state.principal = principal  # for the access log
-                yield Context(principal, session, rt, permission, rid)
-        except (errors.Forbidden, errors.NotAuthenticated) as exc:
+            principal = await caller(request, rt, klass)
+        except errors.NotAuthenticated as exc:
             if write:  # refused mutations are recorded (CWE-778); reads are not
-                _record_denial(request, rt, principal, permission, rid, exc)
+                rid = request_id_of(request.scope)
+                await run_in_threadpool(_record_denial, request, rt, None, permission, rid, exc)
             raise
+        return Context(principal, rt, permission, write, request)
 
     dependency.permission = permission  # type: ignore[attr-defined]
     return dependency
+
+
+def in_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint`` run inside its ``Context``'s transaction, in the same thread.
+
+    Endpoints without a ``Context`` parameter are returned unchanged.
+    """
+    names = [
+        name for name, param in inspect.signature(endpoint).parameters.items()
+        if hasattr(getattr(param.default, "dependency", None), "permission")
+    ]
+    if not names:
+        return endpoint
+    if inspect.iscoroutinefunction(endpoint):
+        raise TypeError(f"{endpoint.__name__}: transactional endpoints are plain functions")
+    (name,) = names
+
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        ctx: Context = kwargs[name]
+        with ctx.transaction():
+            return endpoint(*args, **kwargs)
+
+    return run
+
+
+class TransactionalRoute(APIRoute):
+    """A route whose handler runs in its request's transaction (``in_transaction``)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, in_transaction(endpoint), **kwargs)
 
 
 def _record_denial(
@@ -190,14 +274,14 @@ def _record_denial(
 
 
 def reader(permission: Permission) -> Any:
-    return Depends(context(permission, write=False), scope="function")
+    return Depends(context(permission, write=False))
 
 
 def writer(permission: Permission) -> Any:
-    return Depends(context(permission, write=True), scope="function")
+    return Depends(context(permission, write=True))
 
 
-def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
     """``If-Match: revision_number=N`` -> N (compare-and-swap updates)."""
     if if_match is None:
         return None
@@ -217,10 +301,10 @@ class ListParams:
     limit_given: bool
 
 
-def list_params(spec: QuerySpec, field_names: frozenset[str]) -> Callable[..., ListParams]:
+def list_params(spec: QuerySpec, field_names: frozenset[str]) -> Callable[..., Awaitable[ListParams]]:
     """Dependency factory parsing Neutron list parameters against allow-lists."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         limit: Annotated[int | None, Query(ge=0)] = None,
         marker: Annotated[str | None, Query(max_length=36)] = None,
@@ -297,8 +381,8 @@ def _fields(fields: list[str], allowed: frozenset[str], cap: int) -> list[str]:
     return names
 
 
-def fields_param(allowed: frozenset[str]) -> Callable[..., list[str]]:
-    def dependency(
+def fields_param(allowed: frozenset[str]) -> Callable[..., Awaitable[list[str]]]:
+    async def dependency(
         request: Request, fields: Annotated[list[str] | None, Query()] = None
     ) -> list[str]:
         return _fields(fields or [], allowed, runtime(request).settings.max_fields)

@@ -11,7 +11,7 @@ Host lists page by host name: ``limit``, ``marker=<host>``, ``page_reverse``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -19,7 +19,15 @@ from starlette.responses import Response
 
 from segmentd import errors
 from segmentd.api import schemas
-from segmentd.api.deps import Context, ListParams, list_params, page_limit, reader, runtime
+from segmentd.api.deps import (
+    Context,
+    ListParams,
+    TransactionalRoute,
+    list_params,
+    page_limit,
+    reader,
+    runtime,
+)
 from segmentd.api.wire import json_response
 from segmentd.authz import Permission
 from segmentd.db.base import Page
@@ -29,17 +37,17 @@ from segmentd.services.agents import HOST_RE
 from segmentd.services.host_mapping import AGENT_TYPES
 from segmentd.services.query import parse_bool, parse_uuid
 
-router = APIRouter(tags=["host mapping"])
+router = APIRouter(route_class=TransactionalRoute, tags=["host mapping"])
 
 _PAGING = ("limit", "marker", "page_reverse")
 _AGENT_FILTERS = ("include_agent_types", "exclude_agent_types")
 
 
-def host_query(*filters: str) -> Callable[..., host_queries.HostQuery]:
+def host_query(*filters: str) -> Callable[..., Awaitable[host_queries.HostQuery]]:
     """Parses a host-list query string; unknown parameters are refused (400)."""
     allowed = frozenset((*_PAGING, *filters))
 
-    def dependency(request: Request) -> host_queries.HostQuery:
+    async def dependency(request: Request) -> host_queries.HostQuery:
         settings = runtime(request).settings
         raw: dict[str, list[str]] = {}
         for name, value in request.query_params.multi_items():

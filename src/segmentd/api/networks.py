@@ -12,6 +12,7 @@ from segmentd.api.deps import (
     Context,
     IfMatch,
     ListParams,
+    TransactionalRoute,
     fields_param,
     list_params,
     reader,
@@ -24,7 +25,7 @@ from segmentd.services import networks
 from segmentd.services.allocation import SegmentSpec
 from segmentd.services.audit import snapshot
 
-router = APIRouter(prefix="/v2.0/networks", tags=["networks"])
+router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/networks", tags=["networks"])
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.NETWORK_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(networks.LIST_SPEC, schemas.NETWORK_FIELDS))]

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from segmentd import errors
 from segmentd.api import schemas
-from segmentd.api.deps import Context, ListParams, list_params, reader, runtime
+from segmentd.api.deps import Context, ListParams, TransactionalRoute, list_params, reader, runtime
 from segmentd.api.wire import json_response
 from segmentd.authz import Permission
 from segmentd.db.audit import AuditEvent
@@ -27,7 +27,7 @@ from segmentd.observability import METRICS_CONTENT_TYPE, Metrics
 from segmentd.services import audit, usage
 from segmentd.services.health import Readiness
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=TransactionalRoute, tags=["operations"])
 
 AUDIT_FIELDS = frozenset({
     "id", "created_at", "request_id", "user_id", "project_id", "action", "resource_type",

@@ -13,6 +13,7 @@ from segmentd.api.deps import (
     Context,
     IfMatch,
     ListParams,
+    TransactionalRoute,
     fields_param,
     list_params,
     reader,
@@ -24,7 +25,7 @@ from segmentd.db.models import NetworkSegmentRange
 from segmentd.services import segment_ranges
 from segmentd.services.audit import snapshot
 
-router = APIRouter(prefix="/v2.0/network_segment_ranges", tags=["network_segment_ranges"])
+router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/network_segment_ranges", tags=["network_segment_ranges"])
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.RANGE_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(segment_ranges.LIST_SPEC, schemas.RANGE_FIELDS))]

@@ -12,6 +12,7 @@ from segmentd.api.deps import (
     Context,
     IfMatch,
     ListParams,
+    TransactionalRoute,
     fields_param,
     list_params,
     reader,
@@ -24,7 +25,7 @@ from segmentd.services import segments
 from segmentd.services.allocation import SegmentSpec
 from segmentd.services.audit import snapshot
 
-router = APIRouter(prefix="/v2.0/segments", tags=["segments"])
+router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/segments", tags=["segments"])
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.SEGMENT_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(segments.LIST_SPEC, schemas.SEGMENT_FIELDS))]

@@ -13,6 +13,7 @@ from segmentd.api.deps import (
     Context,
     IfMatch,
     ListParams,
+    TransactionalRoute,
     fields_param,
     list_params,
     reader,
@@ -26,9 +27,9 @@ from segmentd.services import subnets
 from segmentd.services.agents import HOST_RE
 from segmentd.services.audit import snapshot
 
-router = APIRouter(prefix="/v2.0/subnets", tags=["subnets"])
-segment_router = APIRouter(prefix="/v2.0/segments", tags=["segments"])
-host_router = APIRouter(prefix="/v2.0/hosts", tags=["host mapping"])
+router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/subnets", tags=["subnets"])
+segment_router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/segments", tags=["segments"])
+host_router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/hosts", tags=["host mapping"])
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.SUBNET_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(subnets.LIST_SPEC, schemas.SUBNET_FIELDS))]

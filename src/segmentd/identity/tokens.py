@@ -190,19 +190,24 @@ class TokenCache:
             self._entries.pop(digest, None)
 
 
+def cached(raw: str | None, now: dt.datetime, cache: TokenCache) -> TokenInfo | None:
+    """The cached validation of ``raw``; None when the database must be asked."""
+    if raw and len(raw) <= MAX_TOKEN_LEN:
+        return cache.get(hash_token(raw), now)
+    return None
+
+
 def validate_cached(
     session: Session, raw: str | None, now: dt.datetime, cache: TokenCache
 ) -> TokenInfo:
     """``validate`` behind ``cache``."""
+    hit = cached(raw, now, cache)
+    if hit is not None:
+        return hit
+    info = validate(session, raw, now)
     if raw and len(raw) <= MAX_TOKEN_LEN:
-        digest = hash_token(raw)
-        hit = cache.get(digest, now)
-        if hit is not None:
-            return hit
-        info = validate(session, raw, now)
-        cache.put(digest, info)
-        return info
-    return validate(session, raw, now)
+        cache.put(hash_token(raw), info)
+    return info
 
 
 def revoke(session: Session, raw: str, now: dt.datetime) -> None:
