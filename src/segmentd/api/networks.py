@@ -114,8 +114,10 @@ def update_network(
     changes = networks.NetworkUpdate(
         req.name, req.description, req.admin_state_up, req.shared, req.mtu, req.tags
     )
-    before = snapshot(networks.get(ctx.session, ctx.principal, network_id))
-    network = networks.update(ctx.session, ctx.principal, network_id, changes, revision)
+    # Loaded once: for the audit's before-view and for the service.
+    network = networks.get(ctx.session, ctx.principal, network_id)
+    before = snapshot(network)
+    network = networks.update(ctx.session, ctx.principal, network, changes, revision)
     ctx.audit("update", "network", network.id, before, snapshot(network))
     return json_response({"network": _view(network, ctx.principal, [])})
 
@@ -124,7 +126,8 @@ def update_network(
 def delete_network(
     network_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_NETWORK)
 ) -> Response:
-    before = snapshot(networks.get(ctx.session, ctx.principal, network_id))
-    networks.delete(ctx.session, ctx.principal, network_id, revision)
+    network = networks.get(ctx.session, ctx.principal, network_id)
+    before = snapshot(network)
+    networks.delete(ctx.session, ctx.principal, network, revision)
     ctx.audit("delete", "network", network_id, before=before)
     return no_content()

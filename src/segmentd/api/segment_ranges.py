@@ -86,8 +86,10 @@ def update_range(
     req = body.network_segment_range
     changes = segment_ranges.RangeUpdate(req.name, req.description, req.minimum, req.maximum, req.tags)
     physnets = ctx.runtime.settings.vlan_physnets()
-    before = snapshot(segment_ranges.get(ctx.session, ctx.principal, range_id))
-    row = segment_ranges.update(ctx.session, ctx.principal, range_id, changes, revision, physnets)
+    # Loaded once: for the audit's before-view and for the service.
+    row = segment_ranges.get(ctx.session, ctx.principal, range_id)
+    before = snapshot(row)
+    row = segment_ranges.update(ctx.session, ctx.principal, row, changes, revision, physnets)
     ctx.audit("update", "network_segment_range", row.id, before, snapshot(row))
     return _one(ctx, row, [])
 
@@ -96,7 +98,8 @@ def update_range(
 def delete_range(
     range_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_NETWORK_SEGMENT_RANGE)
 ) -> Response:
-    before = snapshot(segment_ranges.get(ctx.session, ctx.principal, range_id))
-    segment_ranges.delete_(ctx.session, ctx.principal, range_id, revision)
+    row = segment_ranges.get(ctx.session, ctx.principal, range_id)
+    before = snapshot(row)
+    segment_ranges.delete_(ctx.session, ctx.principal, row, revision)
     ctx.audit("delete", "network_segment_range", range_id, before=before)
     return no_content()

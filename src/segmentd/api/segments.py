@@ -81,8 +81,10 @@ def update_segment(
     changes = segments.SegmentUpdate(
         req.name, req.description, req.tags, frozenset(req.model_fields_set)
     )
-    before = snapshot(segments.get(ctx.session, ctx.principal, segment_id))
-    segment = segments.update(ctx.session, ctx.principal, segment_id, changes, revision)
+    # Loaded once: for the audit's before-view and for the service.
+    segment = segments.get(ctx.session, ctx.principal, segment_id)
+    before = snapshot(segment)
+    segment = segments.update(ctx.session, ctx.principal, segment, changes, revision)
     ctx.audit("update", "segment", segment.id, before, snapshot(segment))
     return _one(segment, [])
 
@@ -91,7 +93,8 @@ def update_segment(
 def delete_segment(
     segment_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_SEGMENT)
 ) -> Response:
-    before = snapshot(segments.get(ctx.session, ctx.principal, segment_id))
-    segments.delete(ctx.session, ctx.principal, segment_id, revision)
+    segment = segments.get(ctx.session, ctx.principal, segment_id)
+    before = snapshot(segment)
+    segments.delete(ctx.session, ctx.principal, segment, revision)
     ctx.audit("delete", "segment", segment_id, before=before)
     return no_content()

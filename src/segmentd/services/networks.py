@@ -222,13 +222,15 @@ def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
 def update(
     session: Session,
     principal: Principal,
-    network_id: str,
+    network: Network,
     changes: NetworkUpdate,
     if_revision: int | None,
 ) -> Network:
-    # Visible but not writable (a shared network of another project): 403,
-    # which says nothing the caller could not already see.
-    network = get(session, principal, network_id)
+    """Apply ``changes`` to ``network``, as loaded by ``get`` in this session.
+
+    Visible but not writable (a shared network of another project): 403,
+    which says nothing the caller could not already see.
+    """
     require(principal, Permission.UPDATE_NETWORK, target(network))
     if changes.shared is not None and changes.shared != network.shared:
         require(principal, Permission.UPDATE_NETWORK_SHARED, target(network))
@@ -245,9 +247,9 @@ def update(
 
 
 def delete(
-    session: Session, principal: Principal, network_id: str, if_revision: int | None
+    session: Session, principal: Principal, network: Network, if_revision: int | None
 ) -> None:
-    network = get(session, principal, network_id)
+    """Delete ``network``, as loaded by ``get`` in this session."""
     require(principal, Permission.DELETE_NETWORK, target(network))
     standard.check_revision(network, if_revision)
     # Subnets first: their segment foreign key is ON DELETE RESTRICT.  Then

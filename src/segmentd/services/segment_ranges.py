@@ -369,15 +369,15 @@ def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
 def update(
     session: Session,
     principal: Principal,
-    range_id: str,
+    row: Range,
     changes: RangeUpdate,
     if_revision: int | None,
     vlan_physnets: Sequence[str],
 ) -> Range:
-    row = get(session, principal, range_id)
+    """Apply ``changes`` to ``row``, as loaded by ``get`` in this session."""
     require(principal, Permission.UPDATE_NETWORK_SEGMENT_RANGE, target(row))
     if row.default:
-        raise errors.NetworkSegmentRangeDefaultReadOnly(range_id=range_id)
+        raise errors.NetworkSegmentRangeDefaultReadOnly(range_id=row.id)
     standard.check_revision(row, if_revision)
     new = RangeSpec(
         row.network_type,
@@ -390,7 +390,7 @@ def update(
     _check_overlap(session, new, exclude_id=row.id)
     removed = ((row.minimum, new.minimum - 1), (new.maximum + 1, row.maximum))
     if any(_ids_in_use(session, row, lo, hi) for lo, hi in removed):
-        raise errors.NetworkSegmentRangeReferencedByProject(range_id=range_id)
+        raise errors.NetworkSegmentRangeReferencedByProject(range_id=row.id)
     row.minimum, row.maximum = new.minimum, new.maximum
     if changes.name is not None:
         row.name = changes.name
@@ -403,13 +403,13 @@ def update(
     return _reload(session, row.id)
 
 
-def delete_(session: Session, principal: Principal, range_id: str, if_revision: int | None) -> None:
-    row = get(session, principal, range_id)
+def delete_(session: Session, principal: Principal, row: Range, if_revision: int | None) -> None:
+    """Delete ``row``, as loaded by ``get`` in this session."""
     require(principal, Permission.DELETE_NETWORK_SEGMENT_RANGE, target(row))
     if row.default:
-        raise errors.NetworkSegmentRangeDefaultReadOnly(range_id=range_id)
+        raise errors.NetworkSegmentRangeDefaultReadOnly(range_id=row.id)
     standard.check_revision(row, if_revision)
     _lock_pools(session, row.network_type, exclusive=True)
     if _ids_in_use(session, row, row.minimum, row.maximum):
-        raise errors.NetworkSegmentRangeReferencedByProject(range_id=range_id)
+        raise errors.NetworkSegmentRangeReferencedByProject(range_id=row.id)
     session.execute(delete(Range).where(Range.id == row.id))

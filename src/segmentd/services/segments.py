@@ -210,11 +210,11 @@ def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
 def update(
     session: Session,
     principal: Principal,
-    segment_id: str,
+    segment: Segment,
     changes: SegmentUpdate,
     if_revision: int | None,
 ) -> Segment:
-    segment = get(session, principal, segment_id)
+    """Apply ``changes`` to ``segment``, as loaded by ``get`` in this session."""
     require(principal, Permission.UPDATE_SEGMENT, target(segment))
     standard.check_revision(segment, if_revision)
     if "name" in changes.fields_set:
@@ -225,13 +225,14 @@ def update(
         standard.set_tags(session, SegmentTag, "segment_id", segment.id, changes.tags)
     standard.bump(segment)
     session.flush()
-    return _reload(session, segment.id)
+    # Tags are replaced by statements, not through the collection: reread them.
+    return segment if changes.tags is None else _reload(session, segment.id)
 
 
 def delete(
-    session: Session, principal: Principal, segment_id: str, if_revision: int | None
+    session: Session, principal: Principal, segment: Segment, if_revision: int | None
 ) -> None:
-    segment = get(session, principal, segment_id)
+    """Delete ``segment``, as loaded by ``get`` in this session."""
     require(principal, Permission.DELETE_SEGMENT, target(segment))
     standard.check_revision(segment, if_revision)
     # Subnet creation locks the network row too, so no subnet can bind to
