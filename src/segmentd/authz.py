@@ -323,11 +323,16 @@ def scope(
     return stmt.where(visible(principal, project_column, shared_column))
 
 
+def sees_all(principal: Principal, permission: Permission = Permission.CONTEXT_IS_ADMIN) -> bool:
+    """For resources without a project (segments): may the caller see them at all?"""
+    return can(principal, permission, other_target(shared=False))
+
+
 def admin_only(
     principal: Principal, permission: Permission = Permission.CONTEXT_IS_ADMIN
 ) -> ColumnElement[bool]:
     """Condition for resources without a project (segments): everything or nothing."""
-    return true() if can(principal, permission, other_target(shared=False)) else false()
+    return true() if sees_all(principal, permission) else false()
 
 
 def roles_of(names: Iterable[str]) -> frozenset[str]:

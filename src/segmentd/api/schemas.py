@@ -30,6 +30,7 @@ from segmentd.db.models import (
     Subnet,
 )
 from segmentd.services.segment_ranges import Usage
+from segmentd.services.segments import SegmentRecord
 
 NetworkType = Literal["flat", "vlan", "vxlan", "geneve", "gre", "local"]
 # No NUL characters: PostgreSQL text cannot hold them, SQLite would.
@@ -42,7 +43,8 @@ Tag = Annotated[str, Field(min_length=1, max_length=TAG_LEN, pattern=r"^[^,\x00]
 Tags = Annotated[list[Tag], Field(max_length=50)]
 ProjectId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_\-]+$")]
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# Views hand timestamps over as datetimes: ``wire.JSONResponse`` writes them in
+# Neutron's format, 2026-11-26T13:05:00Z, several times faster than strftime.
 
 
 def _uuid(value: str) -> str:
@@ -150,7 +152,7 @@ SEGMENT_FIELDS = frozenset(
 )
 
 
-def segment_view(segment: Segment) -> dict[str, Any]:
+def segment_view(segment: Segment | SegmentRecord) -> dict[str, Any]:
     return {
         "id": segment.id,
         "network_id": segment.network_id,
@@ -159,10 +161,10 @@ def segment_view(segment: Segment) -> dict[str, Any]:
         "network_type": segment.network_type,
         "physical_network": segment.physical_network,
         "segmentation_id": segment.segmentation_id,
-        "created_at": segment.created_at.strftime(TIME_FORMAT),
-        "updated_at": segment.updated_at.strftime(TIME_FORMAT),
+        "created_at": segment.created_at,
+        "updated_at": segment.updated_at,
         "revision_number": segment.revision_number,
-        "tags": sorted(t.tag for t in segment.tags),
+        "tags": segment.tag_names,
     }
 
 
@@ -264,8 +266,8 @@ def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
         "availability_zones": [],
         "router:external": False,
         "tags": sorted(t.tag for t in network.tags),
-        "created_at": network.created_at.strftime(TIME_FORMAT),
-        "updated_at": network.updated_at.strftime(TIME_FORMAT),
+        "created_at": network.created_at,
+        "updated_at": network.updated_at,
         "revision_number": network.revision_number,
     }
     if show_provider:
@@ -394,8 +396,8 @@ def subnet_view(subnet: Subnet, show_segment: bool) -> dict[str, Any]:
         "subnetpool_id": None,
         "service_types": [],
         "tags": sorted(t.tag for t in subnet.tags),
-        "created_at": subnet.created_at.strftime(TIME_FORMAT),
-        "updated_at": subnet.updated_at.strftime(TIME_FORMAT),
+        "created_at": subnet.created_at,
+        "updated_at": subnet.updated_at,
         "revision_number": subnet.revision_number,
     }
     if show_segment:
@@ -518,8 +520,8 @@ def range_view(row: NetworkSegmentRange, usage: Usage | None) -> dict[str, Any]:
         "minimum": row.minimum,
         "maximum": row.maximum,
         "tags": sorted(t.tag for t in row.tags),
-        "created_at": row.created_at.strftime(TIME_FORMAT),
-        "updated_at": row.updated_at.strftime(TIME_FORMAT),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
         "revision_number": row.revision_number,
     }
     if usage is not None:

@@ -31,7 +31,7 @@ Fields = Annotated[list[str], Depends(fields_param(schemas.SEGMENT_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(segments.LIST_SPEC, schemas.SEGMENT_FIELDS))]
 
 
-def _one(segment: Segment, fields: list[str], status: int = 200) -> Response:
+def _one(segment: Segment | segments.SegmentRecord, fields: list[str], status: int = 200) -> Response:
     return json_response({"segment": schemas.project(schemas.segment_view(segment), fields)}, status)
 
 
@@ -67,7 +67,7 @@ def list_segments(
 def show_segment(
     segment_id: str, fields: Fields, ctx: Context = reader(Permission.GET_SEGMENT)
 ) -> Response:
-    return _one(segments.get(ctx.session, ctx.principal, segment_id), fields)
+    return _one(segments.read(ctx.session, ctx.principal, segment_id), fields)
 
 
 @router.put("/{segment_id}")

@@ -152,7 +152,9 @@ def paginate(
     if marker_values is not None:
         stmt = stmt.where(_after(effective, marker_values))
     order = [k.expression.asc() if k.ascending else k.expression.desc() for k in effective]
-    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    result = session.execute(stmt.order_by(*order).limit(limit + 1))
+    # One entity (an ORM class): its objects; several columns: the rows.
+    rows = list(result.scalars() if len(stmt.column_descriptions) == 1 else result)
     has_more = len(rows) > limit
     rows = rows[:limit]
     if reverse:

@@ -117,6 +117,10 @@ class Segment(StandardAttrs, Base):
     network: Mapped[Network] = relationship(back_populates="segments", lazy="raise")
     tags: Mapped[list[SegmentTag]] = relationship(lazy="raise", passive_deletes=True)
 
+    @property
+    def tag_names(self) -> list[str]:
+        return sorted(t.tag for t in self.tags)
+
 
 class NetworkTag(Base):
     __tablename__ = "network_tags"
