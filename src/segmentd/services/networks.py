@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, Select, exists, false, select, true
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from segmentd import errors
 from segmentd.authz import Permission, Principal, attribute_permission, can, require, visible
@@ -158,6 +159,7 @@ def create(
         description=spec.description,
         admin_state_up=spec.admin_state_up,
         shared=spec.shared,
+        tags=standard.new_tags(NetworkTag, spec.tags),
     )
     session.add(network)
     session.flush()
@@ -172,9 +174,11 @@ def create(
             for s in spec.segments
         ]
     network.mtu = spec.mtu or segment_service.mtu_for(created)
-    standard.set_tags(session, NetworkTag, "network_id", network.id, spec.tags)
     session.flush()
-    return _reload(session, network.id)
+    # A new network's collections are known: fill them rather than read them back.
+    set_committed_value(network, "segments", created)
+    set_committed_value(network, "subnets", [])
+    return network
 
 
 def _tenant_segment(

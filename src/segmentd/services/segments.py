@@ -108,12 +108,12 @@ def add_to_network(
             physical_network=final.physical_network,
             segmentation_id=final.segmentation_id,
             segment_index=index,
+            # Inserted with the segment, in its savepoint.
+            tags=standard.new_tags(SegmentTag, tags),
         )
 
     # Hosts already reporting the physnet reach it at once: the mapping is derived.
-    segment = claim(session, driver, spec, make, retries, pools)
-    standard.set_tags(session, SegmentTag, "segment_id", segment.id, tags or [])
-    return segment
+    return claim(session, driver, spec, make, retries, pools)
 
 
 def mtu_for(segments: list[Segment]) -> int:
@@ -146,7 +146,7 @@ def create(
         session, network, spec, drivers, retries, tags, limited_to_pools=not principal.is_admin
     )
     session.flush()
-    return _reload(session, segment.id)
+    return segment  # every attribute, tags included, is current after the flush
 
 
 def _create_target(

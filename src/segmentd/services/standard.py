@@ -29,6 +29,11 @@ def bump(resource: Revisioned) -> None:
     resource.updated_at = utcnow()
 
 
+def new_tags(model: Any, tags: list[str] | None) -> list[Any]:
+    """Tag rows for a resource being created (its ``tags`` collection)."""
+    return [model(tag=tag) for tag in sorted(set(tags or []))]
+
+
 def set_tags(session: Session, model: Any, owner: str, owner_id: str, tags: list[str]) -> None:
     """Replace the tag set of one resource with two set-based statements."""
     session.execute(delete(model).where(getattr(model, owner) == owner_id))
