@@ -135,6 +135,10 @@ def log_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
 # Metrics ---------------------------------------------------------------------------
 
 
+# Pool gauges are sampled by requests at most this often (and on every scrape).
+POOL_SAMPLE_S = 1.0
+
+
 class Metrics:
     """The process's metric objects (module state in prometheus-client's files)."""
 
@@ -159,11 +163,26 @@ class Metrics:
             "segmentd_db_pool_size", "Database pool size (all live workers)",
             registry=reg, multiprocess_mode="livesum",
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._pool_sampled = -POOL_SAMPLE_S
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (method if method in METHODS else "OTHER", route, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        key = (method if method in METHODS else "OTHER", route, status)
+        children = self._children.get(key)
+        if children is None:  # label sets are bounded: methods x route templates x statuses
+            labels = (key[0], route, str(status))
+            children = self._children[key] = (
+                self.requests.labels(*labels), self.latency.labels(*labels)
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_pool_now_and_then(self, engine: Engine) -> None:
+        """``observe_pool`` at most every ``POOL_SAMPLE_S`` (a gauge, not a count)."""
+        now = time.monotonic()
+        if now - self._pool_sampled >= POOL_SAMPLE_S:
+            self._pool_sampled = now
+            self.observe_pool(engine)
 
     def observe_pool(self, engine: Engine) -> None:
         pool: Any = engine.pool
@@ -291,7 +310,7 @@ class ObservabilityMiddleware:
         route = getattr(scope.get("route"), "path", None) or UNMATCHED
         method = str(scope.get("method", ""))
         self.metrics.observe(method, route, status, elapsed)
-        self.metrics.observe_pool(self.engine)
+        self.metrics.observe_pool_now_and_then(self.engine)
         principal = state.get("principal")
         level = logging.DEBUG if scope.get("path") in QUIET_PATHS else logging.INFO
         if not access_log.isEnabledFor(level):
