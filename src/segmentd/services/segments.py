@@ -251,13 +251,14 @@ def _reload(session: Session, segment_id: str) -> Segment:
     return session.scalars(stmt.execution_options(populate_existing=True)).unique().one()
 
 
+_GET = select(Segment).options(_WITH_TAGS).where(Segment.id == bindparam("segment_id"))
+
+
 def get(session: Session, principal: Principal, segment_id: str) -> Segment:
-    stmt = (
-        select(Segment)
-        .options(_WITH_TAGS)
-        .where(Segment.id == segment_id, admin_only(principal, Permission.GET_SEGMENT))
-    )
-    segment = session.scalars(stmt).unique().first()
+    """The segment as an ORM object, for changing it (``read`` is for display)."""
+    if not sees_all(principal, Permission.GET_SEGMENT):
+        raise errors.SegmentNotFound(segment_id=segment_id)
+    segment = session.scalars(_GET, {"segment_id": segment_id}).unique().first()
     if segment is None or not can(principal, Permission.GET_SEGMENT, target(segment)):
         raise errors.SegmentNotFound(segment_id=segment_id)
     return segment
