@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +25,22 @@ def _tables(url: str) -> set[str]:
         return set(inspect(engine).get_table_names()) - {"alembic_version"}
     finally:
         engine.dispose()
+
+
+def test_head_constant_names_the_newest_migration() -> None:
+    # Serving workers read HEAD instead of loading Alembic (see segmentd.db.migrate).
+    assert migrate.script_head() == migrate.HEAD, "a new migration must move migrate.HEAD"
+
+
+def test_serving_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/serve.db"
+    migrate.upgrade(url)
+    code = "import sys, segmentd.asgi; print('alembic' in sys.modules, 'mako' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, "SEGMENTD_DATABASE_URL": url},
+    ).stdout.split()
+    assert out == ["False", "False"]
 
 
 def test_upgrade_matches_models_and_downgrade_reverses(tmp_path: object, database_url: str) -> None:

@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.ops = ops.Ops(
         metrics=metrics,
         readiness=Readiness(
-            probe_engine(settings.database_url), migrate.script_head(),
+            probe_engine(settings.database_url), migrate.HEAD,
             settings.readiness_cache_seconds,
         ),
     )
