@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from segmentd.authz import DEFAULT_RULES, Permission, Policy, Principal, can
+from segmentd.authz import DEFAULT_RULES, Permission, Policy, Principal, can, target_keys_read
 from tests.client import Api
 
 MEMBERS_MANAGE_SEGMENTS = """
@@ -134,3 +134,25 @@ def test_every_v2_route_declares_a_permission(token_app: Any) -> None:
             else:
                 assert route.path in PUBLIC or route.path.startswith(PUBLIC_PREFIXES), route.path
     assert checked >= 13
+
+
+def test_decisions_are_cached_on_the_target_attributes_a_rule_reads() -> None:
+    policy = Policy({"get_segment": "rule:context_is_admin or network_id:%(network_id)s"})
+    rules = policy._enforcer.rules
+    assert target_keys_read(rules, "get_segment") == {"network_id"}
+    assert target_keys_read(rules, "delete_segment") == frozenset()  # admin-only: reads nothing
+    assert target_keys_read(rules, "get_network") == {"project_id", "shared"}
+    # Who knows what an HTTP check sends: the whole target is the key.
+    assert target_keys_read(Policy({"get_segment": "http://127.0.0.1:1/check"})._enforcer.rules, "get_segment") is None
+
+
+def test_narrowed_cache_keys_still_tell_targets_apart() -> None:
+    # The rule reads network_id (compared with the caller's user id, for the
+    # test): segments that differ only there must get different answers.
+    policy = Policy({"get_segment": "user_id:%(network_id)s"})
+    alice = Principal("net-a", "p", frozenset({"member"}), policy=policy)
+    mine = {"id": "s1", "network_id": "net-a"}
+    other = {"id": "s2", "network_id": "net-b"}
+    assert can(alice, Permission.GET_SEGMENT, mine)
+    assert not can(alice, Permission.GET_SEGMENT, other)
+    assert can(alice, Permission.GET_SEGMENT, {**mine, "id": "s3"})
