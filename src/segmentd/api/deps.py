@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request
@@ -31,6 +30,7 @@ from segmentd.services import audit
 from segmentd.services.allocation import TypeDriver
 from segmentd.services.query import ListQuery, QuerySpec, parse_filters
 
+F = TypeVar("F", bound=Callable[..., Any])
 RESERVED_QUERY = frozenset({"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"})
 _IF_MATCH = re.compile(r"^\s*revision_number=(\d{1,18})\s*$")
 log = logging.getLogger("segmentd.audit")
@@ -50,6 +50,15 @@ class Runtime:
     clock: Callable[[], dt.datetime] = utcnow
     limits: RateLimits = field(default_factory=RateLimits)
     token_cache: tokens.TokenCache = field(default_factory=lambda: tokens.TokenCache(0))
+
+    def reads_inline(self) -> bool:
+        """May a ``bounded_read`` run on the event loop?  Only on an embedded
+        database (no network round trip to wait for) and while a read
+        connection is free (no pool wait): the loop must never block."""
+        if not self.settings.is_sqlite():
+            return False
+        pool: Any = self.read_sessions.kw["bind"].pool
+        return bool(pool.checkedout() < pool.size())
 
     def close(self) -> None:
         """Closes the connection pools (tests and tools that build runtimes)."""
@@ -226,13 +235,25 @@ def context(permission: Permission, *, write: bool) -> Callable[..., Awaitable[C
     return dependency
 
 
-def in_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """``endpoint`` run inside its ``Context``'s transaction, in the same thread.
+def bounded_read(endpoint: F) -> F:
+    """Marks a handler whose database work is bounded and small: a read by
+    primary key.  On an embedded database it runs on the event loop
+    (``Runtime.reads_inline``), sparing the thread-pool crossing, which
+    measured about 0.1 ms of CPU, a fifth of a segment GET."""
+    endpoint.bounded_read = True  # type: ignore[attr-defined]
+    return endpoint
 
-    Endpoints without a ``Context`` parameter are returned unchanged.
+
+def in_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint`` run inside its ``Context``'s transaction, in one thread.
+
+    That thread is a thread-pool worker, or the event loop itself for a
+    ``bounded_read`` when the runtime allows.  Endpoints without a
+    ``Context`` parameter are returned unchanged.
     """
+    signature = inspect.signature(endpoint, eval_str=True)
     names = [
-        name for name, param in inspect.signature(endpoint).parameters.items()
+        name for name, param in signature.parameters.items()
         if hasattr(getattr(param.default, "dependency", None), "permission")
     ]
     if not names:
@@ -240,13 +261,23 @@ def in_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(endpoint):
         raise TypeError(f"{endpoint.__name__}: transactional endpoints are plain functions")
     (name,) = names
+    inline = getattr(endpoint, "bounded_read", False)
 
-    @functools.wraps(endpoint)
-    def run(*args: Any, **kwargs: Any) -> Any:
+    def body(kwargs: dict[str, Any]) -> Any:
         ctx: Context = kwargs[name]
         with ctx.transaction():
-            return endpoint(*args, **kwargs)
+            return endpoint(**kwargs)
 
+    async def run(**kwargs: Any) -> Any:
+        if inline and kwargs[name].runtime.reads_inline():
+            return body(kwargs)
+        return await run_in_threadpool(body, kwargs)
+
+    # FastAPI reads the parameters from __signature__.  No __wrapped__: FastAPI
+    # would unwrap it, see a plain function and call ``run`` in a thread.
+    run.__signature__ = signature  # type: ignore[attr-defined]
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(run, attr, getattr(endpoint, attr))
     return run
 
 

@@ -13,6 +13,7 @@ from segmentd.api.deps import (
     IfMatch,
     ListParams,
     TransactionalRoute,
+    bounded_read,
     fields_param,
     list_params,
     reader,
@@ -64,6 +65,7 @@ def list_segments(
 
 
 @router.get("/{segment_id}")
+@bounded_read
 def show_segment(
     segment_id: str, fields: Fields, ctx: Context = reader(Permission.GET_SEGMENT)
 ) -> Response:

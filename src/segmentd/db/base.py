@@ -71,7 +71,7 @@ def _sqlite_begin(conn: Any) -> None:
     # and then writes can fail outright against another writer.  Readers use
     # an engine copy with ``sqlite_begin="DEFERRED"`` so they never queue.
     mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-    conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
+    conn.connection.dbapi_connection.execute("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
 
 def read_only(engine: Engine) -> Engine:
