@@ -21,7 +21,7 @@ from segmentd.api import (
     subnets,
 )
 from segmentd.api import segment_ranges as segment_range_routes
-from segmentd.api.deps import Runtime
+from segmentd.api.deps import HandlerSlots, Runtime
 from segmentd.authz import Policy
 from segmentd.config import Settings, load_settings
 from segmentd.db import migrate
@@ -87,6 +87,7 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
             settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism
         ),
         limits=build_limits(settings),
+        slots=HandlerSlots.for_settings(settings),
     )
 
 

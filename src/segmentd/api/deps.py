@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
 import logging
 import re
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Depends, Header, Query, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +40,36 @@ _IF_MATCH = re.compile(r"^\s*revision_number=(\d{1,18})\s*$")
 log = logging.getLogger("segmentd.audit")
 
 
+class HandlerSlots:
+    """Thread-pool slots for transactional handlers, reads and writes.
+
+    On SQLite writes have one slot of their own: its one write connection
+    serialises them anyway, and a write waiting for it should wait in the
+    event loop, not park a thread that reads could use.  A limiter belongs
+    to one event loop, so each loop gets its own pair (a server has one
+    loop per worker; in-process test clients run one per thread).
+    """
+
+    def __init__(self, threads: int = 8, own_write_slot: bool = False) -> None:
+        self.threads = threads
+        self.own_write_slot = own_write_slot
+        self._by_loop: weakref.WeakKeyDictionary[Any, tuple[CapacityLimiter, CapacityLimiter]]
+        self._by_loop = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> HandlerSlots:
+        embedded = settings.is_sqlite()
+        return cls(settings.handler_threads or (2 if embedded else 8), own_write_slot=embedded)
+
+    def limiter(self, write: bool) -> CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        pair = self._by_loop.get(loop)
+        if pair is None:
+            reads = CapacityLimiter(self.threads)
+            pair = self._by_loop[loop] = (reads, CapacityLimiter(1) if self.own_write_slot else reads)
+        return pair[1] if write else pair[0]
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Everything built once at start-up and shared by requests (read-only)."""
@@ -50,6 +84,7 @@ class Runtime:
     clock: Callable[[], dt.datetime] = utcnow
     limits: RateLimits = field(default_factory=RateLimits)
     token_cache: tokens.TokenCache = field(default_factory=lambda: tokens.TokenCache(0))
+    slots: HandlerSlots = field(default_factory=HandlerSlots)
 
     def reads_inline(self) -> bool:
         """May a ``bounded_read`` run on the event loop?  Only on an embedded
@@ -269,9 +304,11 @@ def in_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             return endpoint(**kwargs)
 
     async def run(**kwargs: Any) -> Any:
-        if inline and kwargs[name].runtime.reads_inline():
+        ctx: Context = kwargs[name]
+        if inline and ctx.runtime.reads_inline():
             return body(kwargs)
-        return await run_in_threadpool(body, kwargs)
+        limiter = ctx.runtime.slots.limiter(ctx.write)
+        return await anyio.to_thread.run_sync(body, kwargs, limiter=limiter)
 
     # FastAPI reads the parameters from __signature__.  No __wrapped__: FastAPI
     # would unwrap it, see a plain function and call ``run`` in a thread.

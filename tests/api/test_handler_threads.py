@@ -1,8 +1,10 @@
-"""Bounded reads (segment GET) run on the event loop only when that cannot block it:
-on SQLite with a read connection free.  Otherwise they cross to the thread pool."""
+"""Where handlers run: bounded reads (segment GET) on the event loop only when
+that cannot block it (SQLite, a read connection free), everything else in the
+thread pool, within the handler slots (few threads; SQLite writes one at a time)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -10,8 +12,9 @@ from typing import Any
 import pytest
 
 from segmentd.api import segments as segment_routes
-from segmentd.api.deps import Runtime
+from segmentd.api.deps import HandlerSlots, Runtime
 from tests.client import Api
+from tests.conftest import make_settings
 
 POOL_THREAD = "AnyIO worker thread"
 
@@ -78,3 +81,33 @@ def test_unbounded_reads_never_run_on_the_loop(
     monkeypatch.setattr(segment_routes.segments, "list_", spy)
     assert api.get("/v2.0/segments").status_code == 200
     assert seen == [POOL_THREAD]
+
+
+def test_handler_slots_follow_the_database() -> None:
+    sqlite = HandlerSlots.for_settings(make_settings("sqlite:////tmp/x.db"))
+    postgres = HandlerSlots.for_settings(make_settings("postgresql+psycopg://h/db"))
+    sized = HandlerSlots.for_settings(make_settings("sqlite:////tmp/x.db", handler_threads=5))
+
+    async def limits(slots: HandlerSlots) -> tuple[float, float, bool]:
+        reads, writes = slots.limiter(write=False), slots.limiter(write=True)
+        return reads.total_tokens, writes.total_tokens, reads is writes
+
+    assert asyncio.run(limits(sqlite)) == (2, 1, False)  # one writer: writes queue in the loop
+    assert asyncio.run(limits(postgres)) == (8, 8, True)
+    assert asyncio.run(limits(sized))[0] == 5
+
+
+def test_each_event_loop_gets_its_own_limiters() -> None:
+    slots = HandlerSlots(2)
+
+    async def reads() -> object:
+        return slots.limiter(write=False)
+
+    loop_a, loop_b = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        first = loop_a.run_until_complete(reads())
+        assert loop_a.run_until_complete(reads()) is first
+        assert loop_b.run_until_complete(reads()) is not first
+    finally:
+        loop_a.close()
+        loop_b.close()
