@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import http.client
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 import pytest
+import uvicorn
 from sqlalchemy import Engine, text
 
+from segmentd.main import create_app
 from segmentd.services import networks
 from tests.client import Api
+from tests.conftest import make_settings
+from tests.server import free_port
 
 MAX_BODY = 4096
 
@@ -139,6 +145,46 @@ def test_request_deadline_answers_503_and_commits_nothing(
     assert snapshot() == before
     monkeypatch.setattr(networks, "create", real_create)
     assert api.post("/v2.0/networks", {"network": {"name": "fast"}}).status_code == 201
+
+
+def test_deadline_answer_reaches_the_client_on_time_over_http(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, snapshot: Callable[[], Any]
+) -> None:
+    """Over a real connection the 503 leaves at the deadline, while the
+    handler is still running; its change is rolled back when it ends."""
+    app = create_app(make_settings(database_url, request_timeout_seconds=0.3))
+    real_create = networks.create
+
+    def slow_create(*args: Any, **kwargs: Any) -> Any:
+        created = real_create(*args, **kwargs)
+        time.sleep(1.5)
+        return created
+
+    monkeypatch.setattr(networks, "create", slow_create)
+    before = snapshot()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            started = time.monotonic()
+            conn.request("POST", "/v2.0/networks", body=b'{"network": {"name": "slow"}}',
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            elapsed = time.monotonic() - started
+            assert resp.status == 503
+            assert orjson.loads(resp.read())["NeutronError"]["type"] == "RequestTimeout"
+            assert 0.3 <= elapsed < 1.2, elapsed  # well before the handler's 1.5 s
+        finally:
+            conn.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert snapshot() == before
 
 
 def test_database_timeouts_are_set_on_every_connection(

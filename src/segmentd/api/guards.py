@@ -6,7 +6,7 @@
   refused at once; otherwise the body is read (streamed bytes counted, so a
   chunked body cannot slip past) into a buffer of at most that size before
   the app sees it.  Too large: 413, the app never parses a byte.
-- **Deadline.**  The app runs as a task; if it has not started answering
+- **Deadline.**  A timer, set per request; if the app has not started answering
   after ``request_timeout_seconds`` the client gets 503 ``RequestTimeout``.
   The handler's thread cannot be killed, so it runs on (bounded by the
   database statement/busy timeouts) with its output dropped, and the
@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -164,22 +163,31 @@ class RequestGuards:
         if not self.timeout:
             await self.app(scope, replay, guarded_send)
             return
-        task = asyncio.ensure_future(self.app(scope, replay, guarded_send))
-        try:
-            done, _ = await asyncio.wait({task}, timeout=self.timeout)
-            if done:
-                task.result()
-                return
+        answering: list[asyncio.Task[None]] = []
+
+        def on_deadline() -> None:
+            # The handler runs on (its thread cannot be stopped): answer 503
+            # now, from a task of our own, and drop whatever it sends later.
             if not started and deadline.abandon():
                 log.warning(
                     "request deadline passed request_id=%s path=%s",
                     request_id_of(scope), scope.get("path", ""),
                 )
-                await self._answer(scope, receive, send, errors.RequestTimeout())
-            await _finish_abandoned(task, deadline)
+                answer = self._answer(scope, receive, send, errors.RequestTimeout())
+                answering.append(asyncio.ensure_future(answer))
+
+        # A timer, not a task per request: the handler runs in this task.
+        timer = asyncio.get_running_loop().call_later(self.timeout, on_deadline)
+        try:
+            await self.app(scope, replay, guarded_send)
+        except Exception:
+            if not deadline.abandoned:
+                raise
+            log.info("abandoned request failed after its deadline", exc_info=True)
         finally:
-            if not task.done():
-                task.cancel()
+            timer.cancel()
+            for task in answering:
+                await task
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None when it is larger than allowed."""
@@ -210,16 +218,6 @@ class RequestGuards:
     ) -> None:
         response = await faults.on_domain_error(Request(scope), exc)
         await response(scope, receive, send)
-
-
-async def _finish_abandoned(task: asyncio.Future[Any], deadline: Deadline) -> None:
-    """Waits for the handler (its output dropped), so its resources are released."""
-    try:
-        await task
-    except Exception:
-        if not deadline.abandoned:
-            raise
-        log.info("abandoned request failed after its deadline", exc_info=True)
 
 
 def _add_ratelimit_headers(scope: Scope, message: Message) -> None:
