@@ -21,7 +21,7 @@ from bench.server import REPO
 MARKER = "<!-- runs below, newest first -->"
 HEADER = (
     "| DB | workers | clients | operation | req/s | p50 ms | p99 ms | floor req/s | x floor "
-    "| x incumbent | server CPU ms/req | RSS MB (largest) | client CPU | n | errors | targets |"
+    "| FastAPI floor req/s | x FastAPI floor | x incumbent | server CPU ms/req | RSS MB (largest) | client CPU | n | errors | targets |"
 )
 INTRO = f"""# segmentd benchmark results
 
@@ -29,6 +29,10 @@ Produced by `python -m bench` (see `bench/__main__.py`).  Each row is one
 operation against the real server (`segmentd serve`, fresh database);
 "floor" is a bare ASGI app (`bench/floor.py`) under the same uvicorn options
 answering a JSON body of the same size, measured in the same run.
+"FastAPI floor" (`bench/framework_floor.py`) answers the same bytes from an
+async FastAPI route that does nothing else: "x FastAPI floor" is the share
+of the framework's best that segmentd keeps while doing its work (for
+information; the targets are set against the bare floor).
 "x incumbent" compares with neutron-server (DESIGN.md: single worker, SQLite,
 one client).  RSS is the server's VmRSS after the operation: the sum over
 its process tree, and in brackets the largest single process (the worker).
@@ -57,6 +61,7 @@ class Row:
     rss_total: float = 0.0
     rss_max: float = 0.0
     floor_rps: float | None = None
+    framework_rps: float | None = None
     server_cpu_ms: float = 0.0  # server process-tree CPU per request
 
     @property
@@ -114,6 +119,8 @@ def table_line(row: Row) -> str:
         _fmt(row.percentile_ms(0.99), 2),
         _fmt(row.floor_rps),
         _fmt(row.x_floor, 2),
+        _fmt(row.framework_rps),
+        _fmt(row.rps / row.framework_rps if row.framework_rps else None, 2),
         _fmt(row.rps / row.op.incumbent_rps, 1),
         _fmt(row.server_cpu_ms, 2),
         f"{row.rss_total:.0f} ({row.rss_max:.0f})",

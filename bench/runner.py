@@ -144,11 +144,14 @@ def _run_service(
         server.stop(srv)
 
 
+FLOORS = {"floor": "bench.floor:app", "fastapi": "bench.framework_floor:app"}
+
+
 def _floor(
-    client: Client, plan: Plan, workers: int, clients: int, sizes: dict[str, float]
+    client: Client, plan: Plan, workers: int, clients: int, sizes: dict[str, float], name: str
 ) -> dict[str, float]:
     """Floor req/s per operation: same method, body and response size."""
-    srv = server.start_floor(workers, plan.workdir)
+    srv = server.start_floor(workers, plan.workdir, FLOORS[name])
     out = {}
     try:
         for op in OPS:
@@ -167,7 +170,7 @@ def _floor(
             cpu_ms = 1000 * (server.cpu_seconds(srv.pid) - cpu_before) / max(result.completed, 1)
             out[op.name] = len(result.latencies_ns) / result.elapsed
             print(
-                f"  floor w{workers} c{clients} {op.name:15} {out[op.name]:8.0f} req/s "
+                f"  {name} w{workers} c{clients} {op.name:15} {out[op.name]:8.0f} req/s "
                 f"({phase.floor_size} B) server cpu {cpu_ms:.3f} ms/req "
                 f"client cpu {result.client_cpu:.0%}",
                 flush=True,
@@ -187,10 +190,13 @@ def run_all(plan: Plan) -> tuple[list[Row], list[str]]:
             runs = [r for db in plan.dbs if (r := _run_service(client, plan, db, workers, clients))]
             if not runs:
                 continue
-            floor = _floor(client, plan, workers, clients, runs[0].sizes)
+            sizes = runs[0].sizes
+            floor = _floor(client, plan, workers, clients, sizes, "floor")
+            framework = _floor(client, plan, workers, clients, sizes, "fastapi")
             for run in runs:
                 for row in run.rows:
                     row.floor_rps = floor[row.op.name]
+                    row.framework_rps = framework[row.op.name]
                 rows.extend(run.rows)
                 ran += [run.db] if run.db not in ran else []
     finally:

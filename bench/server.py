@@ -91,15 +91,15 @@ def admin_token(port: int) -> str:
     return token
 
 
-def start_floor(workers: int, logdir: Path) -> Server:
-    """The floor under the options ``segmentd serve`` passes to uvicorn.run."""
+def start_floor(workers: int, logdir: Path, app: str = "bench.floor:app") -> Server:
+    """A floor app under the options ``segmentd serve`` passes to uvicorn.run."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     cmd = [
         sys.executable,
         "-m",
         "uvicorn",
-        "bench.floor:app",
+        app,
         *_uvicorn_opts(port, workers),
         "--log-level",
         "warning",
@@ -107,7 +107,7 @@ def start_floor(workers: int, logdir: Path) -> Server:
         "--timeout-graceful-shutdown",
         "30",
     ]
-    return _start("floor", cmd, env, port, logdir)
+    return _start(app.split(":")[0].rsplit(".", 1)[-1], cmd, env, port, logdir)
 
 
 def _start(name: str, cmd: list[str], env: dict[str, str], port: int, logdir: Path) -> Server:
