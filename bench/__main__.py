@@ -38,8 +38,8 @@ def _dbs(choice: str, pg_url: str) -> tuple[str, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    # Full: 3 s per operation keeps 2 DBs x 3 configurations x 12 phases
-    # (floor included) under ~5 minutes; quick is for smoke tests only.
+    # Full: 3 s per operation keeps 3 configurations x 6 operations on 2 DBs
+    # and 2 floors (72 phases) under ~7 minutes; quick is for smoke tests only.
     duration = args.duration or (0.5 if args.quick else 3.0)
     dbs = _dbs(args.db, args.pg_url)
     if not dbs:

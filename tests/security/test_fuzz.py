@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import schemathesis
@@ -64,6 +65,19 @@ def _operations(schema: Any) -> Iterator[Any]:
         yield result.ok()
 
 
+def _leak(text: str, case: Any) -> str | None:
+    """A leak pattern in ``text`` that the request did not send itself: a 404
+    naming the project "sqlite_begin" the fuzzer asked for echoes the
+    client's own input, it reveals nothing."""
+    sent = " ".join(
+        map(str, (unquote(case.formatted_path), case.path_parameters, case.query, case.body))
+    ).lower()
+    for found in LEAKS.finditer(text):
+        if found.group(0).lower() not in sent:
+            return found.group(0)
+    return None
+
+
 def _check_one(case: Any, token: str, label: str) -> None:
     response = case.call(headers={"X-Auth-Token": token})
     TOTALS["requests"] += 1
@@ -75,10 +89,10 @@ def _check_one(case: Any, token: str, label: str) -> None:
         if not domain_503:
             FAILURES.append(f"{where}: {text[:200]}")
             raise AssertionError(f"{where}: {text[:500]}")
-    found = LEAKS.search(text)
-    if found:
-        FAILURES.append(f"{where}: leak {found.group(0)!r}")
-        raise AssertionError(f"{where}: leak {found.group(0)!r} in {text[:500]}")
+    leak = _leak(text, case)
+    if leak:
+        FAILURES.append(f"{where}: leak {leak!r}")
+        raise AssertionError(f"{where}: leak {leak!r} in {text[:500]}")
     if 200 <= response.status_code < 300:
         case.validate_response(response, checks=[response_schema_conformance])
 

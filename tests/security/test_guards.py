@@ -184,6 +184,7 @@ def test_deadline_answer_reaches_the_client_on_time_over_http(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        app.state.runtime.close()  # its own pools: closed, not left to the garbage collector
     assert snapshot() == before
 
 
