@@ -161,20 +161,22 @@ def create(
         shared=spec.shared,
         tags=standard.new_tags(NetworkTag, spec.tags),
     )
+    if spec.segments is not None:  # types known up front: the MTU goes in with the INSERT
+        network.mtu = spec.mtu or segment_service.mtu_for(s.network_type for s in spec.segments)
     session.add(network)
     session.flush()
     if spec.segments is None:
         created = [_tenant_segment(session, network, drivers, tenant_types, retries)]
+        network.mtu = spec.mtu or segment_service.mtu_for(s.network_type for s in created)
+        session.flush()
     else:
         limited = not principal.is_admin
         created = [
             segment_service.add_to_network(
-                session, network, s, drivers, retries, limited_to_pools=limited
+                session, network, s, drivers, retries, limited_to_pools=limited, index=i
             )
-            for s in spec.segments
+            for i, s in enumerate(spec.segments)
         ]
-    network.mtu = spec.mtu or segment_service.mtu_for(created)
-    session.flush()
     # A new network's collections are known: fill them rather than read them back.
     set_committed_value(network, "segments", created)
     set_committed_value(network, "subnets", [])
@@ -193,7 +195,7 @@ def _tenant_segment(
     for network_type in tenant_types:
         try:
             return segment_service.add_to_network(
-                session, network, SegmentSpec(network_type), drivers, retries
+                session, network, SegmentSpec(network_type), drivers, retries, index=0
             )
         except errors.NoNetworkAvailable as exc:
             failure = exc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
@@ -77,11 +77,14 @@ def add_to_network(
     tags: list[str] | None = None,
     *,
     limited_to_pools: bool = False,
+    index: int | None = None,
 ) -> Segment:
     """Validate ``spec`` for its type and insert it, allocating an ID if needed.
 
     ``limited_to_pools``: the caller (not an admin) may only use IDs from the
     ranges the network's project may allocate from, even when naming one.
+    ``index``: its position on the network; None: after the existing
+    segments (a query; a network being created knows the position).
     """
     driver = drivers[spec.network_type]
     driver.validate(spec)
@@ -93,11 +96,12 @@ def add_to_network(
         )
     if limited_to_pools and spec.segmentation_id is not None:
         segment_ranges.check_explicit_id(pools, spec.physical_network, spec.segmentation_id)
-    index = session.scalar(
-        select(func.coalesce(func.max(Segment.segment_index) + 1, 0)).where(
-            Segment.network_id == network.id
+    if index is None:
+        index = session.scalar(
+            select(func.coalesce(func.max(Segment.segment_index) + 1, 0)).where(
+                Segment.network_id == network.id
+            )
         )
-    )
 
     def make(final: SegmentSpec) -> Segment:
         return Segment(
@@ -116,8 +120,8 @@ def add_to_network(
     return claim(session, driver, spec, make, retries, pools)
 
 
-def mtu_for(segments: list[Segment]) -> int:
-    return min((TYPE_MTU.get(s.network_type, PHYSICAL_MTU) for s in segments), default=PHYSICAL_MTU)
+def mtu_for(network_types: Iterable[str]) -> int:
+    return min((TYPE_MTU.get(t, PHYSICAL_MTU) for t in network_types), default=PHYSICAL_MTU)
 
 
 def create(
