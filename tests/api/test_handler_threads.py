@@ -19,18 +19,22 @@ from tests.conftest import make_settings
 POOL_THREAD = "AnyIO worker thread"
 
 
-@pytest.fixture
-def read_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The name of the thread each segment GET's service call ran in."""
+def threads_of(monkeypatch: pytest.MonkeyPatch, service: str) -> list[str]:
+    """The name of the thread each call of ``segments.<service>`` runs in."""
     seen: list[str] = []
-    real = segment_routes.segments.read
+    real: Callable[..., Any] = getattr(segment_routes.segments, service)
 
     def spy(*args: Any) -> Any:
         seen.append(threading.current_thread().name)
         return real(*args)
 
-    monkeypatch.setattr(segment_routes.segments, "read", spy)
+    monkeypatch.setattr(segment_routes.segments, service, spy)
     return seen
+
+
+@pytest.fixture
+def read_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return threads_of(monkeypatch, "read")
 
 
 @pytest.fixture
@@ -71,14 +75,7 @@ def test_a_busy_read_pool_sends_it_to_the_thread_pool(
 def test_unbounded_reads_never_run_on_the_loop(
     api: Api, segment_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[str] = []
-    real: Callable[..., Any] = segment_routes.segments.list_
-
-    def spy(*args: Any) -> Any:
-        seen.append(threading.current_thread().name)
-        return real(*args)
-
-    monkeypatch.setattr(segment_routes.segments, "list_", spy)
+    seen = threads_of(monkeypatch, "list_")
     assert api.get("/v2.0/segments").status_code == 200
     assert seen == [POOL_THREAD]
 

@@ -167,27 +167,14 @@ def runtime(request: Request) -> Runtime:
 AUTH_TOKEN_HEADER = "x-auth-token"  # noqa: S105 - a header name, not a secret
 
 
-def authenticate(request: Request, rt: Runtime, session: Session | None = None) -> Principal:
-    """The caller, by the configured strategy; ``NotAuthenticated`` if unknown.
+def known_caller(request: Request, rt: Runtime) -> Principal | None:
+    """The caller when no database read is needed; None: ask ``looked_up_caller``.
 
     ``token``: ``X-Auth-Token`` must name a live token of the built-in
-    identity service.  ``noauth`` (development and tests; refused in
-    production by ``config``): headers name the project and roles.
+    identity service (here: one validated within ``token_cache_seconds``).
+    ``noauth`` (development and tests; refused in production by ``config``):
+    headers name the project and roles.
     """
-    known = known_caller(request, rt)
-    if known is not None:
-        return known
-    raw = request.headers.get(AUTH_TOKEN_HEADER)
-    if session is None:
-        with rt.read_sessions() as own, own.begin():
-            info = tokens.validate_cached(own, raw, rt.clock(), rt.token_cache)
-    else:
-        info = tokens.validate_cached(session, raw, rt.clock(), rt.token_cache)
-    return principal_of(info, rt.policy)
-
-
-def known_caller(request: Request, rt: Runtime) -> Principal | None:
-    """The caller when no database read is needed (noauth, or a cached token)."""
     headers = request.headers
     if rt.settings.auth_strategy == "noauth":
         project = headers.get("x-project-id", "default")[:255]
@@ -207,27 +194,31 @@ def principal_of(info: tokens.TokenInfo, policy: Policy) -> Principal:
     )
 
 
-def limited_caller(request: Request, rt: Runtime, klass: str, session: Session | None = None) -> Principal:
-    """``authenticate``, then one hit on the caller's rate-limit bucket.
-
-    A request that fails authentication counts against its client address
-    instead, so guessing tokens is throttled too (429 once that is spent).
-    """
+def looked_up_caller(request: Request, rt: Runtime) -> Principal:
+    """The caller of a token not in the cache, validated in the database;
+    ``NotAuthenticated`` if unknown, counted against the client address so
+    that guessing tokens is throttled too (429 once that is spent)."""
     try:
-        principal = authenticate(request, rt, session)
+        with rt.read_sessions() as session, session.begin():
+            raw = request.headers.get(AUTH_TOKEN_HEADER)
+            info = tokens.validate_cached(session, raw, rt.clock(), rt.token_cache)
     except errors.NotAuthenticated:
         guards.limit_anonymous(request, rt.limits)
         raise
-    guards.limit_principal(request, rt.limits, principal, klass)
-    return principal
+    return principal_of(info, rt.policy)
 
 
 async def caller(request: Request, rt: Runtime, klass: str) -> Principal:
-    """``limited_caller`` on the event loop when that needs no I/O (a cached
-    token, an in-memory limiter), else in the thread pool."""
+    """The authenticated caller, after one hit on its rate-limit bucket.
+
+    Both stay on the event loop when they need no I/O (a cached token, an
+    in-memory limiter); a database lookup or a Redis hit goes to the pool.
+    """
     principal = known_caller(request, rt)
-    if principal is None or rt.limits.blocking:
-        principal = await run_in_threadpool(limited_caller, request, rt, klass)
+    if principal is None:
+        principal = await run_in_threadpool(looked_up_caller, request, rt)
+    if rt.limits.blocking:
+        await run_in_threadpool(guards.limit_principal, request, rt.limits, principal, klass)
     else:
         guards.limit_principal(request, rt.limits, principal, klass)
     request.state.principal = principal  # for the access log

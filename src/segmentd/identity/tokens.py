@@ -190,23 +190,27 @@ class TokenCache:
             self._entries.pop(digest, None)
 
 
+def _cache_key(raw: str | None) -> str | None:
+    return hash_token(raw) if raw and len(raw) <= MAX_TOKEN_LEN else None
+
+
 def cached(raw: str | None, now: dt.datetime, cache: TokenCache) -> TokenInfo | None:
     """The cached validation of ``raw``; None when the database must be asked."""
-    if raw and len(raw) <= MAX_TOKEN_LEN:
-        return cache.get(hash_token(raw), now)
-    return None
+    key = _cache_key(raw)
+    return None if key is None else cache.get(key, now)
 
 
 def validate_cached(
     session: Session, raw: str | None, now: dt.datetime, cache: TokenCache
 ) -> TokenInfo:
     """``validate`` behind ``cache``."""
-    hit = cached(raw, now, cache)
+    key = _cache_key(raw)
+    hit = None if key is None else cache.get(key, now)
     if hit is not None:
         return hit
     info = validate(session, raw, now)
-    if raw and len(raw) <= MAX_TOKEN_LEN:
-        cache.put(hash_token(raw), info)
+    if key is not None:
+        cache.put(key, info)
     return info
 
 

@@ -134,13 +134,13 @@ def record_denial(
     """Record a refused mutation in its own transaction (the request's rolled back)."""
     action, _, resource_type = permission.partition("_")
     with sessions() as session, session.begin():
-        session.add(AuditEvent(
-            request_id=request_id[:64],
-            user_id=principal.subject[:255] if principal is not None else None,
-            project_id=principal.project_id[:255] if principal is not None else None,
-            action="deny", resource_type=resource_type or action, resource_id=resource_id,
-            permission=permission, detail=reason,
-        ))
+        session.execute(_INSERT_EVENT, {
+            "request_id": request_id[:64],
+            "user_id": principal.subject[:255] if principal is not None else None,
+            "project_id": principal.project_id[:255] if principal is not None else None,
+            "action": "deny", "resource_type": resource_type or action,
+            "resource_id": resource_id, "permission": permission, "detail": reason,
+        })
 
 
 def list_(session: Session, principal: Principal, query: ListQuery) -> Page:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy import delete as sql_delete
@@ -205,6 +205,8 @@ class SegmentRecord:
     tag_names: list[str]
 
 
+_Shown = TypeVar("_Shown", Segment, SegmentRecord)
+
 # In SegmentRecord's field order: records are built positionally from rows.
 _RECORD_COLUMNS = [Segment.__table__.c[f.name] for f in fields(SegmentRecord)[:-1]]
 # Statements built once: their SQL compiles once and is cached by identity.
@@ -241,31 +243,31 @@ def read(session: Session, principal: Principal, segment_id: str) -> SegmentReco
     if not sees_all(principal, Permission.GET_SEGMENT):
         raise errors.SegmentNotFound(segment_id=segment_id)
     rows = session.execute(_READ_ONE, {"segment_id": segment_id}).all()
-    if not rows:
-        raise errors.SegmentNotFound(segment_id=segment_id)
     tags = sorted(row.tag for row in rows if row.tag is not None)
-    record = _record(rows[0][:-1], tags)
-    if not can(principal, Permission.GET_SEGMENT, target(record)):
-        raise errors.SegmentNotFound(segment_id=segment_id)
-    return record
-
-
-def _reload(session: Session, segment_id: str) -> Segment:
-    stmt = select(Segment).options(_WITH_TAGS).where(Segment.id == segment_id)
-    return session.scalars(stmt.execution_options(populate_existing=True)).unique().one()
+    return _shown(principal, segment_id, _record(rows[0][:-1], tags) if rows else None)
 
 
 _GET = select(Segment).options(_WITH_TAGS).where(Segment.id == bindparam("segment_id"))
+_RELOAD = _GET.execution_options(populate_existing=True)
+
+
+def _reload(session: Session, segment_id: str) -> Segment:
+    return session.scalars(_RELOAD, {"segment_id": segment_id}).unique().one()
 
 
 def get(session: Session, principal: Principal, segment_id: str) -> Segment:
     """The segment as an ORM object, for changing it (``read`` is for display)."""
     if not sees_all(principal, Permission.GET_SEGMENT):
         raise errors.SegmentNotFound(segment_id=segment_id)
-    segment = session.scalars(_GET, {"segment_id": segment_id}).unique().first()
-    if segment is None or not can(principal, Permission.GET_SEGMENT, target(segment)):
+    found = session.scalars(_GET, {"segment_id": segment_id}).unique().first()
+    return _shown(principal, segment_id, found)
+
+
+def _shown(principal: Principal, segment_id: str, found: _Shown | None) -> _Shown:
+    """``found``, if the caller may see it; else the 404 a missing one gets."""
+    if found is None or not can(principal, Permission.GET_SEGMENT, target(found)):
         raise errors.SegmentNotFound(segment_id=segment_id)
-    return segment
+    return found
 
 
 def _can_read(principal: Principal) -> bool:
