@@ -30,6 +30,7 @@ run: install
 	SEGMENTD_PUBLIC_URL=$${SEGMENTD_PUBLIC_URL:-http://$(HOST):$(PORT)} $(BIN)/segmentd serve --host $(HOST) --port $(PORT)
 
 lint: install
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/bandit -q -r src -lll

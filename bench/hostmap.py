@@ -110,10 +110,16 @@ def populate_segments(session: Session) -> None:
         for v in range(SEGMENTS_PER_PHYSNET):
             net_id = new_id()
             nets.append({"id": net_id, "project_id": "bench", "name": f"n-{p}-{v}"})
-            segs.append({
-                "id": new_id(), "network_id": net_id, "network_type": "vlan",
-                "physical_network": physnet, "segmentation_id": 100 + v, "segment_index": 0,
-            })
+            segs.append(
+                {
+                    "id": new_id(),
+                    "network_id": net_id,
+                    "network_type": "vlan",
+                    "physical_network": physnet,
+                    "segmentation_id": 100 + v,
+                    "segment_index": 0,
+                }
+            )
     session.execute(insert(Network), nets)
     session.execute(insert(Segment), segs)
 
@@ -124,7 +130,9 @@ def run(backend: str, url: str, hosts: int) -> list[Row]:
     settings = Settings(database_url=url, environment="test", network_vlan_ranges=ranges)
     rt = build_runtime(settings)
     engine = rt.write_sessions.kw["bind"]
-    policy = ReportPolicy(max_agents=BULK, heartbeat_write_interval=settings.agent_heartbeat_write_interval)
+    policy = ReportPolicy(
+        max_agents=BULK, heartbeat_write_interval=settings.agent_heartbeat_write_interval
+    )
     rows: list[Row] = []
 
     def tx(fn: Callable[[Session], Any]) -> Any:
@@ -140,11 +148,16 @@ def run(backend: str, url: str, hosts: int) -> list[Row]:
         with measured(engine) as (counter, elapsed):
             fn()
         rows.append(Row(backend, name, elapsed[0], counter.reads, counter.writes, note))
-        print(f"  {backend:10} {name:55} {elapsed[0]:8.3f} s  reads {counter.reads:5}  writes {counter.writes:5}", flush=True)
+        print(
+            f"  {backend:10} {name:55} {elapsed[0]:8.3f} s  reads {counter.reads:5}  writes {counter.writes:5}",
+            flush=True,
+        )
 
     tx(populate_segments)
     everyone = list(range(hosts))
-    record(f"initial full sync: {hosts} hosts in bulks of {BULK}", lambda: bulks(host_report, everyone))
+    record(
+        f"initial full sync: {hosts} hosts in bulks of {BULK}", lambda: bulks(host_report, everyone)
+    )
     pairs = (
         select(func.count())
         .select_from(AgentPhysnet)
@@ -152,7 +165,10 @@ def run(backend: str, url: str, hosts: int) -> list[Row]:
     )
     total = tx(lambda s: s.scalar(pairs))
     rows[-1].note = f"{total} (segment, host) pairs, derived, none stored"
-    record(f"resync, no changes: {hosts} hosts in bulks of {BULK}", lambda: bulks(host_report, everyone))
+    record(
+        f"resync, no changes: {hosts} hosts in bulks of {BULK}",
+        lambda: bulks(host_report, everyone),
+    )
     record("one unchanged single report", lambda: bulks(host_report, [1]))
     changed = everyone[:: max(1, hosts // (hosts // 100))][: hosts // 100]
     record(
@@ -192,7 +208,9 @@ def run(backend: str, url: str, hosts: int) -> list[Row]:
     )
     record(
         "segments of one host (41 of 2001), one page",
-        lambda: tx(lambda s: host_queries.segments_of_host(s, ADMIN, "compute-00005", ListQuery(limit=100))),
+        lambda: tx(
+            lambda s: host_queries.segments_of_host(s, ADMIN, "compute-00005", ListQuery(limit=100))
+        ),
     )
     engine.dispose()
     return rows
@@ -214,17 +232,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=HOSTS)
     parser.add_argument(
-        "--postgres", default=os.environ.get("SEGMENTD_BENCH_PG_URL"),
+        "--postgres",
+        default=os.environ.get("SEGMENTD_BENCH_PG_URL"),
         help="server URL, e.g. postgresql+psycopg://postgres@127.0.0.1/postgres; "
         "database hostmap_bench is (re)created beside it",
     )
-    parser.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS-hostmap.md")
+    parser.add_argument(
+        "--no-write", action="store_true", help="do not write bench/RESULTS-hostmap.md"
+    )
     args = parser.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         rows += run("SQLite", f"sqlite:///{tmp}/hostmap.db", args.hosts)
     if args.postgres:
-        url = fresh_postgres(make_url(args.postgres).set(database="hostmap_bench").render_as_string(False))
+        url = fresh_postgres(
+            make_url(args.postgres).set(database="hostmap_bench").render_as_string(False)
+        )
         if url is not None:
             rows += run("PostgreSQL", url, args.hosts)
     out = table(rows)

@@ -63,8 +63,13 @@ def start_segmentd(database_url: str, workers: int, logdir: Path) -> Server:
     in the environment the load-generator processes inherit (``bench.auth``).
     """
     port = free_port()
-    env = dict(os.environ, SEGMENTD_DATABASE_URL=database_url, SEGMENTD_AUTH_STRATEGY="token",
-               SEGMENTD_BOOTSTRAP_PASSWORD=BENCH_PASSWORD, **UNTHROTTLED)
+    env = dict(
+        os.environ,
+        SEGMENTD_DATABASE_URL=database_url,
+        SEGMENTD_AUTH_STRATEGY="token",
+        SEGMENTD_BOOTSTRAP_PASSWORD=BENCH_PASSWORD,
+        **UNTHROTTLED,
+    )
     subprocess.run([_bin("segmentd"), "bootstrap"], env=env, check=True, capture_output=True)
     cmd = [_bin("segmentd"), "serve", *_uvicorn_opts(port, workers), "--log-level", "warning"]
     server = _start("segmentd", cmd, env, port, logdir)
@@ -73,11 +78,23 @@ def start_segmentd(database_url: str, workers: int, logdir: Path) -> Server:
 
 
 def admin_token(port: int) -> str:
-    body = json.dumps({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": BENCH_PASSWORD}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
-    }}).encode()
+    body = json.dumps(
+        {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": "admin",
+                            "domain": {"id": "default"},
+                            "password": BENCH_PASSWORD,
+                        }
+                    },
+                },
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+            }
+        }
+    ).encode()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         conn.request("POST", "/identity/v3/auth/tokens", body, {"Content-Type": "application/json"})

@@ -38,7 +38,9 @@ def mappings(engine: Engine) -> set[tuple[str, str]]:
     """(segment id, host) pairs the reports imply, computed independently of
     the service's queries (every agent type serves flat and VLAN segments)."""
     ap = AgentPhysnet
-    stmt = select(Segment.id, ap.host).join(Segment, Segment.physical_network == ap.physical_network)
+    stmt = select(Segment.id, ap.host).join(
+        Segment, Segment.physical_network == ap.physical_network
+    )
     with engine.connect() as conn:
         return {(r[0], r[1]) for r in conn.execute(stmt)}
 

@@ -18,7 +18,9 @@ def in_process_client(app: Any) -> TestClient:
 class Api:
     """Wraps an httpx-compatible client; ``as_`` returns a view for another caller."""
 
-    def __init__(self, client: httpx.Client, project: str = ADMIN_PROJECT, roles: str = "admin") -> None:
+    def __init__(
+        self, client: httpx.Client, project: str = ADMIN_PROJECT, roles: str = "admin"
+    ) -> None:
         self.client = client
         self.project = project
         self.roles = roles

@@ -116,9 +116,10 @@ def _empty_audit_trail(session: Any) -> None:
         session.execute(delete(AuditEvent))
         session.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
         return
-    triggers = session.execute(text(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"
-    ), {"t": AUDIT_TABLE}).all()
+    triggers = session.execute(
+        text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
+        {"t": AUDIT_TABLE},
+    ).all()
     for name, _ in triggers:
         session.execute(text(f'DROP TRIGGER "{name}"'))
     session.execute(delete(AuditEvent))
@@ -181,9 +182,7 @@ def db_state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """
     with engine.connect() as conn:
         return {
-            table.name: sorted(
-                (tuple(row) for row in conn.execute(select(table))), key=repr
-            )
+            table.name: sorted((tuple(row) for row in conn.execute(select(table))), key=repr)
             for table in Base.metadata.sorted_tables
             if table.name != AUDIT_TABLE
         }

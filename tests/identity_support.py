@@ -55,7 +55,11 @@ class Identity:
             return user
 
     def token(
-        self, user: User, project: Project, ttl: int = 3600, kind: str = "token",
+        self,
+        user: User,
+        project: Project,
+        ttl: int = 3600,
+        kind: str = "token",
         now: dt.datetime | None = None,
     ) -> str:
         with self.session() as session:
@@ -70,7 +74,12 @@ def password_body(
     password: str, user: dict[str, Any], project: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "auth": {"identity": {"methods": ["password"], "password": {"user": {**user, "password": password}}}}
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {**user, "password": password}},
+            }
+        }
     }
     if project is not None:
         body["auth"]["scope"] = {"project": project}

@@ -24,7 +24,10 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    database_url: str, workers: int = 1, env: dict[str, str] | None = None, log: Path | None = None,
+    database_url: str,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
     port: int | None = None,
 ) -> Iterator[str]:
     """Yields the base URL of a live server; stops it (SIGTERM) afterwards.
@@ -38,7 +41,10 @@ def running_server(
 
 @contextmanager
 def running_server_process(
-    database_url: str, workers: int = 1, env: dict[str, str] | None = None, log: Path | None = None,
+    database_url: str,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
     port: int | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """As ``running_server``, with the supervisor process (to find or signal workers)."""
@@ -47,7 +53,16 @@ def running_server_process(
     base_env = {"SEGMENTD_AUTH_STRATEGY": "noauth", "SEGMENTD_ENVIRONMENT": "test"}
     full_env = {**os.environ, **base_env, "SEGMENTD_DATABASE_URL": database_url, **(env or {})}
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    cmd = [sys.executable, "-m", "segmentd.cli", "serve", "--port", str(port), "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "segmentd.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     proc = subprocess.Popen(cmd, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -37,7 +37,10 @@ def test_serving_does_not_import_alembic(tmp_path: Path) -> None:
     migrate.upgrade(url)
     code = "import sys, segmentd.asgi; print('alembic' in sys.modules, 'mako' in sys.modules)"
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, "SEGMENTD_DATABASE_URL": url},
     ).stdout.split()
     assert out == ["False", "False"]
@@ -65,7 +68,9 @@ def test_upgrade_matches_models_and_downgrade_reverses(tmp_path: object, databas
         (("vxlan", None, 7), ("vxlan", None, 7)),
     ],
 )
-def test_database_refuses_duplicate_segments(engine: Engine, first: tuple[Any, ...], second: tuple[Any, ...]) -> None:
+def test_database_refuses_duplicate_segments(
+    engine: Engine, first: tuple[Any, ...], second: tuple[Any, ...]
+) -> None:
     """The last line of defence holds even for writes that bypass the service."""
     net_id = str(uuid.uuid4())
     net = Network(id=net_id, project_id="p")
@@ -89,5 +94,8 @@ def test_database_allows_repeated_local_segments(engine: Engine) -> None:
 def _segment(network_id: str, key: tuple[Any, ...]) -> Segment:
     network_type, physnet, seg_id = key
     return Segment(
-        network_id=network_id, network_type=network_type, physical_network=physnet, segmentation_id=seg_id
+        network_id=network_id,
+        network_type=network_type,
+        physical_network=physnet,
+        segmentation_id=seg_id,
     )

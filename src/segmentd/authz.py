@@ -120,7 +120,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("get_segment", ADMIN, "Show a segment"),
     Rule("update_segment", ADMIN, "Update a segment"),
     Rule("delete_segment", ADMIN, "Delete a segment"),
-    Rule("create_subnet", ADMIN_OR_PROJECT_MEMBER, "Create a subnet (on a network the project owns)"),
+    Rule(
+        "create_subnet", ADMIN_OR_PROJECT_MEMBER, "Create a subnet (on a network the project owns)"
+    ),
     Rule("create_subnet:segment_id", ADMIN, "Specify segment_id when creating a subnet"),
     Rule("get_subnet", f"{ADMIN_OR_PROJECT_READER} or rule:shared", "Show a subnet"),
     Rule("get_subnet:segment_id", ADMIN, "See the segment_id of a subnet"),
@@ -185,7 +187,9 @@ class Policy:
         conf = cfg.ConfigOpts()
         conf([], project="segmentd", default_config_files=[], default_config_dirs=[])
         self._enforcer = oslo.Enforcer(conf, use_conf=False)
-        defaults = [oslo.RuleDefault(r.name, r.check, description=r.description) for r in DEFAULT_RULES]
+        defaults = [
+            oslo.RuleDefault(r.name, r.check, description=r.description) for r in DEFAULT_RULES
+        ]
         self._enforcer.register_defaults(defaults)
         checks: dict[str, str] = {r.name: r.check for r in DEFAULT_RULES}
         checks.update(overrides or {})
@@ -324,7 +328,9 @@ def can(
     allowed = CREDENTIAL_GRANTS.get(principal.credential, frozenset())
     if allowed is not None and permission not in allowed:
         return False
-    return principal.policy.check(str(permission), own_target(principal) if target is None else target, principal)
+    return principal.policy.check(
+        str(permission), own_target(principal) if target is None else target, principal
+    )
 
 
 def require(

@@ -37,7 +37,10 @@ def _serve(args: argparse.Namespace) -> int:
         # Before any worker imports prometheus-client: it picks its storage at import.
         prepare_multiproc_dir(metrics_dir)
         os.environ[MULTIPROC_ENV] = str(metrics_dir)
-    print(f"segmentd listening on http://{args.host}:{args.port} (database {_safe_url(settings.database_url)})", flush=True)
+    print(
+        f"segmentd listening on http://{args.host}:{args.port} (database {_safe_url(settings.database_url)})",
+        flush=True,
+    )
     try:
         uvicorn.run(
             "segmentd.asgi:app",
@@ -85,15 +88,30 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=9696)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--log-level", default=None,
-                       choices=["critical", "error", "warning", "info", "debug"],
-                       help="default: the log_level setting (info)")
-    serve.add_argument("--log-format", default=None, choices=["json", "text"],
-                       help="default: the log_format setting (json)")
-    serve.add_argument("--graceful-timeout", type=int, default=30,
-                       help="seconds in-flight requests may take to finish on SIGTERM")
-    serve.add_argument("--no-upgrade", dest="upgrade", action="store_false",
-                       help="do not apply pending migrations before serving")
+    serve.add_argument(
+        "--log-level",
+        default=None,
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="default: the log_level setting (info)",
+    )
+    serve.add_argument(
+        "--log-format",
+        default=None,
+        choices=["json", "text"],
+        help="default: the log_format setting (json)",
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=30,
+        help="seconds in-flight requests may take to finish on SIGTERM",
+    )
+    serve.add_argument(
+        "--no-upgrade",
+        dest="upgrade",
+        action="store_false",
+        help="do not apply pending migrations before serving",
+    )
     serve.set_defaults(func=_serve)
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)

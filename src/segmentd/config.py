@@ -153,7 +153,9 @@ class Settings(BaseSettings):
     # per process; ``redis://host:port/db`` shares counters between workers.
     ratelimit_enabled: bool = True
     ratelimit_storage_url: str = "memory://"
-    ratelimit_strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = "moving-window"
+    ratelimit_strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = (
+        "moving-window"
+    )
     ratelimit_key_prefix: str = "segmentd"
     ratelimit_fail_open: bool = True
     ratelimit_read: str = "12000/minute"
@@ -188,8 +190,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "pagination_max_limit", "pagination_default_limit", "token_ttl_seconds",
-        "max_token_ttl_seconds", "password_time_cost", "password_parallelism",
+        "pagination_max_limit",
+        "pagination_default_limit",
+        "token_ttl_seconds",
+        "max_token_ttl_seconds",
+        "password_time_cost",
+        "password_parallelism",
     )
     @classmethod
     def _positive(cls, value: int) -> int:
@@ -203,8 +209,13 @@ class Settings(BaseSettings):
             raise ValueError("max_request_body_bytes must be >= 1024, request_timeout_seconds >= 0")
         if self.sqlite_busy_timeout_ms < 0 or self.db_statement_timeout_ms < 0:
             raise ValueError("database timeouts must not be negative")
-        rates = [self.ratelimit_read, self.ratelimit_write, self.ratelimit_report,
-                 self.ratelimit_anonymous, self.ratelimit_login]
+        rates = [
+            self.ratelimit_read,
+            self.ratelimit_write,
+            self.ratelimit_report,
+            self.ratelimit_anonymous,
+            self.ratelimit_login,
+        ]
         for role, per_class in self.ratelimit_roles.items():
             unknown = set(per_class) - set(RATE_CLASSES)
             if unknown:
@@ -230,7 +241,9 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.auth_strategy == "noauth":
             raise ValueError("auth_strategy 'noauth' is refused in production")
         if self.environment == "production" and self.password_memory_kib < 19456:
-            raise ValueError("password_memory_kib below 19456 (OWASP minimum) is refused in production")
+            raise ValueError(
+                "password_memory_kib below 19456 (OWASP minimum) is refused in production"
+            )
         if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
             raise ValueError("metrics_token must be at least 16 characters")
         if self.password_memory_kib < 8 * self.password_parallelism:

@@ -67,7 +67,10 @@ class RateLimited(SegmentdError):
     message = "Too many requests, retry later."
 
     def __init__(
-        self, retry_after: int = 1, limit: int | None = None, window: int | None = None,
+        self,
+        retry_after: int = 1,
+        limit: int | None = None,
+        window: int | None = None,
         **kwargs: Any,
     ) -> None:
         self.retry_after = retry_after
@@ -91,7 +94,9 @@ class RateLimiterUnavailable(ServiceUnavailable):
 
 
 class RequestTimeout(ServiceUnavailable):
-    message = "The request did not complete in time and was abandoned; nothing was changed. Retry later."
+    message = (
+        "The request did not complete in time and was abandoned; nothing was changed. Retry later."
+    )
 
 
 # Input ------------------------------------------------------------------------
@@ -159,9 +164,7 @@ class SegmentationIdInUse(InUse):
 
 
 class FlatNetworkInUse(InUse):
-    message = (
-        "Unable to create the flat network. Physical network %(physical_network)s is in use."
-    )
+    message = "Unable to create the flat network. Physical network %(physical_network)s is in use."
 
 
 class SegmentInUse(InUse):
@@ -241,7 +244,9 @@ class OutOfBoundsAllocationPool(BadRequest):
 
 
 class OverlappingAllocationPools(Conflict):
-    message = "Found overlapping allocation pools: %(pool_1)s %(pool_2)s for subnet %(subnet_cidr)s."
+    message = (
+        "Found overlapping allocation pools: %(pool_1)s %(pool_2)s for subnet %(subnet_cidr)s."
+    )
 
 
 class GatewayConflictWithAllocationPools(InUse):

@@ -42,10 +42,14 @@ def _session(settings: Settings) -> Iterator[Session]:
 
 
 def _passwords(settings: Settings) -> Passwords:
-    return Passwords(settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism)
+    return Passwords(
+        settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism
+    )
 
 
-def _run(body: Callable[[Settings, argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def _run(
+    body: Callable[[Settings, argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         try:
             return body(load_settings(), args)
@@ -69,18 +73,24 @@ def _bootstrap(settings: Settings, args: argparse.Namespace) -> int:
             password = os.environ.get(BOOTSTRAP_PASSWORD_ENV)
             if not password:
                 password = generated = secrets.token_urlsafe(18)
-            user = store.create_user(session, _passwords(settings), args.username, password, project)
+            user = store.create_user(
+                session, _passwords(settings), args.username, password, project
+            )
             created = True
         else:
             created = False
         store.add_role(session, user, project, "admin")
     if created:
-        print(f"created user {args.username!r} with the admin role on project {args.project_name!r}")
+        print(
+            f"created user {args.username!r} with the admin role on project {args.project_name!r}"
+        )
         if generated:
             # Shown once; only its hash is stored.
             print(f"password: {generated}")
     else:
-        print(f"user {args.username!r} exists; ensured the admin role on project {args.project_name!r}")
+        print(
+            f"user {args.username!r} exists; ensured the admin role on project {args.project_name!r}"
+        )
     print(f"auth_url: {settings.public_url.rstrip('/')}/identity/v3")
     return 0
 
@@ -138,7 +148,9 @@ def _token_issue(settings: Settings, args: argparse.Namespace) -> int:
     with _session(settings) as session:
         user = store.lookup_user(session, args.user)
         project = store.lookup_project(session, args.project)
-        raw, info = tokens.issue(session, user, project, utcnow(), ttl, kind=args.kind, methods=("token",))
+        raw, info = tokens.issue(
+            session, user, project, utcnow(), ttl, kind=args.kind, methods=("token",)
+        )
     print(raw)
     print(f"expires_at: {info.expires_at.isoformat()}", file=sys.stderr)
     return 0
@@ -153,7 +165,10 @@ def _policy_show(settings: Settings, args: argparse.Namespace) -> int:
 def serve_hints(settings: Settings) -> None:
     """One line for an operator starting a fresh deployment with tokens on."""
     if settings.auth_strategy != "token":
-        print(f"segmentd: auth_strategy={settings.auth_strategy}: requests are NOT authenticated", flush=True)
+        print(
+            f"segmentd: auth_strategy={settings.auth_strategy}: requests are NOT authenticated",
+            flush=True,
+        )
         return
     try:
         with _session(settings) as session:
@@ -161,31 +176,45 @@ def serve_hints(settings: Settings) -> None:
     except Exception:  # the database may not be migrated (--no-upgrade); serve anyway
         return
     if anyone is None:
-        print("segmentd: no users yet; run `segmentd bootstrap` to create the admin user", flush=True)
+        print(
+            "segmentd: no users yet; run `segmentd bootstrap` to create the admin user", flush=True
+        )
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    boot = sub.add_parser("bootstrap", help="migrate the database and create the admin project and user")
+    boot = sub.add_parser(
+        "bootstrap", help="migrate the database and create the admin project and user"
+    )
     boot.add_argument("--project-name", default="admin")
     boot.add_argument("--username", default="admin")
     boot.set_defaults(func=_run(_bootstrap))
 
-    project = sub.add_parser("project", help="identity projects").add_subparsers(dest="project_command", required=True)
+    project = sub.add_parser("project", help="identity projects").add_subparsers(
+        dest="project_command", required=True
+    )
     create = project.add_parser("create")
     create.add_argument("name")
     create.add_argument("--description", default="")
     create.set_defaults(func=_run(_project_create))
 
-    user = sub.add_parser("user", help="identity users").add_subparsers(dest="user_command", required=True)
+    user = sub.add_parser("user", help="identity users").add_subparsers(
+        dest="user_command", required=True
+    )
     create = user.add_parser("create")
     create.add_argument("name")
-    create.add_argument("--project", required=True, help="project id or name (also the default project)")
-    create.add_argument("--role", action="append", choices=ROLE_NAMES, help="repeatable; default member")
+    create.add_argument(
+        "--project", required=True, help="project id or name (also the default project)"
+    )
+    create.add_argument(
+        "--role", action="append", choices=ROLE_NAMES, help="repeatable; default member"
+    )
     create.add_argument("--password-stdin", action="store_true")
     create.add_argument("--no-password", action="store_true", help="token-only user (agents)")
     create.set_defaults(func=_run(_user_create))
 
-    role = sub.add_parser("role", help="role assignments").add_subparsers(dest="role_command", required=True)
+    role = sub.add_parser("role", help="role assignments").add_subparsers(
+        dest="role_command", required=True
+    )
     for action in ("add", "remove"):
         cmd = role.add_parser(action)
         cmd.add_argument("--user", required=True)
@@ -193,15 +222,23 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         cmd.add_argument("--role", required=True, choices=ROLE_NAMES)
         cmd.set_defaults(func=_run(_role))
 
-    token = sub.add_parser("token", help="tokens").add_subparsers(dest="token_command", required=True)
+    token = sub.add_parser("token", help="tokens").add_subparsers(
+        dest="token_command", required=True
+    )
     issue = token.add_parser("issue", help="issue a (long-lived) token, e.g. for an agent")
     issue.add_argument("--user", required=True)
     issue.add_argument("--project", required=True)
     issue.add_argument("--ttl", type=int, default=None, help="seconds; default token_ttl_seconds")
-    issue.add_argument("--kind", choices=("agent", "token"), default="agent",
-                       help="agent tokens may only post agent reports, whatever their roles")
+    issue.add_argument(
+        "--kind",
+        choices=("agent", "token"),
+        default="agent",
+        help="agent tokens may only post agent reports, whatever their roles",
+    )
     issue.set_defaults(func=_run(_token_issue))
 
-    policy = sub.add_parser("policy", help="authorization rules").add_subparsers(dest="policy_command", required=True)
+    policy = sub.add_parser("policy", help="authorization rules").add_subparsers(
+        dest="policy_command", required=True
+    )
     show = policy.add_parser("show", help="print every rule in force (defaults + policy_file)")
     show.set_defaults(func=_run(_policy_show))

@@ -39,12 +39,16 @@ def build_limits(settings: Settings) -> RateLimits:
     if not settings.ratelimit_enabled:
         return RateLimits()
     limiter = build_limiter(
-        settings.ratelimit_storage_url, settings.ratelimit_strategy,
-        settings.ratelimit_key_prefix, settings.ratelimit_fail_open,
+        settings.ratelimit_storage_url,
+        settings.ratelimit_strategy,
+        settings.ratelimit_key_prefix,
+        settings.ratelimit_fail_open,
     )
     defaults = {
-        "read": settings.ratelimit_read, "write": settings.ratelimit_write,
-        "report": settings.ratelimit_report, "anonymous": settings.ratelimit_anonymous,
+        "read": settings.ratelimit_read,
+        "write": settings.ratelimit_write,
+        "report": settings.ratelimit_report,
+        "anonymous": settings.ratelimit_anonymous,
         "login": settings.ratelimit_login,
     }
     return RateLimits(limiter, RatePolicy(defaults, settings.ratelimit_roles))
@@ -64,7 +68,9 @@ def _engines(settings: Settings, **engine_kwargs: Any) -> tuple[Engine, Engine]:
     if not settings.is_sqlite():
         engine = make_engine(url, *timeouts, **engine_kwargs)
         return engine, read_only(engine)
-    writes = make_engine(url, *timeouts, pool_size=1, max_overflow=0, pool_timeout=60, **engine_kwargs)
+    writes = make_engine(
+        url, *timeouts, pool_size=1, max_overflow=0, pool_timeout=60, **engine_kwargs
+    )
     return writes, read_only(make_engine(url, *timeouts, **engine_kwargs))
 
 
@@ -109,7 +115,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.ops = ops.Ops(
         metrics=metrics,
         readiness=Readiness(
-            probe_engine(settings.database_url), migrate.HEAD,
+            probe_engine(settings.database_url),
+            migrate.HEAD,
             settings.readiness_cache_seconds,
         ),
     )
@@ -117,9 +124,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Matched in this order, route by route: the resources most requests
     # name come first (no two routers' paths overlap, so order is free).
     routers = (
-        segments.router, networks.router, subnets.router, subnets.segment_router,
-        subnets.host_router, segment_range_routes.router, agents.router, host_mapping.router,
-        root.router, identity.router, ops.router,
+        segments.router,
+        networks.router,
+        subnets.router,
+        subnets.segment_router,
+        subnets.host_router,
+        segment_range_routes.router,
+        agents.router,
+        host_mapping.router,
+        root.router,
+        identity.router,
+        ops.router,
     )
     for router in routers:
         app.include_router(router)

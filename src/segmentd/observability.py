@@ -84,7 +84,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -120,7 +122,11 @@ def log_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
         "disable_existing_loggers": False,
         "formatters": {"default": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
         "handlers": {
-            "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stderr",
+            }
         },
         "loggers": {
             "segmentd": {"handlers": handler, "level": level, "propagate": False},
@@ -152,16 +158,23 @@ class Metrics:
             "segmentd_http_requests", "HTTP requests answered", LABELS, registry=reg
         )
         self.latency = Histogram(
-            "segmentd_http_request_duration_seconds", "Time to answer an HTTP request",
-            LABELS, buckets=LATENCY_BUCKETS, registry=reg,
+            "segmentd_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
         )
         self.pool_checked_out = Gauge(
-            "segmentd_db_pool_checked_out", "Database connections in use (all live workers)",
-            registry=reg, multiprocess_mode="livesum",
+            "segmentd_db_pool_checked_out",
+            "Database connections in use (all live workers)",
+            registry=reg,
+            multiprocess_mode="livesum",
         )
         self.pool_size = Gauge(
-            "segmentd_db_pool_size", "Database pool size (all live workers)",
-            registry=reg, multiprocess_mode="livesum",
+            "segmentd_db_pool_size",
+            "Database pool size (all live workers)",
+            registry=reg,
+            multiprocess_mode="livesum",
         )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._pool_sampled = -POOL_SAMPLE_S
@@ -172,7 +185,8 @@ class Metrics:
         if children is None:  # label sets are bounded: methods x route templates x statuses
             labels = (key[0], route, str(status))
             children = self._children[key] = (
-                self.requests.labels(*labels), self.latency.labels(*labels)
+                self.requests.labels(*labels),
+                self.latency.labels(*labels),
             )
         children[0].inc()
         children[1].observe(seconds)
@@ -315,12 +329,18 @@ class ObservabilityMiddleware:
         level = logging.DEBUG if scope.get("path") in QUIET_PATHS else logging.INFO
         if not access_log.isEnabledFor(level):
             return
-        access_log.log(level, "request", extra={"fields": {
-            "request_id": state.get("request_id"),
-            "user_id": getattr(principal, "subject", None),
-            "project_id": getattr(principal, "project_id", None),
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 3),
-        }})
+        access_log.log(
+            level,
+            "request",
+            extra={
+                "fields": {
+                    "request_id": state.get("request_id"),
+                    "user_id": getattr(principal, "subject", None),
+                    "project_id": getattr(principal, "project_id", None),
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                }
+            },
+        )

@@ -154,7 +154,9 @@ class LimitsRateLimiter:
                 self._down_until = time.monotonic() + RETRY_INTERVAL_S
             log.warning("rate limit storage unavailable: %s", type(exc.storage_error).__name__)
             return self._unavailable(item, window)
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
+        # ``limits`` stamps windows with its own clock reading: rounding can
+        # put the reset a second past the window, which no bucket can be.
+        reset = min(window, max(0, math.ceil(stats.reset_time - time.time())))
         return Decision(allowed, item.amount, max(0, stats.remaining), reset, window)
 
     def _unavailable(self, item: RateLimitItem, window: int) -> Decision:
@@ -208,13 +210,17 @@ class InProcessMovingWindow:
                     self._hits[key] = (hits, window)
                     self._maybe_sweep(now)
             oldest = hits[0] if hits else now
-        reset = max(0, math.ceil(oldest + window - now))
+        # ``window - age``, clamped: ``oldest + window - now`` rounds to
+        # 60.000...01 for a hit made now, and ceil() would say 61.
+        reset = min(window, max(0, math.ceil(window - (now - oldest))))
         return Decision(allowed, limit, max(0, limit - len(hits)), reset, window)
 
     def _maybe_sweep(self, now: float) -> None:
         if len(self._hits) < self._sweep_at:
             return
-        stale = [k for k, (hits, window) in self._hits.items() if not hits or hits[-1] <= now - window]
+        stale = [
+            k for k, (hits, window) in self._hits.items() if not hits or hits[-1] <= now - window
+        ]
         for key in stale:
             del self._hits[key]
         self._sweep_at = max(1024, 2 * len(self._hits))

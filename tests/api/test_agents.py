@@ -29,8 +29,19 @@ def test_report_creates_agent_and_shows_neutron_attributes(api: Api) -> None:
     assert created["host"] == "compute-1"
     shown = api.get(f"/v2.0/agents/{created['id']}").json()["agent"]
     assert set(shown) == {
-        "id", "agent_type", "binary", "host", "topic", "admin_state_up", "alive", "description",
-        "configurations", "heartbeat_timestamp", "started_at", "created_at", "availability_zone",
+        "id",
+        "agent_type",
+        "binary",
+        "host",
+        "topic",
+        "admin_state_up",
+        "alive",
+        "description",
+        "configurations",
+        "heartbeat_timestamp",
+        "started_at",
+        "created_at",
+        "availability_zone",
     }
     assert shown["alive"] is True
     assert shown["admin_state_up"] is True
@@ -87,11 +98,15 @@ def test_changed_report_updates_configuration(api: Api) -> None:
 def test_several_agent_types_on_one_host(api: Api) -> None:
     report(api, ovs("compute-1", "physnet1"))
     sriov = {
-        "host": "compute-1", "agent_type": SRIOV, "binary": "neutron-sriov-nic-agent",
+        "host": "compute-1",
+        "agent_type": SRIOV,
+        "binary": "neutron-sriov-nic-agent",
         "configurations": {"device_mappings": {"physnet2": ["ens5f1", "ens5f0", "ens5f0"]}},
     }
     report(api, sriov)
-    agents = api.get("/v2.0/agents", params={"host": "compute-1", "sort_key": "agent_type"}).json()["agents"]
+    agents = api.get("/v2.0/agents", params={"host": "compute-1", "sort_key": "agent_type"}).json()[
+        "agents"
+    ]
     assert [a["agent_type"] for a in agents] == [SRIOV, OVS]
     assert agents[0]["configurations"] == {"device_mappings": {"physnet2": ["ens5f0", "ens5f1"]}}
 
@@ -103,7 +118,9 @@ def test_bulk_report(api: Api) -> None:
     assert [r["result"] for r in resp.json()["agents"]] == ["created"] * 5
     agents[2] = ovs("compute-2", "physnet2")
     resp = api.post("/v2.0/agents/report/bulk", {"agents": agents})
-    assert [r["result"] for r in resp.json()["agents"]] == ["unchanged"] * 2 + ["updated"] + ["unchanged"] * 2
+    assert [r["result"] for r in resp.json()["agents"]] == ["unchanged"] * 2 + ["updated"] + [
+        "unchanged"
+    ] * 2
     page = api.get("/v2.0/agents", params={"limit": 2, "sort_key": "host"}).json()
     assert [a["host"] for a in page["agents"]] == ["compute-0", "compute-1"]
     assert page["agents_links"][0]["rel"] == "next"
@@ -112,16 +129,22 @@ def test_bulk_report(api: Api) -> None:
 def test_bulk_cap(make_api: Callable[..., Api], snapshot: Snapshot) -> None:
     capped = make_api(max_agents_per_report=2)
     before = snapshot()
-    resp = capped.post("/v2.0/agents/report/bulk", {"agents": [ovs(f"h{i}", "physnet1") for i in range(3)]})
+    resp = capped.post(
+        "/v2.0/agents/report/bulk", {"agents": [ovs(f"h{i}", "physnet1") for i in range(3)]}
+    )
     assert_error(resp, 413, "TooManyAgents")
     assert snapshot() == before
-    ok = capped.post("/v2.0/agents/report/bulk", {"agents": [ovs(f"h{i}", "physnet1") for i in range(2)]})
+    ok = capped.post(
+        "/v2.0/agents/report/bulk", {"agents": [ovs(f"h{i}", "physnet1") for i in range(2)]}
+    )
     assert ok.status_code == 200
 
 
 def test_update_agent(api: Api) -> None:
     agent = report(api, ovs("compute-1", "physnet1"))
-    resp = api.put(f"/v2.0/agents/{agent['id']}", {"agent": {"admin_state_up": False, "description": "maint"}})
+    resp = api.put(
+        f"/v2.0/agents/{agent['id']}", {"agent": {"admin_state_up": False, "description": "maint"}}
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()["agent"]
     assert (body["admin_state_up"], body["description"]) == (False, "maint")
@@ -133,10 +156,19 @@ def test_update_agent(api: Api) -> None:
 
 @pytest.mark.parametrize(
     "attrs",
-    [{"host": "other"}, {"agent_type": LB}, {"configurations": {}}, {"alive": False}, {"unknown": 1},
-     {"admin_state_up": "maybe"}, {"description": "x" * 256}],
+    [
+        {"host": "other"},
+        {"agent_type": LB},
+        {"configurations": {}},
+        {"alive": False},
+        {"unknown": 1},
+        {"admin_state_up": "maybe"},
+        {"description": "x" * 256},
+    ],
 )
-def test_update_rejects_other_attributes(api: Api, snapshot: Snapshot, attrs: dict[str, Any]) -> None:
+def test_update_rejects_other_attributes(
+    api: Api, snapshot: Snapshot, attrs: dict[str, Any]
+) -> None:
     agent = report(api, ovs("compute-1", "physnet1"))
     before = snapshot()
     assert_error(api.put(f"/v2.0/agents/{agent['id']}", {"agent": attrs}), 400)
@@ -180,7 +212,12 @@ def test_agents_are_invisible_to_non_admins(api: Api, snapshot: Snapshot, roles:
     missing_id = "00000000-0000-4000-8000-000000000000"
     missing = caller.get(f"/v2.0/agents/{missing_id}").json()
     hidden = caller.get(f"/v2.0/agents/{agent['id']}").json()
-    assert hidden == {"NeutronError": {**missing["NeutronError"], "message": missing["NeutronError"]["message"].replace(missing_id, agent["id"])}}
+    assert hidden == {
+        "NeutronError": {
+            **missing["NeutronError"],
+            "message": missing["NeutronError"]["message"].replace(missing_id, agent["id"]),
+        }
+    }
     assert_error(caller.put(f"/v2.0/agents/{agent['id']}", {"agent": {"description": "x"}}), 404)
     assert_error(caller.delete(f"/v2.0/agents/{agent['id']}"), 404)
     assert snapshot() == before
@@ -216,18 +253,29 @@ INVALID = [
 
 
 @pytest.mark.parametrize("attrs", INVALID, ids=lambda v: str(v)[:60])
-def test_invalid_reports_change_nothing(api: Api, snapshot: Snapshot, attrs: dict[str, Any]) -> None:
+def test_invalid_reports_change_nothing(
+    api: Api, snapshot: Snapshot, attrs: dict[str, Any]
+) -> None:
     report(api, ovs("existing", "physnet1"))
     before = snapshot()
     body = {**ovs("h1", "physnet1"), **attrs}
     assert_error(api.post("/v2.0/agents/report", {"agent": body}), 400)
-    assert_error(api.post("/v2.0/agents/report/bulk", {"agents": [ovs("h2", "physnet1"), body]}), 400)
+    assert_error(
+        api.post("/v2.0/agents/report/bulk", {"agents": [ovs("h2", "physnet1"), body]}), 400
+    )
     assert snapshot() == before
 
 
 @pytest.mark.parametrize(
     "body",
-    [None, {}, {"agent": None}, {"agents": []}, {"agent": {}}, {"agent": ovs("h", "p"), "extra": 1}],
+    [
+        None,
+        {},
+        {"agent": None},
+        {"agents": []},
+        {"agent": {}},
+        {"agent": ovs("h", "p"), "extra": 1},
+    ],
 )
 def test_malformed_report_bodies(api: Api, snapshot: Snapshot, body: Any) -> None:
     before = snapshot()
@@ -237,17 +285,26 @@ def test_malformed_report_bodies(api: Api, snapshot: Snapshot, body: Any) -> Non
 
 def test_bulk_refuses_the_same_agent_twice(api: Api, snapshot: Snapshot) -> None:
     before = snapshot()
-    resp = api.post("/v2.0/agents/report/bulk", {"agents": [ovs("h1", "physnet1"), ovs("h1", "physnet2")]})
+    resp = api.post(
+        "/v2.0/agents/report/bulk", {"agents": [ovs("h1", "physnet1"), ovs("h1", "physnet2")]}
+    )
     assert_error(resp, 400)
     assert snapshot() == before
 
 
 def test_linux_bridge_reports_interface_and_bridge_mappings(api: Api, engine: Engine) -> None:
     agent = {
-        "host": "h1", "agent_type": LB, "binary": "neutron-linuxbridge-agent",
-        "configurations": {"interface_mappings": {"physnet1": "eth1"}, "bridge_mappings": {"physnet2": "br-ex"}},
+        "host": "h1",
+        "agent_type": LB,
+        "binary": "neutron-linuxbridge-agent",
+        "configurations": {
+            "interface_mappings": {"physnet1": "eth1"},
+            "bridge_mappings": {"physnet2": "br-ex"},
+        },
     }
     assert report(api, agent)["result"] == "created"
-    net = api.create_network(**{"provider:network_type": "flat", "provider:physical_network": "physnet2"})
+    net = api.create_network(
+        **{"provider:network_type": "flat", "provider:physical_network": "physnet2"}
+    )
     seg = api.get("/v2.0/segments", params={"network_id": net["id"]}).json()["segments"][0]
     assert mappings(engine) == {(seg["id"], "h1")}

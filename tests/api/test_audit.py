@@ -28,8 +28,13 @@ def test_creates_updates_deletes_are_recorded_with_who_what_and_request_id(api: 
     created = admin.post("/v2.0/networks", {"network": {"name": "n1", "tags": ["b", "a"]}})
     net = created.json()["network"]
     renamed = admin.put(f"/v2.0/networks/{net['id']}", {"network": {"name": "n2"}})
-    seg = admin.create_segment(net["id"], network_type="vlan", physical_network="physnet1", segmentation_id=1234)
-    assert admin.put(f"/v2.0/segments/{seg['id']}", {"segment": {"description": "d"}}).status_code == 200
+    seg = admin.create_segment(
+        net["id"], network_type="vlan", physical_network="physnet1", segmentation_id=1234
+    )
+    assert (
+        admin.put(f"/v2.0/segments/{seg['id']}", {"segment": {"description": "d"}}).status_code
+        == 200
+    )
     assert admin.delete(f"/v2.0/segments/{seg['id']}").status_code == 204
     deleted = admin.delete(f"/v2.0/networks/{net['id']}")
     assert deleted.status_code == 204
@@ -56,18 +61,36 @@ def test_creates_updates_deletes_are_recorded_with_who_what_and_request_id(api: 
     assert [e["action"] for e in seg_events] == ["create", "update", "delete"]
     assert seg_events[0]["after"]["segmentation_id"] == 1234
     changed = seg_events[1]["after"]
-    assert {"description", "revision_number"} <= set(changed) <= {"description", "revision_number", "updated_at"}
+    assert (
+        {"description", "revision_number"}
+        <= set(changed)
+        <= {"description", "revision_number", "updated_at"}
+    )
     assert (changed["description"], seg_events[1]["before"]["description"]) == ("d", "")
 
 
 def test_ranges_subnets_and_agents_are_recorded(api: Api) -> None:
-    rng = api.post("/v2.0/network_segment_ranges", {"network_segment_range": {
-        "network_type": "vxlan", "minimum": 100, "maximum": 200, "name": "r",
-        "shared": False, "project_id": "p1"}})
+    rng = api.post(
+        "/v2.0/network_segment_ranges",
+        {
+            "network_segment_range": {
+                "network_type": "vxlan",
+                "minimum": 100,
+                "maximum": 200,
+                "name": "r",
+                "shared": False,
+                "project_id": "p1",
+            }
+        },
+    )
     assert rng.status_code == 201, rng.text
     range_id = rng.json()["network_segment_range"]["id"]
-    assert api.put(f"/v2.0/network_segment_ranges/{range_id}",
-                   {"network_segment_range": {"maximum": 150}}).status_code == 200
+    assert (
+        api.put(
+            f"/v2.0/network_segment_ranges/{range_id}", {"network_segment_range": {"maximum": 150}}
+        ).status_code
+        == 200
+    )
     assert api.delete(f"/v2.0/network_segment_ranges/{range_id}").status_code == 204
     range_events = _events(api, resource_id=range_id)
     assert [e["action"] for e in range_events] == ["create", "update", "delete"]
@@ -75,19 +98,34 @@ def test_ranges_subnets_and_agents_are_recorded(api: Api) -> None:
     assert range_events[2]["before"]["project_id"] == "p1"
 
     net = api.create_network(name="routed")
-    sub = api.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.0.0.0/24", "ip_version": 4}})
+    sub = api.post(
+        "/v2.0/subnets",
+        {"subnet": {"network_id": net["id"], "cidr": "10.0.0.0/24", "ip_version": 4}},
+    )
     assert sub.status_code == 201, sub.text
     subnet_id = sub.json()["subnet"]["id"]
     assert api.put(f"/v2.0/subnets/{subnet_id}", {"subnet": {"name": "s"}}).status_code == 200
     assert api.delete(f"/v2.0/subnets/{subnet_id}").status_code == 204
-    assert [e["action"] for e in _events(api, resource_type="subnet")] == ["create", "update", "delete"]
+    assert [e["action"] for e in _events(api, resource_type="subnet")] == [
+        "create",
+        "update",
+        "delete",
+    ]
 
-    report = {"agent": {"host": "h1", "agent_type": "Open vSwitch agent", "binary": "neutron-openvswitch-agent",
-                        "configurations": {"bridge_mappings": {"physnet1": "br-eth1"}}}}
+    report = {
+        "agent": {
+            "host": "h1",
+            "agent_type": "Open vSwitch agent",
+            "binary": "neutron-openvswitch-agent",
+            "configurations": {"bridge_mappings": {"physnet1": "br-eth1"}},
+        }
+    }
     reported = api.as_("svc", "service").post("/v2.0/agents/report", report)
     assert reported.status_code == 200, reported.text
     agent_id = api.get("/v2.0/agents").json()["agents"][0]["id"]
-    assert api.put(f"/v2.0/agents/{agent_id}", {"agent": {"admin_state_up": False}}).status_code == 200
+    assert (
+        api.put(f"/v2.0/agents/{agent_id}", {"agent": {"admin_state_up": False}}).status_code == 200
+    )
     assert api.delete(f"/v2.0/agents/{agent_id}").status_code == 204
     agent_events = _events(api, resource_type="agent")
     # Reports are not audited (heartbeats); operator changes are.
@@ -101,7 +139,9 @@ def test_denied_mutations_are_recorded_and_change_nothing(api: Api, snapshot: An
     before = snapshot()
     member = api.as_("other-project", "member")
     refused = [
-        member.post("/v2.0/segments", {"segment": {"network_id": net["id"], "network_type": "vxlan"}}),
+        member.post(
+            "/v2.0/segments", {"segment": {"network_id": net["id"], "network_type": "vxlan"}}
+        ),
         member.post("/v2.0/networks", {"network": {"name": "x", "shared": True}}),
         api.as_("p", "reader").post("/v2.0/networks", {"network": {"name": "x"}}),
         api.as_("admin-project", "admin").delete(f"/v2.0/agents/{net['id']}"),  # 404, not a denial
@@ -135,7 +175,10 @@ def test_unauthenticated_mutation_is_recorded(token_app: Any) -> None:
 def test_failed_mutation_records_nothing(api: Api) -> None:
     net = api.create_network(name="n")
     api.create_segment(net["id"], network_type="vxlan", segmentation_id=4242)
-    clash = api.post("/v2.0/segments", {"segment": {"network_id": net["id"], "network_type": "vxlan", "segmentation_id": 4242}})
+    clash = api.post(
+        "/v2.0/segments",
+        {"segment": {"network_id": net["id"], "network_type": "vxlan", "segmentation_id": 4242}},
+    )
     assert clash.status_code == 409
     assert _events(api, request_id=_rid(clash)) == []
 
@@ -153,13 +196,17 @@ def test_listing_is_admin_only_paginated_and_filtered(api: Api) -> None:
         seen += page["audit_events"]
     names = [e["after"]["name"] for e in seen]
     assert names == [f"n{i}" for i in range(5)]  # chronological
-    newest = api.get("/v2.0/audit-events", params={"sort_key": "created_at", "sort_dir": "desc", "limit": 1})
+    newest = api.get(
+        "/v2.0/audit-events", params={"sort_key": "created_at", "sort_dir": "desc", "limit": 1}
+    )
     assert newest.json()["audit_events"][0]["after"]["name"] == "n4"
     assert api.get("/v2.0/audit-events", params={"bogus": "1"}).status_code == 400
     assert len(_events(api, action="create", resource_type="network", user_id="noauth")) == 5
 
 
-def test_database_refuses_update_and_delete_of_audit_rows(api: Api, engine: Engine, is_postgres: bool) -> None:
+def test_database_refuses_update_and_delete_of_audit_rows(
+    api: Api, engine: Engine, is_postgres: bool
+) -> None:
     api.create_network(name="n")
     with pytest.raises(DBAPIError), engine.begin() as conn:
         conn.execute(update(AuditEvent).values(action="delete"))

@@ -31,11 +31,17 @@ SAME_VNI = 40  # requests all asking for one explicit VNI: exactly one may win
 
 
 def test_concurrent_creations_across_processes(database_url: str, engine: Engine) -> None:
-    env = {"SEGMENTD_NETWORK_VLAN_RANGES": f"physnet1:1:{VLAN_POOL}", "SEGMENTD_ENVIRONMENT": "test"}
+    env = {
+        "SEGMENTD_NETWORK_VLAN_RANGES": f"physnet1:1:{VLAN_POOL}",
+        "SEGMENTD_ENVIRONMENT": "test",
+    }
     with ExitStack() as stack:
         bases = [stack.enter_context(running_server(database_url, env=env)) for _ in range(SERVERS)]
         clients = [Api.for_url(b) for b in bases]
-        networks = [clients[0].create_network(name=f"n{i}", **{"provider:network_type": "local"}) for i in range(8)]
+        networks = [
+            clients[0].create_network(name=f"n{i}", **{"provider:network_type": "local"})
+            for i in range(8)
+        ]
         jobs: list[dict[str, Any]] = [
             {"network_type": "vlan", "physical_network": "physnet1"} for _ in range(ALLOCATIONS)
         ] + [{"network_type": "vxlan", "segmentation_id": 777} for _ in range(SAME_VNI)]
@@ -58,15 +64,26 @@ def test_concurrent_creations_across_processes(database_url: str, engine: Engine
     ids = [s["segmentation_id"] for s in vlan]
     assert len(ids) == len(set(ids)) == VLAN_POOL, statuses
     assert set(ids) == set(range(1, VLAN_POOL + 1))
-    assert Counter(code for code, _ in results[:ALLOCATIONS]) == {201: VLAN_POOL, 503: ALLOCATIONS - VLAN_POOL}
+    assert Counter(code for code, _ in results[:ALLOCATIONS]) == {
+        201: VLAN_POOL,
+        503: ALLOCATIONS - VLAN_POOL,
+    }
     assert Counter(vni) == {201: 1, 409: SAME_VNI - 1}
     with engine.connect() as conn:
         stored = conn.execute(
-            select(Segment.network_type, func.count(), func.count(func.distinct(Segment.segmentation_id)))
+            select(
+                Segment.network_type,
+                func.count(),
+                func.count(func.distinct(Segment.segmentation_id)),
+            )
             .group_by(Segment.network_type)
             .order_by(Segment.network_type)
         ).all()
-    assert [tuple(r) for r in stored] == [("local", 8, 0), ("vlan", VLAN_POOL, VLAN_POOL), ("vxlan", 1, 1)]
+    assert [tuple(r) for r in stored] == [
+        ("local", 8, 0),
+        ("vlan", VLAN_POOL, VLAN_POOL),
+        ("vxlan", 1, 1),
+    ]
 
 
 def test_real_server_smoke(database_url: str) -> None:
@@ -78,7 +95,9 @@ def test_real_server_smoke(database_url: str) -> None:
         assert created.status_code == 201
         assert created.headers["X-Openstack-Request-Id"].startswith("req-")
         net = created.json()["network"]
-        listed = http.get("/v2.0/segments", params={"network_id": net["id"]}, headers=headers).json()
+        listed = http.get(
+            "/v2.0/segments", params={"network_id": net["id"]}, headers=headers
+        ).json()
         assert listed["segments"][0]["segmentation_id"] == net["provider:segmentation_id"]
         missing = http.get("/v2.0/networks/2f0e3b54-0d43-4d0b-a0a8-6b1f0c2b7c6e", headers=headers)
         assert missing.status_code == 404

@@ -57,7 +57,10 @@ def test_segment_get_runs_on_the_loop_on_sqlite_only(
 
 
 def test_a_busy_read_pool_sends_it_to_the_thread_pool(
-    api: Api, runtime: Runtime, segment_url: str, read_threads: list[str],
+    api: Api,
+    runtime: Runtime,
+    segment_url: str,
+    read_threads: list[str],
     is_postgres: bool,
 ) -> None:
     engine = runtime.read_sessions.kw["bind"]

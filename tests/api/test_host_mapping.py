@@ -20,7 +20,9 @@ from tests.server import running_server
 Snapshot = Callable[[], dict[str, Any]]
 
 
-def segment(api: Api, network_type: str, physnet: str | None = None, **attrs: Any) -> dict[str, Any]:
+def segment(
+    api: Api, network_type: str, physnet: str | None = None, **attrs: Any
+) -> dict[str, Any]:
     net = api.create_network(**{"provider:network_type": "local"})
     extra = {"physical_network": physnet} if physnet else {}
     return api.create_segment(net["id"], network_type=network_type, **extra, **attrs)
@@ -55,10 +57,15 @@ def test_changed_report_adds_missing_and_removes_stale(api: Api, engine: Engine)
 def test_host_keeps_mappings_justified_by_another_agent(api: Api, engine: Engine) -> None:
     v1 = segment(api, "vlan", "physnet1")
     report(api, ovs("h1", "physnet1"))
-    sriov = report(api, {
-        "host": "h1", "agent_type": SRIOV, "binary": "neutron-sriov-nic-agent",
-        "configurations": {"device_mappings": {"physnet1": "ens5f0"}},
-    })
+    sriov = report(
+        api,
+        {
+            "host": "h1",
+            "agent_type": SRIOV,
+            "binary": "neutron-sriov-nic-agent",
+            "configurations": {"device_mappings": {"physnet1": "ens5f0"}},
+        },
+    )
     report(api, ovs("h1"))  # OVS drops physnet1; the SR-IOV agent still has it
     assert mappings(engine) == {(v1["id"], "h1")}
     assert api.delete(f"/v2.0/agents/{sriov['id']}").status_code == 204
@@ -72,7 +79,9 @@ def test_new_segment_maps_to_hosts_already_reporting(api: Api, engine: Engine) -
     seg = segment(api, "vlan", "physnet1")
     assert mappings(engine) == {(seg["id"], f"h{i}") for i in range(3)}
     # Networks created with provider attributes take the same path.
-    net = api.create_network(**{"provider:network_type": "flat", "provider:physical_network": "physnet2"})
+    net = api.create_network(
+        **{"provider:network_type": "flat", "provider:physical_network": "physnet2"}
+    )
     flat = api.get("/v2.0/segments", params={"network_id": net["id"]}).json()["segments"][0]
     assert (flat["id"], "other") in mappings(engine)
 
@@ -120,7 +129,10 @@ def test_hosts_of_segment_paginates(api: Api) -> None:
         params = {"limit": 3, "marker": body["hosts"][-1]["host"]}
         assert "marker=" in nxt[0]["href"]
     assert seen == hosts
-    back = api.get(f"/v2.0/segments/{seg['id']}/hosts", params={"limit": 2, "marker": "h04", "page_reverse": "true"}).json()
+    back = api.get(
+        f"/v2.0/segments/{seg['id']}/hosts",
+        params={"limit": 2, "marker": "h04", "page_reverse": "true"},
+    ).json()
     assert [h["host"] for h in back["hosts"]] == ["h02", "h03"]
 
 
@@ -150,8 +162,11 @@ def test_segments_of_host(api: Api) -> None:
 def test_mapped_hosts_with_agent_type_filters(api: Api, engine: Engine) -> None:
     seg = segment(api, "vlan", "physnet1")
     report(api, ovs("ovs-only", "physnet1"))
-    sriov = {"agent_type": SRIOV, "binary": "neutron-sriov-nic-agent",
-             "configurations": {"device_mappings": {"physnet1": "ens5f0"}}}
+    sriov = {
+        "agent_type": SRIOV,
+        "binary": "neutron-sriov-nic-agent",
+        "configurations": {"device_mappings": {"physnet1": "ens5f0"}},
+    }
     report(api, {"host": "sriov-only", **sriov})
     report(api, ovs("both", "physnet1"))
     report(api, {"host": "both", **sriov})
@@ -164,7 +179,9 @@ def test_mapped_hosts_with_agent_type_filters(api: Api, engine: Engine) -> None:
     assert listed() == ["both", "ovs-only", "sriov-only"]
     assert listed(include_agent_types=OVS) == ["both", "ovs-only"]
     assert listed(exclude_agent_types=SRIOV) == ["ovs-only"]
-    assert listed(include_agent_types=OVS, exclude_agent_types=SRIOV) == ["ovs-only"]  # exclude wins
+    assert listed(include_agent_types=OVS, exclude_agent_types=SRIOV) == [
+        "ovs-only"
+    ]  # exclude wins
     assert listed(include_agent_types=[OVS, SRIOV]) == ["both", "ovs-only", "sriov-only"]
     assert listed(segment_id=seg["id"], limit=1) == ["both"]
     assert hosts_of(api, seg["id"], exclude_agent_types=OVS) == ["sriov-only"]
@@ -204,7 +221,9 @@ def test_mapping_queries_are_admin_only(api: Api, roles: str) -> None:
 
 
 def test_unknown_segment_hosts_is_404(api: Api) -> None:
-    assert_error(api.get("/v2.0/segments/00000000-0000-4000-8000-000000000000/hosts"), 404, "SegmentNotFound")
+    assert_error(
+        api.get("/v2.0/segments/00000000-0000-4000-8000-000000000000/hosts"), 404, "SegmentNotFound"
+    )
 
 
 # Concurrency ---------------------------------------------------------------------------------
@@ -217,7 +236,10 @@ def test_concurrent_duplicate_reports_across_processes(database_url: str, engine
     env = {"SEGMENTD_ENVIRONMENT": "test"}
     hosts = [f"race-{i}" for i in range(6)]
     with ExitStack() as stack:
-        clients = [Api.for_url(stack.enter_context(running_server(database_url, env=env))) for _ in range(3)]
+        clients = [
+            Api.for_url(stack.enter_context(running_server(database_url, env=env)))
+            for _ in range(3)
+        ]
         for client in clients:
             stack.callback(client.close)
         admin = clients[0]
@@ -226,13 +248,23 @@ def test_concurrent_duplicate_reports_across_processes(database_url: str, engine
         def send(job: tuple[Api, str, tuple[str, ...], bool]) -> int:
             client, host, physnets, bulk = job
             if bulk:
-                resp = client.post("/v2.0/agents/report/bulk", {"agents": [ovs(h, *physnets) for h in hosts]})
+                resp = client.post(
+                    "/v2.0/agents/report/bulk", {"agents": [ovs(h, *physnets) for h in hosts]}
+                )
             else:
                 resp = client.post("/v2.0/agents/report", {"agent": ovs(host, *physnets)})
             return resp.status_code
 
         def create_segment(client: Api) -> int:
-            net = client.post("/v2.0/networks", {"network": {"provider:network_type": "vlan", "provider:physical_network": "physnet2"}})
+            net = client.post(
+                "/v2.0/networks",
+                {
+                    "network": {
+                        "provider:network_type": "vlan",
+                        "provider:physical_network": "physnet2",
+                    }
+                },
+            )
             return net.status_code
 
         statuses: Counter[int] = Counter()
@@ -246,7 +278,9 @@ def test_concurrent_duplicate_reports_across_processes(database_url: str, engine
                 futures += [pool.submit(create_segment, c) for c in clients * 2]
                 statuses.update(f.result() for f in futures)
         assert set(statuses) <= {200, 201}, statuses
-        physnet2 = admin.get("/v2.0/segments", params={"physical_network": "physnet2", "limit": 0}).json()["segments"]
+        physnet2 = admin.get(
+            "/v2.0/segments", params={"physical_network": "physnet2", "limit": 0}
+        ).json()["segments"]
 
     agents_per_host = Counter(r[1] for r in _agents(engine))
     assert agents_per_host == dict.fromkeys(hosts, 1)

@@ -45,7 +45,9 @@ def expected_order(items: list[dict[str, Any]], name_desc: bool) -> list[str]:
 
 
 @pytest.mark.parametrize("name_dir", ["asc", "desc"])
-def test_walk_forward_and_backward_with_two_sort_keys(api: Api, population: list[dict[str, Any]], name_dir: str) -> None:
+def test_walk_forward_and_backward_with_two_sort_keys(
+    api: Api, population: list[dict[str, Any]], name_dir: str
+) -> None:
     order = expected_order(population, name_desc=name_dir == "desc")
     query = f"sort_key=network_type&sort_dir=asc&sort_key=name&sort_dir={name_dir}&limit=5"
     forward = follow(api, f"/v2.0/segments?{query}", "next")
@@ -53,11 +55,15 @@ def test_walk_forward_and_backward_with_two_sort_keys(api: Api, population: list
     assert [i for page in forward for i in page] == order
     # Backward from the last page's first item, following "previous" links.
     last_marker = forward[-1][0]
-    backward = follow(api, f"/v2.0/segments?{query}&marker={last_marker}&page_reverse=True", "previous")
+    backward = follow(
+        api, f"/v2.0/segments?{query}&marker={last_marker}&page_reverse=True", "previous"
+    )
     assert [i for page in reversed(backward) for i in page] + forward[-1] == order
 
 
-def test_page_reverse_without_marker_is_the_last_page(api: Api, population: list[dict[str, Any]]) -> None:
+def test_page_reverse_without_marker_is_the_last_page(
+    api: Api, population: list[dict[str, Any]]
+) -> None:
     order = sorted(s["id"] for s in population)
     body = api.get("/v2.0/segments", params={"limit": 4, "page_reverse": "True"}).json()
     assert [s["id"] for s in body["segments"]] == order[-4:]
@@ -66,7 +72,9 @@ def test_page_reverse_without_marker_is_the_last_page(api: Api, population: list
 
 
 def test_links_carry_the_other_parameters(api: Api, population: list[dict[str, Any]]) -> None:
-    body = api.get("/v2.0/segments", params={"limit": 2, "network_type": "vxlan", "fields": "id"}).json()
+    body = api.get(
+        "/v2.0/segments", params={"limit": 2, "network_type": "vxlan", "fields": "id"}
+    ).json()
     (link,) = body["segments_links"]
     parts = urlsplit(link["href"])
     assert parts.path == "/v2.0/segments"
@@ -77,7 +85,9 @@ def test_links_carry_the_other_parameters(api: Api, population: list[dict[str, A
     assert params["marker"] == [body["segments"][-1]["id"]]
 
 
-def test_last_page_has_no_next_and_unpaged_list_has_no_links(api: Api, population: list[dict[str, Any]]) -> None:
+def test_last_page_has_no_next_and_unpaged_list_has_no_links(
+    api: Api, population: list[dict[str, Any]]
+) -> None:
     body = api.get("/v2.0/segments", params={"limit": 100}).json()
     assert len(body["segments"]) == 23
     assert body["segments_links"] == []
@@ -124,7 +134,10 @@ def test_filters_repeat_and_combine(api: Api, population: list[dict[str, Any]]) 
     both = api.get("/v2.0/segments?network_type=vxlan&name=seg-0").json()["segments"]
     assert both and all(s["network_type"] == "vxlan" and s["name"] == "seg-0" for s in both)
     seg = population[5]
-    exact = api.get("/v2.0/segments", params={"segmentation_id": seg["segmentation_id"], "network_type": seg["network_type"]})
+    exact = api.get(
+        "/v2.0/segments",
+        params={"segmentation_id": seg["segmentation_id"], "network_type": seg["network_type"]},
+    )
     assert [s["id"] for s in exact.json()["segments"]] == [seg["id"]]
     assert api.get("/v2.0/segments", params={"name": "' OR 1=1 --"}).json()["segments"] == []
 

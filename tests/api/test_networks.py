@@ -18,7 +18,9 @@ PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segm
 
 
 def segments_of(api: Api, network_id: str) -> list[dict[str, Any]]:
-    resp = api.get("/v2.0/segments", params={"network_id": network_id, "sort_key": "segmentation_id"})
+    resp = api.get(
+        "/v2.0/segments", params={"network_id": network_id, "sort_key": "segmentation_id"}
+    )
     segments: list[dict[str, Any]] = resp.json()["segments"]
     return segments
 
@@ -60,9 +62,21 @@ def test_single_segment_provider_network(api: Api) -> None:
 
 def test_multi_segment_network(api: Api) -> None:
     wanted = [
-        {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 201},
-        {"provider:network_type": "vxlan", "provider:physical_network": None, "provider:segmentation_id": 9001},
-        {"provider:network_type": "flat", "provider:physical_network": "physnet2", "provider:segmentation_id": None},
+        {
+            "provider:network_type": "vlan",
+            "provider:physical_network": "physnet1",
+            "provider:segmentation_id": 201,
+        },
+        {
+            "provider:network_type": "vxlan",
+            "provider:physical_network": None,
+            "provider:segmentation_id": 9001,
+        },
+        {
+            "provider:network_type": "flat",
+            "provider:physical_network": "physnet2",
+            "provider:segmentation_id": None,
+        },
     ]
     net = api.create_network(name="multi", segments=wanted)
     assert net["segments"] == wanted
@@ -70,17 +84,25 @@ def test_multi_segment_network(api: Api) -> None:
     assert net["mtu"] == 1450  # the smallest of its segments'
     stored = segments_of(api, net["id"])
     assert sorted((s["network_type"], s["segmentation_id"]) for s in stored) == [
-        ("flat", None), ("vlan", 201), ("vxlan", 9001),
+        ("flat", None),
+        ("vlan", 201),
+        ("vxlan", 9001),
     ]
 
 
 def test_multi_segment_create_is_all_or_nothing(api: Api, snapshot: Snapshot) -> None:
-    api.create_network(name="holder", **{"provider:network_type": "vxlan", "provider:segmentation_id": 42})
+    api.create_network(
+        name="holder", **{"provider:network_type": "vxlan", "provider:segmentation_id": 42}
+    )
     before = snapshot()
     clash = {
         "name": "multi",
         "segments": [
-            {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 300},
+            {
+                "provider:network_type": "vlan",
+                "provider:physical_network": "physnet1",
+                "provider:segmentation_id": 300,
+            },
             {"provider:network_type": "vxlan", "provider:segmentation_id": 42},
         ],
     }
@@ -91,7 +113,10 @@ def test_multi_segment_create_is_all_or_nothing(api: Api, snapshot: Snapshot) ->
 @pytest.mark.parametrize(
     ("attrs", "needle"),
     [
-        ({"provider:network_type": "vlan", "segments": [{"provider:network_type": "local"}]}, "Segments"),
+        (
+            {"provider:network_type": "vlan", "segments": [{"provider:network_type": "local"}]},
+            "Segments",
+        ),
         ({"segments": [{"provider:network_type": "local"}] * 2}, "Duplicate"),
         ({"segments": []}, "segments"),
         ({"provider:physical_network": "physnet1"}, "provider:network_type"),
@@ -107,7 +132,9 @@ def test_multi_segment_create_is_all_or_nothing(api: Api, snapshot: Snapshot) ->
         ({"whatever": True}, "whatever"),
     ],
 )
-def test_create_validation(api: Api, snapshot: Snapshot, attrs: dict[str, Any], needle: str) -> None:
+def test_create_validation(
+    api: Api, snapshot: Snapshot, attrs: dict[str, Any], needle: str
+) -> None:
     before = snapshot()
     error = assert_error(api.post("/v2.0/networks", {"network": attrs}), 400)
     assert needle in error["message"]
@@ -115,10 +142,18 @@ def test_create_validation(api: Api, snapshot: Snapshot, attrs: dict[str, Any], 
 
 
 def test_delete_network_deletes_segments_and_tags(api: Api, engine: Engine) -> None:
-    net = api.create_network(name="gone", tags=["a", "b"], segments=[
-        {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 5},
-        {"provider:network_type": "vxlan"},
-    ])
+    net = api.create_network(
+        name="gone",
+        tags=["a", "b"],
+        segments=[
+            {
+                "provider:network_type": "vlan",
+                "provider:physical_network": "physnet1",
+                "provider:segmentation_id": 5,
+            },
+            {"provider:network_type": "vxlan"},
+        ],
+    )
     keep = api.create_network(name="kept")
     assert count(engine, Segment) == 3
     assert api.delete(f"/v2.0/networks/{net['id']}").status_code == 204
@@ -128,7 +163,13 @@ def test_delete_network_deletes_segments_and_tags(api: Api, engine: Engine) -> N
     assert count(engine, NetworkTag) == 0
     assert segments_of(api, keep["id"])
     # VLAN 5 on physnet1 is free again.
-    api.create_network(**{"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 5})
+    api.create_network(
+        **{
+            "provider:network_type": "vlan",
+            "provider:physical_network": "physnet1",
+            "provider:segmentation_id": 5,
+        }
+    )
 
 
 def test_update_network(api: Api, snapshot: Snapshot) -> None:
@@ -137,11 +178,23 @@ def test_update_network(api: Api, snapshot: Snapshot) -> None:
     resp = api.put(path, {"network": {"name": "b", "admin_state_up": False, "tags": ["x"]}})
     assert resp.status_code == 200, resp.text
     body = resp.json()["network"]
-    assert (body["name"], body["admin_state_up"], body["tags"], body["revision_number"]) == ("b", False, ["x"], 2)
+    assert (body["name"], body["admin_state_up"], body["tags"], body["revision_number"]) == (
+        "b",
+        False,
+        ["x"],
+        2,
+    )
     before = snapshot()
-    for attrs in ({"provider:segmentation_id": 3}, {"segments": []}, {"project_id": "p"}, {"status": "DOWN"}):
+    for attrs in (
+        {"provider:segmentation_id": 3},
+        {"segments": []},
+        {"project_id": "p"},
+        {"status": "DOWN"},
+    ):
         assert_error(api.put(path, {"network": attrs}), 400)
-    assert_error(api.put(path, {"network": {"name": "c"}}, headers={"If-Match": "revision_number=1"}), 412)
+    assert_error(
+        api.put(path, {"network": {"name": "c"}}, headers={"If-Match": "revision_number=1"}), 412
+    )
     assert snapshot() == before
     ok = api.put(path, {"network": {"name": "c"}}, headers={"If-Match": "revision_number=2"})
     assert ok.json()["network"]["revision_number"] == 3
@@ -157,7 +210,9 @@ def test_member_creates_own_tenant_network_without_provider_view(api: Api) -> No
     assert not set(PROVIDER) & set(net)
     assert "segments" not in net
     # The admin sees the provider attributes of the same network.
-    assert api.get(f"/v2.0/networks/{net['id']}").json()["network"]["provider:network_type"] == "vxlan"
+    assert (
+        api.get(f"/v2.0/networks/{net['id']}").json()["network"]["provider:network_type"] == "vxlan"
+    )
 
 
 @pytest.mark.parametrize(
@@ -169,9 +224,13 @@ def test_member_creates_own_tenant_network_without_provider_view(api: Api) -> No
         {"project_id": "someone-else"},
     ],
 )
-def test_member_may_not_set_privileged_attributes(api: Api, snapshot: Snapshot, attrs: dict[str, Any]) -> None:
+def test_member_may_not_set_privileged_attributes(
+    api: Api, snapshot: Snapshot, attrs: dict[str, Any]
+) -> None:
     before = snapshot()
-    resp = api.as_("alice-project", "member").post("/v2.0/networks", {"network": {"name": "x", **attrs}})
+    resp = api.as_("alice-project", "member").post(
+        "/v2.0/networks", {"network": {"name": "x", **attrs}}
+    )
     assert_error(resp, 403)
     assert snapshot() == before
 
@@ -211,7 +270,9 @@ def test_reader_reads_but_does_not_write(api: Api, snapshot: Snapshot) -> None:
 
 def test_member_cannot_filter_on_provider_attributes(api: Api) -> None:
     api.create_network(name="n")
-    resp = api.as_("alice-project", "member").get("/v2.0/networks", params={"provider:network_type": "vxlan"})
+    resp = api.as_("alice-project", "member").get(
+        "/v2.0/networks", params={"provider:network_type": "vxlan"}
+    )
     assert_error(resp, 400)
     admin = api.get("/v2.0/networks", params={"provider:network_type": "vxlan"}).json()["networks"]
     assert [n["name"] for n in admin] == ["n"]
@@ -224,7 +285,9 @@ def test_router_external_filter(api: Api) -> None:
     internal = api.get("/v2.0/networks", params={"router:external": "False"}).json()["networks"]
     assert [n["name"] for n in internal] == ["n"]
     assert api.get("/v2.0/networks", params={"router:external": "True"}).json()["networks"] == []
-    both = api.get("/v2.0/networks", params=[("router:external", "True"), ("router:external", "False")])
+    both = api.get(
+        "/v2.0/networks", params=[("router:external", "True"), ("router:external", "False")]
+    )
     assert [n["name"] for n in both.json()["networks"]] == ["n"]
     member = api.as_("alice-project", "member")
     assert member.get("/v2.0/networks", params={"router:external": "False"}).status_code == 200

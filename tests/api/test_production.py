@@ -45,7 +45,8 @@ KILL_AT = 3.0
 
 def _workers(server: psutil.Process) -> set[int]:
     return {
-        child.pid for child in server.children()
+        child.pid
+        for child in server.children()
         if any("spawn_main" in part for part in child.cmdline())
     }
 
@@ -62,7 +63,9 @@ class Tracked:
     failures: list[str] = field(default_factory=list)
 
 
-def _drive(base: str, tid: int, stop: threading.Event, killed: threading.Event, out: Tracked) -> None:
+def _drive(
+    base: str, tid: int, stop: threading.Event, killed: threading.Event, out: Tracked
+) -> None:
     api = Api.for_url(base)
     step = 0
 
@@ -82,7 +85,9 @@ def _drive(base: str, tid: int, stop: threading.Event, killed: threading.Event, 
 
     while not stop.is_set():
         step += 1
-        live = [n for n, name in out.networks.items() if name is not None and n not in out.uncertain]
+        live = [
+            n for n, name in out.networks.items() if name is not None and n not in out.uncertain
+        ]
         segs = [s for s, alive in out.segments.items() if alive and s not in out.uncertain]
         choice = step % 5
         if choice == 0 or not live:
@@ -91,13 +96,21 @@ def _drive(base: str, tid: int, stop: threading.Event, killed: threading.Event, 
                 out.networks[resp.json()["network"]["id"]] = f"t{tid}-{step}"
         elif choice == 1:
             net = live[-1]
-            body = {"segment": {"network_id": net, "network_type": "vlan", "physical_network": "physnet1"}}
+            body = {
+                "segment": {
+                    "network_id": net,
+                    "network_type": "vlan",
+                    "physical_network": "physnet1",
+                }
+            }
             resp = call("POST", "/v2.0/segments", body, net)
             if resp is not None and resp.status_code == 201:
                 out.segments[resp.json()["segment"]["id"]] = True
         elif choice == 2:
             net = live[0]
-            resp = call("PUT", f"/v2.0/networks/{net}", {"network": {"name": f"r{tid}-{step}"}}, net)
+            resp = call(
+                "PUT", f"/v2.0/networks/{net}", {"network": {"name": f"r{tid}-{step}"}}, net
+            )
             if resp is not None and resp.status_code == 200:
                 out.networks[net] = f"r{tid}-{step}"
         elif choice == 3 and segs:
@@ -168,10 +181,13 @@ def _check_database(engine: Engine, tracked: list[Tracked]) -> None:
     with engine.connect() as conn:
         names = dict(conn.execute(select(Network.id, Network.name)).all())
         segments = set(conn.execute(select(Segment.id)).scalars())
-        tenant = dict(conn.execute(
-            select(Segment.network_id, func.count()).where(Segment.network_type == "vxlan")
-            .group_by(Segment.network_id)
-        ).all())
+        tenant = dict(
+            conn.execute(
+                select(Segment.network_id, func.count())
+                .where(Segment.network_type == "vxlan")
+                .group_by(Segment.network_id)
+            ).all()
+        )
         duplicates = conn.execute(
             select(Segment.network_type, Segment.physical_network, Segment.segmentation_id)
             .where(Segment.segmentation_id.is_not(None))
@@ -206,8 +222,11 @@ def _check_logs_and_metrics(log: Path, metrics: str, tracked: list[Tracked]) -> 
     # A worker killed between answering and logging may lose a handful of lines.
     assert len(set(acknowledged) - logged) <= THREADS
     created = sum(
-        float(line.rpartition(" ")[2]) for line in metrics.splitlines()
-        if line.startswith('segmentd_http_requests_total{method="POST",route="/v2.0/networks",status="201"}')
+        float(line.rpartition(" ")[2])
+        for line in metrics.splitlines()
+        if line.startswith(
+            'segmentd_http_requests_total{method="POST",route="/v2.0/networks",status="201"}'
+        )
     )
     # Every worker's counts, the killed one's included (its files stay behind).
     acknowledged_creates = sum(len(t.networks) for t in tracked)

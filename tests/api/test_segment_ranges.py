@@ -46,8 +46,20 @@ def network(api: Api) -> dict[str, Any]:
 
 
 def test_config_ranges_are_default_read_only_ranges(api: Api, snapshot: Snapshot) -> None:
-    ranges = api.get(PATH, params={"sort_key": ["network_type", "physical_network"]}).json()["network_segment_ranges"]
-    got = [(r["network_type"], r["physical_network"], r["minimum"], r["maximum"], r["default"], r["shared"]) for r in ranges]
+    ranges = api.get(PATH, params={"sort_key": ["network_type", "physical_network"]}).json()[
+        "network_segment_ranges"
+    ]
+    got = [
+        (
+            r["network_type"],
+            r["physical_network"],
+            r["minimum"],
+            r["maximum"],
+            r["default"],
+            r["shared"],
+        )
+        for r in ranges
+    ]
     assert got == [
         ("geneve", None, 1, 16777215, True, True),
         ("gre", None, 1, 4294967295, True, True),
@@ -63,7 +75,9 @@ def test_config_ranges_are_default_read_only_ranges(api: Api, snapshot: Snapshot
 
 
 def test_create_show_update_delete(api: Api) -> None:
-    body = create_range(api, network_type="vlan", physical_network="physnet1", minimum=100, maximum=104, tags=["t"])
+    body = create_range(
+        api, network_type="vlan", physical_network="physnet1", minimum=100, maximum=104, tags=["t"]
+    )
     assert body["default"] is False and body["shared"] is True and body["project_id"] is None
     assert body["available"] == [100, 101, 102, 103, 104]
     assert body["used"] == {}
@@ -73,8 +87,15 @@ def test_create_show_update_delete(api: Api) -> None:
     updated = api.put(path, {"network_segment_range": {"name": "grown", "maximum": 110}})
     assert updated.status_code == 200, updated.text
     view = updated.json()["network_segment_range"]
-    assert (view["name"], view["maximum"], view["revision_number"], len(view["available"])) == ("grown", 110, 2, 11)
-    assert api.get(path, params={"fields": "id,name"}).json() == {"network_segment_range": {"id": body["id"], "name": "grown"}}
+    assert (view["name"], view["maximum"], view["revision_number"], len(view["available"])) == (
+        "grown",
+        110,
+        2,
+        11,
+    )
+    assert api.get(path, params={"fields": "id,name"}).json() == {
+        "network_segment_range": {"id": body["id"], "name": "grown"}
+    }
     assert api.delete(path).status_code == 204
     assert_error(api.get(path), 404, "NetworkSegmentRangeNotFound")
 
@@ -105,26 +126,55 @@ def test_create_validation(api: Api, snapshot: Snapshot, attrs: dict[str, Any]) 
     assert snapshot() == before
 
 
-def test_operator_ranges_may_not_overlap_each_other_but_may_overlap_defaults(api: Api, snapshot: Snapshot) -> None:
-    first = create_range(api, network_type="vlan", physical_network="physnet1", minimum=1500, maximum=1599)
+def test_operator_ranges_may_not_overlap_each_other_but_may_overlap_defaults(
+    api: Api, snapshot: Snapshot
+) -> None:
+    first = create_range(
+        api, network_type="vlan", physical_network="physnet1", minimum=1500, maximum=1599
+    )
     before = snapshot()
     error = assert_error(
-        api.post(PATH, {"network_segment_range": {"network_type": "vlan", "physical_network": "physnet1", "minimum": 1590, "maximum": 1700}}),
-        409, "NetworkSegmentRangeOverlaps",
+        api.post(
+            PATH,
+            {
+                "network_segment_range": {
+                    "network_type": "vlan",
+                    "physical_network": "physnet1",
+                    "minimum": 1590,
+                    "maximum": 1700,
+                }
+            },
+        ),
+        409,
+        "NetworkSegmentRangeOverlaps",
     )
     assert first["id"] in error["message"]
     grow = api.put(f"{PATH}/{first['id']}", {"network_segment_range": {"maximum": 1700}})
     assert grow.status_code == 200  # itself is not an overlap
-    other = create_range(api, network_type="vlan", physical_network="physnet1", minimum=1701, maximum=1800)
-    assert_error(api.put(f"{PATH}/{other['id']}", {"network_segment_range": {"minimum": 1650}}), 409)
+    other = create_range(
+        api, network_type="vlan", physical_network="physnet1", minimum=1701, maximum=1800
+    )
+    assert_error(
+        api.put(f"{PATH}/{other['id']}", {"network_segment_range": {"minimum": 1650}}), 409
+    )
     assert snapshot() != before
     # Another physnet or type is another pool.
     create_range(api, network_type="vlan", physical_network="physnet2", minimum=1500, maximum=1599)
     create_range(api, network_type="vxlan", minimum=1500, maximum=1599)
 
 
-def test_range_in_use_cannot_shrink_or_go(api: Api, network: dict[str, Any], snapshot: Snapshot) -> None:
-    body = create_range(api, network_type="vlan", physical_network="physnet1", minimum=100, maximum=199, shared=False, project_id="alice")
+def test_range_in_use_cannot_shrink_or_go(
+    api: Api, network: dict[str, Any], snapshot: Snapshot
+) -> None:
+    body = create_range(
+        api,
+        network_type="vlan",
+        physical_network="physnet1",
+        minimum=100,
+        maximum=199,
+        shared=False,
+        project_id="alice",
+    )
     seg = vlan(api, network["id"], 150).json()["segment"]
     path = f"{PATH}/{body['id']}"
     shown = api.get(path).json()["network_segment_range"]
@@ -132,10 +182,17 @@ def test_range_in_use_cannot_shrink_or_go(api: Api, network: dict[str, Any], sna
     assert 150 not in shown["available"] and len(shown["available"]) == 99
     before = snapshot()
     for bounds in ({"minimum": 151}, {"maximum": 149}, {"minimum": 10, "maximum": 120}):
-        assert_error(api.put(path, {"network_segment_range": bounds}), 409, "NetworkSegmentRangeReferencedByProject")
+        assert_error(
+            api.put(path, {"network_segment_range": bounds}),
+            409,
+            "NetworkSegmentRangeReferencedByProject",
+        )
     assert_error(api.delete(path), 409, "NetworkSegmentRangeReferencedByProject")
     assert snapshot() == before
-    assert api.put(path, {"network_segment_range": {"minimum": 150, "maximum": 150}}).status_code == 200
+    assert (
+        api.put(path, {"network_segment_range": {"minimum": 150, "maximum": 150}}).status_code
+        == 200
+    )
     assert api.delete(f"/v2.0/segments/{seg['id']}").status_code == 204
     assert api.delete(path).status_code == 204
 
@@ -168,17 +225,37 @@ def test_used_and_available_are_bounded(make_api: Callable[..., Api]) -> None:
     assert len(shown["available_ranges"]) <= 3
 
 
-def test_project_allocates_own_range_first_and_others_avoid_it(make_api: Callable[..., Api], snapshot: Snapshot) -> None:
+def test_project_allocates_own_range_first_and_others_avoid_it(
+    make_api: Callable[..., Api], snapshot: Snapshot
+) -> None:
     api = make_api(network_vlan_ranges="physnet1:10:19", tenant_network_types="vlan")
-    create_range(api, network_type="vlan", physical_network="physnet1", minimum=10, maximum=14, shared=False, project_id="alice")
+    create_range(
+        api,
+        network_type="vlan",
+        physical_network="physnet1",
+        minimum=10,
+        maximum=14,
+        shared=False,
+        project_id="alice",
+    )
     alice = api.as_("alice", "member")
     bob = api.as_("bob", "member")
-    bob_ids = {api.get(f"/v2.0/networks/{bob.create_network(name='b')['id']}").json()["network"]["provider:segmentation_id"] for _ in range(5)}
+    bob_ids = {
+        api.get(f"/v2.0/networks/{bob.create_network(name='b')['id']}").json()["network"][
+            "provider:segmentation_id"
+        ]
+        for _ in range(5)
+    }
     assert bob_ids == {15, 16, 17, 18, 19}
     before = snapshot()
     assert_error(bob.post("/v2.0/networks", {"network": {"name": "b6"}}), 503, "NoNetworkAvailable")
     assert snapshot() == before
-    alice_ids = {api.get(f"/v2.0/networks/{alice.create_network(name='a')['id']}").json()["network"]["provider:segmentation_id"] for _ in range(5)}
+    alice_ids = {
+        api.get(f"/v2.0/networks/{alice.create_network(name='a')['id']}").json()["network"][
+            "provider:segmentation_id"
+        ]
+        for _ in range(5)
+    }
     assert alice_ids == {10, 11, 12, 13, 14}
     assert_error(alice.post("/v2.0/networks", {"network": {"name": "a6"}}), 503)
 
@@ -191,28 +268,53 @@ def test_segment_ranges_are_admin_only(api: Api, snapshot: Snapshot) -> None:
     body = create_range(api, network_type="gre", minimum=5, maximum=9)
     member = api.as_("alice", "member")
     before = snapshot()
-    assert_error(member.post(PATH, {"network_segment_range": {"network_type": "gre", "minimum": 20, "maximum": 30}}), 403)
+    assert_error(
+        member.post(
+            PATH, {"network_segment_range": {"network_type": "gre", "minimum": 20, "maximum": 30}}
+        ),
+        403,
+    )
     assert member.get(PATH).json()["network_segment_ranges"] == []
-    for method, payload in (("GET", None), ("PUT", {"network_segment_range": {"name": "x"}}), ("DELETE", None)):
-        assert_error(member.request(method, f"{PATH}/{body['id']}", json=payload), 404, "NetworkSegmentRangeNotFound")
+    for method, payload in (
+        ("GET", None),
+        ("PUT", {"network_segment_range": {"name": "x"}}),
+        ("DELETE", None),
+    ):
+        assert_error(
+            member.request(method, f"{PATH}/{body['id']}", json=payload),
+            404,
+            "NetworkSegmentRangeNotFound",
+        )
     assert snapshot() == before
 
 
-def test_defaults_follow_configuration_changes(make_api: Callable[..., Api], engine: Engine) -> None:
-    api = make_api(network_vlan_ranges="datacentre:5:6", vni_ranges="", geneve_vni_ranges="", gre_id_ranges="")
+def test_defaults_follow_configuration_changes(
+    make_api: Callable[..., Api], engine: Engine
+) -> None:
+    api = make_api(
+        network_vlan_ranges="datacentre:5:6", vni_ranges="", geneve_vni_ranges="", gre_id_ranges=""
+    )
     create_range(api, network_type="gre", minimum=5, maximum=9)
     ranges = api.get(PATH, params={"default": "true"}).json()["network_segment_ranges"]
-    assert [(r["physical_network"], r["minimum"], r["maximum"]) for r in ranges] == [("datacentre", 5, 6)]
+    assert [(r["physical_network"], r["minimum"], r["maximum"]) for r in ranges] == [
+        ("datacentre", 5, 6)
+    ]
     assert len(api.get(PATH).json()["network_segment_ranges"]) == 2  # operator ranges stay
 
 
 def count_defaults(engine: Engine) -> int:
     with engine.connect() as conn:
-        stmt = select(func.count()).select_from(NetworkSegmentRange).where(NetworkSegmentRange.default.is_(True))
+        stmt = (
+            select(func.count())
+            .select_from(NetworkSegmentRange)
+            .where(NetworkSegmentRange.default.is_(True))
+        )
         return int(conn.scalar(stmt) or 0)
 
 
-def test_concurrent_startups_create_defaults_once(database_url: str, runtime: Runtime, engine: Engine) -> None:
+def test_concurrent_startups_create_defaults_once(
+    database_url: str, runtime: Runtime, engine: Engine
+) -> None:
     with runtime.write_sessions() as session, session.begin():
         session.execute(NetworkSegmentRange.__table__.delete())
     barrier = threading.Barrier(8)
@@ -234,14 +336,27 @@ def test_concurrent_startups_create_defaults_once(database_url: str, runtime: Ru
 
 
 @pytest.mark.slow
-def test_concurrent_allocation_across_overlapping_project_views(database_url: str, engine: Engine) -> None:
+def test_concurrent_allocation_across_overlapping_project_views(
+    database_url: str, engine: Engine
+) -> None:
     """alice: own 10-29 then shared 30-59; bob: shared minus alice's = 30-59.  They race."""
-    env = {"SEGMENTD_NETWORK_VLAN_RANGES": "physnet1:10:59", "SEGMENTD_TENANT_NETWORK_TYPES": "vlan"}
+    env = {
+        "SEGMENTD_NETWORK_VLAN_RANGES": "physnet1:10:59",
+        "SEGMENTD_TENANT_NETWORK_TYPES": "vlan",
+    }
     with ExitStack() as stack:
         bases = [stack.enter_context(running_server(database_url, env=env)) for _ in range(2)]
         clients = [stack.enter_context(Api.for_url(b)) for b in bases]
         admin = clients[0]
-        create_range(admin, network_type="vlan", physical_network="physnet1", minimum=10, maximum=29, shared=False, project_id="alice")
+        create_range(
+            admin,
+            network_type="vlan",
+            physical_network="physnet1",
+            minimum=10,
+            maximum=29,
+            shared=False,
+            project_id="alice",
+        )
         callers = [c.as_(p, "member") for c in clients for p in ("alice", "bob")]
         jobs = list(zip(itertools.cycle(callers), range(80), strict=False))
 
@@ -251,7 +366,9 @@ def test_concurrent_allocation_across_overlapping_project_views(database_url: st
             seg = None
             if resp.status_code == 201:
                 net_id = resp.json()["network"]["id"]
-                seg = admin.get(f"/v2.0/networks/{net_id}").json()["network"]["provider:segmentation_id"]
+                seg = admin.get(f"/v2.0/networks/{net_id}").json()["network"][
+                    "provider:segmentation_id"
+                ]
             return caller.project, resp.status_code, seg
 
         with ThreadPoolExecutor(16) as pool:
@@ -267,7 +384,9 @@ def test_concurrent_allocation_across_overlapping_project_views(database_url: st
 def test_every_vlan_range_lists_available_as_integers(api: Api) -> None:
     # openstackclient int()s each entry of `available`: runs such as
     # "1000-2999" made `network segment range show/create` exit 1.
-    body = create_range(api, network_type="vlan", physical_network="physnet1", minimum=1, maximum=4094)
+    body = create_range(
+        api, network_type="vlan", physical_network="physnet1", minimum=1, maximum=4094
+    )
     available = api.get(f"{PATH}/{body['id']}").json()["network_segment_range"]["available"]
     assert all(isinstance(i, int) for i in available)
     assert len(available) == 4094 - len(body["used"])

@@ -37,8 +37,14 @@ def assert_error(resp: Any, status: int, type_name: str | None = None) -> dict[s
 
 ACCEPTED = [
     ({"network_type": "flat", "physical_network": "physnet1"}, ("physnet1", None)),
-    ({"network_type": "vlan", "physical_network": "physnet1", "segmentation_id": 101}, ("physnet1", 101)),
-    ({"network_type": "vlan", "physical_network": "physnet2", "segmentation_id": 4094}, ("physnet2", 4094)),
+    (
+        {"network_type": "vlan", "physical_network": "physnet1", "segmentation_id": 101},
+        ("physnet1", 101),
+    ),
+    (
+        {"network_type": "vlan", "physical_network": "physnet2", "segmentation_id": 4094},
+        ("physnet2", 4094),
+    ),
     ({"network_type": "vxlan", "segmentation_id": 5000}, (None, 5000)),
     ({"network_type": "vxlan", "segmentation_id": 16777215}, (None, 16777215)),
     ({"network_type": "geneve", "segmentation_id": 1}, (None, 1)),
@@ -48,7 +54,9 @@ ACCEPTED = [
 
 
 @pytest.mark.parametrize(("attrs", "expected"), ACCEPTED, ids=lambda v: str(v))
-def test_type_rules_accept(api: Api, network: dict[str, Any], attrs: dict[str, Any], expected: tuple[Any, Any]) -> None:
+def test_type_rules_accept(
+    api: Api, network: dict[str, Any], attrs: dict[str, Any], expected: tuple[Any, Any]
+) -> None:
     resp = post_segment(api, network["id"], name="s", **attrs)
     assert resp.status_code == 201, resp.text
     body = resp.json()["segment"]
@@ -71,7 +79,12 @@ def test_type_rules_accept(api: Api, network: dict[str, Any], attrs: dict[str, A
     ],
 )
 def test_allocates_from_configured_ranges(
-    api: Api, network: dict[str, Any], attrs: dict[str, Any], physnets: set[Any], low: int, high: int
+    api: Api,
+    network: dict[str, Any],
+    attrs: dict[str, Any],
+    physnets: set[Any],
+    low: int,
+    high: int,
 ) -> None:
     seen = set()
     for _ in range(5):
@@ -106,17 +119,23 @@ REJECTED = [
 
 
 @pytest.mark.parametrize("attrs", REJECTED, ids=lambda v: str(v))
-def test_type_rules_reject(api: Api, network: dict[str, Any], snapshot: Snapshot, attrs: dict[str, Any]) -> None:
+def test_type_rules_reject(
+    api: Api, network: dict[str, Any], snapshot: Snapshot, attrs: dict[str, Any]
+) -> None:
     before = snapshot()
     assert_error(post_segment(api, network["id"], **attrs), 400)
     assert snapshot() == before
 
 
-def test_flat_physnet_usable_once_in_whole_deployment(api: Api, network: dict[str, Any], snapshot: Snapshot) -> None:
+def test_flat_physnet_usable_once_in_whole_deployment(
+    api: Api, network: dict[str, Any], snapshot: Snapshot
+) -> None:
     other = api.create_network(name="other", **{"provider:network_type": "local"})
     api.create_segment(network["id"], network_type="flat", physical_network="physnet1")
     before = snapshot()
-    error = assert_error(post_segment(api, other["id"], network_type="flat", physical_network="physnet1"), 409)
+    error = assert_error(
+        post_segment(api, other["id"], network_type="flat", physical_network="physnet1"), 409
+    )
     assert "physnet1" in error["message"]
     assert snapshot() == before
     assert api.create_segment(other["id"], network_type="flat", physical_network="physnet2")
@@ -143,7 +162,12 @@ def test_flat_physnet_usable_once_in_whole_deployment(api: Api, network: dict[st
     ],
 )
 def test_segmentation_id_in_use(
-    api: Api, network: dict[str, Any], snapshot: Snapshot, first: dict[str, Any], clash: dict[str, Any], ok: dict[str, Any]
+    api: Api,
+    network: dict[str, Any],
+    snapshot: Snapshot,
+    first: dict[str, Any],
+    clash: dict[str, Any],
+    ok: dict[str, Any],
 ) -> None:
     api.create_segment(network["id"], **first)
     before = snapshot()
@@ -165,9 +189,13 @@ def test_allocation_skips_ids_in_use_and_exhausts_with_503(
 ) -> None:
     small = make_api(network_vlan_ranges="physnet1:10:12", tenant_network_types="vlan")
     net = small.create_network(**{"provider:network_type": "local"})
-    small.create_segment(net["id"], network_type="vlan", physical_network="physnet1", segmentation_id=11)
+    small.create_segment(
+        net["id"], network_type="vlan", physical_network="physnet1", segmentation_id=11
+    )
     got = {
-        small.create_segment(net["id"], network_type="vlan", physical_network="physnet1")["segmentation_id"]
+        small.create_segment(net["id"], network_type="vlan", physical_network="physnet1")[
+            "segmentation_id"
+        ]
         for _ in range(2)
     }
     assert got == {10, 12}
@@ -211,7 +239,9 @@ def test_huge_vni_range_allocates_without_enumerating(make_api: Callable[..., Ap
         ({"tags": "not-a-list"}, "tags"),
     ],
 )
-def test_validation_errors(api: Api, network: dict[str, Any], snapshot: Snapshot, extra: dict[str, Any], needle: str) -> None:
+def test_validation_errors(
+    api: Api, network: dict[str, Any], snapshot: Snapshot, extra: dict[str, Any], needle: str
+) -> None:
     before = snapshot()
     attrs = {"network_type": "local", **extra}
     error = assert_error(post_segment(api, network["id"], **attrs), 400)
@@ -228,11 +258,21 @@ def test_malformed_network_id_is_400_unknown_is_404(api: Api, snapshot: Snapshot
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{", b"[]", b"null", b'"segment"', b'{"segment": []}', b'{"segment": {"network_type": "local"}}', b""],
+    [
+        b"{",
+        b"[]",
+        b"null",
+        b'"segment"',
+        b'{"segment": []}',
+        b'{"segment": {"network_type": "local"}}',
+        b"",
+    ],
 )
 def test_malformed_bodies(api: Api, snapshot: Snapshot, raw: bytes) -> None:
     before = snapshot()
-    resp = api.request("POST", "/v2.0/segments", content=raw, headers={"Content-Type": "application/json"})
+    resp = api.request(
+        "POST", "/v2.0/segments", content=raw, headers={"Content-Type": "application/json"}
+    )
     assert_error(resp, 400)
     assert snapshot() == before
 
@@ -278,7 +318,9 @@ def test_update_name_and_description_bumps_revision(api: Api, network: dict[str,
         {"name": "x" * 256},
     ],
 )
-def test_immutable_and_read_only_on_update(api: Api, network: dict[str, Any], snapshot: Snapshot, attrs: dict[str, Any]) -> None:
+def test_immutable_and_read_only_on_update(
+    api: Api, network: dict[str, Any], snapshot: Snapshot, attrs: dict[str, Any]
+) -> None:
     seg = api.create_segment(network["id"], network_type="vxlan")
     before = snapshot()
     error = assert_error(api.put(f"/v2.0/segments/{seg['id']}", {"segment": attrs}), 400)
@@ -301,14 +343,18 @@ def test_if_match_compare_and_swap(api: Api, network: dict[str, Any], snapshot: 
 
 
 def test_delete_segment(api: Api, network: dict[str, Any]) -> None:
-    seg = api.create_segment(network["id"], network_type="vlan", physical_network="physnet1", segmentation_id=77)
+    seg = api.create_segment(
+        network["id"], network_type="vlan", physical_network="physnet1", segmentation_id=77
+    )
     resp = api.delete(f"/v2.0/segments/{seg['id']}")
     assert resp.status_code == 204
     assert resp.content == b""
     assert_error(api.get(f"/v2.0/segments/{seg['id']}"), 404)
     assert_error(api.delete(f"/v2.0/segments/{seg['id']}"), 404)
     # The ID is free again.
-    api.create_segment(network["id"], network_type="vlan", physical_network="physnet1", segmentation_id=77)
+    api.create_segment(
+        network["id"], network_type="vlan", physical_network="physnet1", segmentation_id=77
+    )
 
 
 def test_deleting_last_segment_of_network_is_allowed(api: Api) -> None:
@@ -322,7 +368,9 @@ def test_deleting_last_segment_of_network_is_allowed(api: Api) -> None:
 
 
 @pytest.mark.parametrize("roles", ["member", "reader", "member,reader", "service"])
-def test_segments_are_admin_only(api: Api, network: dict[str, Any], snapshot: Snapshot, roles: str) -> None:
+def test_segments_are_admin_only(
+    api: Api, network: dict[str, Any], snapshot: Snapshot, roles: str
+) -> None:
     seg = api.create_segment(network["id"], network_type="vxlan")
     user = api.as_(network["project_id"], roles)
     before = snapshot()

@@ -41,20 +41,32 @@ def routed(api: Api) -> dict[str, Any]:
     network = api.create_network(
         name="routed",
         segments=[
-            {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 11},
-            {"provider:network_type": "vlan", "provider:physical_network": "physnet2", "provider:segmentation_id": 12},
+            {
+                "provider:network_type": "vlan",
+                "provider:physical_network": "physnet1",
+                "provider:segmentation_id": 11,
+            },
+            {
+                "provider:network_type": "vlan",
+                "provider:physical_network": "physnet2",
+                "provider:segmentation_id": 12,
+            },
         ],
     )
     segs = sorted(segments_of(api, network["id"]), key=lambda s: s["physical_network"])
     return {"network": network, "segments": [s["id"] for s in segs]}
 
 
-def post_subnet(api: Api, network_id: str, cidr: str = "10.0.0.0/24", ip_version: int = 4, **attrs: Any) -> Any:
+def post_subnet(
+    api: Api, network_id: str, cidr: str = "10.0.0.0/24", ip_version: int = 4, **attrs: Any
+) -> Any:
     body = {"network_id": network_id, "cidr": cidr, "ip_version": ip_version, **attrs}
     return api.post("/v2.0/subnets", {"subnet": body})
 
 
-def create_subnet(api: Api, network_id: str, cidr: str = "10.0.0.0/24", ip_version: int = 4, **attrs: Any) -> dict[str, Any]:
+def create_subnet(
+    api: Api, network_id: str, cidr: str = "10.0.0.0/24", ip_version: int = 4, **attrs: Any
+) -> dict[str, Any]:
     resp = post_subnet(api, network_id, cidr, ip_version, **attrs)
     assert resp.status_code == 201, resp.text
     subnet: dict[str, Any] = resp.json()["subnet"]
@@ -80,7 +92,11 @@ def test_ipv4_defaults_and_wire_shape(api: Api, net: dict[str, Any]) -> None:
     assert body["tags"] == ["a", "b"]
     assert body["revision_number"] == 1
     assert (body["dns_nameservers"], body["host_routes"], body["service_types"]) == ([], [], [])
-    assert (body["ipv6_ra_mode"], body["ipv6_address_mode"], body["subnetpool_id"]) == (None, None, None)
+    assert (body["ipv6_ra_mode"], body["ipv6_address_mode"], body["subnetpool_id"]) == (
+        None,
+        None,
+        None,
+    )
     assert api.get(f"/v2.0/subnets/{body['id']}").json()["subnet"] == body
     assert api.get(f"/v2.0/networks/{net['id']}").json()["network"]["subnets"] == [body["id"]]
 
@@ -88,16 +104,27 @@ def test_ipv4_defaults_and_wire_shape(api: Api, net: dict[str, Any]) -> None:
 def test_ipv6_defaults(api: Api, net: dict[str, Any]) -> None:
     body = create_subnet(api, net["id"], "2001:db8::/64", 6)
     assert body["gateway_ip"] == "2001:db8::1"
-    assert body["allocation_pools"] == [{"start": "2001:db8::2", "end": "2001:db8::ffff:ffff:ffff:ffff"}]
+    assert body["allocation_pools"] == [
+        {"start": "2001:db8::2", "end": "2001:db8::ffff:ffff:ffff:ffff"}
+    ]
 
 
 @pytest.mark.parametrize(
     ("attrs", "gateway", "pools"),
     [
         ({"gateway_ip": None}, None, [("10.0.0.1", "10.0.0.254")]),
-        ({"gateway_ip": "10.0.0.100"}, "10.0.0.100", [("10.0.0.1", "10.0.0.99"), ("10.0.0.101", "10.0.0.254")]),
         (
-            {"allocation_pools": [{"start": "10.0.0.200", "end": "10.0.0.210"}, {"start": "10.0.0.10", "end": "10.0.0.20"}]},
+            {"gateway_ip": "10.0.0.100"},
+            "10.0.0.100",
+            [("10.0.0.1", "10.0.0.99"), ("10.0.0.101", "10.0.0.254")],
+        ),
+        (
+            {
+                "allocation_pools": [
+                    {"start": "10.0.0.200", "end": "10.0.0.210"},
+                    {"start": "10.0.0.10", "end": "10.0.0.20"},
+                ]
+            },
             "10.0.0.1",
             [("10.0.0.10", "10.0.0.20"), ("10.0.0.200", "10.0.0.210")],
         ),
@@ -106,7 +133,13 @@ def test_ipv6_defaults(api: Api, net: dict[str, Any]) -> None:
         ({"cidr": "10.0.0.0/30"}, "10.0.0.1", [("10.0.0.2", "10.0.0.2")]),
     ],
 )
-def test_gateway_and_pools(api: Api, net: dict[str, Any], attrs: dict[str, Any], gateway: str | None, pools: list[tuple[str, str]]) -> None:
+def test_gateway_and_pools(
+    api: Api,
+    net: dict[str, Any],
+    attrs: dict[str, Any],
+    gateway: str | None,
+    pools: list[tuple[str, str]],
+) -> None:
     body = create_subnet(api, net["id"], **{"cidr": "10.0.0.0/24", **attrs})
     assert body["gateway_ip"] == gateway
     assert [(p["start"], p["end"]) for p in body["allocation_pools"]] == pools
@@ -149,9 +182,13 @@ REJECTED_400 = [
 
 
 @pytest.mark.parametrize(("attrs", "needle"), REJECTED_400, ids=lambda v: str(v))
-def test_rejected_400(api: Api, net: dict[str, Any], snapshot: Snapshot, attrs: dict[str, Any], needle: str) -> None:
+def test_rejected_400(
+    api: Api, net: dict[str, Any], snapshot: Snapshot, attrs: dict[str, Any], needle: str
+) -> None:
     before = snapshot()
-    error = assert_error(post_subnet(api, net["id"], **{"cidr": "10.0.0.0/24", "ip_version": 4, **attrs}), 400)
+    error = assert_error(
+        post_subnet(api, net["id"], **{"cidr": "10.0.0.0/24", "ip_version": 4, **attrs}), 400
+    )
     assert needle in error["message"]
     assert snapshot() == before
 
@@ -160,32 +197,53 @@ def test_rejected_400(api: Api, net: dict[str, Any], snapshot: Snapshot, attrs: 
     ("attrs", "type_name"),
     [
         (
-            {"allocation_pools": [{"start": "10.0.0.2", "end": "10.0.0.9"}, {"start": "10.0.0.9", "end": "10.0.0.20"}]},
+            {
+                "allocation_pools": [
+                    {"start": "10.0.0.2", "end": "10.0.0.9"},
+                    {"start": "10.0.0.9", "end": "10.0.0.20"},
+                ]
+            },
             "OverlappingAllocationPools",
         ),
-        ({"allocation_pools": [{"start": "10.0.0.1", "end": "10.0.0.9"}]}, "GatewayConflictWithAllocationPools"),
         (
-            {"gateway_ip": "10.0.0.5", "allocation_pools": [{"start": "10.0.0.2", "end": "10.0.0.9"}]},
+            {"allocation_pools": [{"start": "10.0.0.1", "end": "10.0.0.9"}]},
+            "GatewayConflictWithAllocationPools",
+        ),
+        (
+            {
+                "gateway_ip": "10.0.0.5",
+                "allocation_pools": [{"start": "10.0.0.2", "end": "10.0.0.9"}],
+            },
             "GatewayConflictWithAllocationPools",
         ),
     ],
 )
-def test_rejected_409(api: Api, net: dict[str, Any], snapshot: Snapshot, attrs: dict[str, Any], type_name: str) -> None:
+def test_rejected_409(
+    api: Api, net: dict[str, Any], snapshot: Snapshot, attrs: dict[str, Any], type_name: str
+) -> None:
     before = snapshot()
     assert_error(post_subnet(api, net["id"], **attrs), 409, type_name)
     assert snapshot() == before
 
 
-def test_missing_required_and_unknown_network(api: Api, net: dict[str, Any], snapshot: Snapshot) -> None:
+def test_missing_required_and_unknown_network(
+    api: Api, net: dict[str, Any], snapshot: Snapshot
+) -> None:
     before = snapshot()
-    assert_error(api.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4}}), 400)
-    assert_error(api.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.0.0.0/24"}}), 400)
+    assert_error(
+        api.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4}}), 400
+    )
+    assert_error(
+        api.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.0.0.0/24"}}), 400
+    )
     assert_error(post_subnet(api, "not-a-uuid"), 400)
     assert_error(post_subnet(api, str(uuid.uuid4())), 404, "NetworkNotFound")
     assert snapshot() == before
 
 
-def test_overlapping_cidrs_on_one_network_are_refused(api: Api, net: dict[str, Any], snapshot: Snapshot) -> None:
+def test_overlapping_cidrs_on_one_network_are_refused(
+    api: Api, net: dict[str, Any], snapshot: Snapshot
+) -> None:
     create_subnet(api, net["id"], "10.0.0.0/24")
     create_subnet(api, net["id"], "2001:db8::/64", 6)
     other = api.create_network(name="other", **LOCAL)
@@ -208,13 +266,19 @@ def test_subnets_on_segments(api: Api, routed: dict[str, Any]) -> None:
     b = create_subnet(api, net_id, "10.2.0.0/24", segment_id=seg_b)
     create_subnet(api, net_id, "10.1.1.0/24", segment_id=seg_a)
     assert (a["segment_id"], b["segment_id"]) == (seg_a, seg_b)
-    listed = api.get("/v2.0/subnets", params={"segment_id": seg_a, "sort_key": "cidr"}).json()["subnets"]
+    listed = api.get("/v2.0/subnets", params={"segment_id": seg_a, "sort_key": "cidr"}).json()[
+        "subnets"
+    ]
     assert [s["cidr"] for s in listed] == ["10.1.0.0/24", "10.1.1.0/24"]
 
 
-def test_segment_of_another_network_is_400(api: Api, routed: dict[str, Any], net: dict[str, Any], snapshot: Snapshot) -> None:
+def test_segment_of_another_network_is_400(
+    api: Api, routed: dict[str, Any], net: dict[str, Any], snapshot: Snapshot
+) -> None:
     before = snapshot()
-    assert_error(post_subnet(api, net["id"], segment_id=routed["segments"][0]), 400, "NetworkIdsDontMatch")
+    assert_error(
+        post_subnet(api, net["id"], segment_id=routed["segments"][0]), 400, "NetworkIdsDontMatch"
+    )
     assert_error(post_subnet(api, net["id"], segment_id=str(uuid.uuid4())), 404, "SegmentNotFound")
     assert snapshot() == before
 
@@ -223,7 +287,9 @@ def test_all_or_none_with_segments(api: Api, routed: dict[str, Any], snapshot: S
     net_id, (seg_a, _) = routed["network"]["id"], routed["segments"]
     create_subnet(api, net_id, "10.1.0.0/24", segment_id=seg_a)
     before = snapshot()
-    error = assert_error(post_subnet(api, net_id, "10.9.0.0/24"), 409, "SubnetsNotAllAssociatedWithSegments")
+    error = assert_error(
+        post_subnet(api, net_id, "10.9.0.0/24"), 409, "SubnetsNotAllAssociatedWithSegments"
+    )
     assert "a subnet without segment cannot be added" in error["message"]
     assert snapshot() == before
 
@@ -232,12 +298,18 @@ def test_all_or_none_without_segments(api: Api, routed: dict[str, Any], snapshot
     net_id, (seg_a, _) = routed["network"]["id"], routed["segments"]
     create_subnet(api, net_id, "10.9.0.0/24")
     before = snapshot()
-    error = assert_error(post_subnet(api, net_id, "10.1.0.0/24", segment_id=seg_a), 409, "SubnetsNotAllAssociatedWithSegments")
+    error = assert_error(
+        post_subnet(api, net_id, "10.1.0.0/24", segment_id=seg_a),
+        409,
+        "SubnetsNotAllAssociatedWithSegments",
+    )
     assert "without a segment" in error["message"]
     assert snapshot() == before
 
 
-def test_segment_set_once_from_null_on_single_segment_network(api: Api, net: dict[str, Any], snapshot: Snapshot) -> None:
+def test_segment_set_once_from_null_on_single_segment_network(
+    api: Api, net: dict[str, Any], snapshot: Snapshot
+) -> None:
     (seg,) = segments_of(api, net["id"])
     subnet = create_subnet(api, net["id"])
     path = f"/v2.0/subnets/{subnet['id']}"
@@ -250,11 +322,17 @@ def test_segment_set_once_from_null_on_single_segment_network(api: Api, net: dic
     other_seg = api.create_segment(net["id"], network_type="local")
     before = snapshot()
     for value in (other_seg["id"], None):
-        assert_error(api.put(path, {"subnet": {"segment_id": value}}), 400, "SubnetSegmentAssociationChangeNotAllowed")
+        assert_error(
+            api.put(path, {"subnet": {"segment_id": value}}),
+            400,
+            "SubnetSegmentAssociationChangeNotAllowed",
+        )
     assert snapshot() == before
 
 
-def test_segment_cannot_be_set_when_network_has_several_segments(api: Api, routed: dict[str, Any], snapshot: Snapshot) -> None:
+def test_segment_cannot_be_set_when_network_has_several_segments(
+    api: Api, routed: dict[str, Any], snapshot: Snapshot
+) -> None:
     net_id, (seg_a, _) = routed["network"]["id"], routed["segments"]
     subnet = create_subnet(api, net_id)
     before = snapshot()
@@ -263,7 +341,9 @@ def test_segment_cannot_be_set_when_network_has_several_segments(api: Api, route
     assert snapshot() == before
 
 
-def test_segment_cannot_be_set_on_one_of_several_subnets(api: Api, net: dict[str, Any], snapshot: Snapshot) -> None:
+def test_segment_cannot_be_set_on_one_of_several_subnets(
+    api: Api, net: dict[str, Any], snapshot: Snapshot
+) -> None:
     (seg,) = segments_of(api, net["id"])
     first = create_subnet(api, net["id"], "10.0.0.0/24")
     create_subnet(api, net["id"], "10.0.1.0/24")
@@ -273,7 +353,9 @@ def test_segment_cannot_be_set_on_one_of_several_subnets(api: Api, net: dict[str
     assert snapshot() == before
 
 
-def test_segment_with_subnets_cannot_be_deleted(api: Api, routed: dict[str, Any], snapshot: Snapshot) -> None:
+def test_segment_with_subnets_cannot_be_deleted(
+    api: Api, routed: dict[str, Any], snapshot: Snapshot
+) -> None:
     net_id, (seg_a, seg_b) = routed["network"]["id"], routed["segments"]
     subnet = create_subnet(api, net_id, "10.1.0.0/24", segment_id=seg_a)
     before = snapshot()
@@ -285,7 +367,9 @@ def test_segment_with_subnets_cannot_be_deleted(api: Api, routed: dict[str, Any]
     assert api.delete(f"/v2.0/segments/{seg_a}").status_code == 204
 
 
-def test_database_restricts_segment_delete_with_subnets(api: Api, routed: dict[str, Any], engine: Engine) -> None:
+def test_database_restricts_segment_delete_with_subnets(
+    api: Api, routed: dict[str, Any], engine: Engine
+) -> None:
     """The last line of defence, for writes that bypass the service."""
     seg_a = routed["segments"][0]
     create_subnet(api, routed["network"]["id"], "10.1.0.0/24", segment_id=seg_a)
@@ -294,7 +378,9 @@ def test_database_restricts_segment_delete_with_subnets(api: Api, routed: dict[s
     assert count(engine, Segment) == 2
 
 
-def test_deleting_network_deletes_subnets_and_segments(api: Api, routed: dict[str, Any], engine: Engine) -> None:
+def test_deleting_network_deletes_subnets_and_segments(
+    api: Api, routed: dict[str, Any], engine: Engine
+) -> None:
     net_id, (seg_a, seg_b) = routed["network"]["id"], routed["segments"]
     keep = api.create_network(name="keep", **LOCAL)
     create_subnet(api, keep["id"], "10.0.0.0/24")
@@ -308,7 +394,9 @@ def test_deleting_network_deletes_subnets_and_segments(api: Api, routed: dict[st
     assert [s["network_id"] for s in api.get("/v2.0/subnets").json()["subnets"]] == [keep["id"]]
 
 
-def test_concurrent_creates_keep_all_or_none_and_cidrs_disjoint(api: Api, routed: dict[str, Any], engine: Engine) -> None:
+def test_concurrent_creates_keep_all_or_none_and_cidrs_disjoint(
+    api: Api, routed: dict[str, Any], engine: Engine
+) -> None:
     net_id, (seg_a, _) = routed["network"]["id"], routed["segments"]
 
     def attempt(i: int) -> int:
@@ -322,7 +410,9 @@ def test_concurrent_creates_keep_all_or_none_and_cidrs_disjoint(api: Api, routed
         statuses = list(pool.map(attempt, range(16)))
     assert set(statuses) <= {201, 409}, statuses
     with engine.connect() as conn:
-        kinds = set(conn.scalars(select(Subnet.segment_id.is_(None)).where(Subnet.network_id == net_id)))
+        kinds = set(
+            conn.scalars(select(Subnet.segment_id.is_(None)).where(Subnet.network_id == net_id))
+        )
     assert len(kinds) == 1  # all routed or none, whichever won the first create
     assert statuses.count(201) == count(engine, Subnet)
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -339,28 +429,58 @@ def test_concurrent_creates_keep_all_or_none_and_cidrs_disjoint(api: Api, routed
 def test_update_attributes(api: Api, net: dict[str, Any], snapshot: Snapshot) -> None:
     subnet = create_subnet(api, net["id"])
     path = f"/v2.0/subnets/{subnet['id']}"
-    resp = api.put(path, {"subnet": {"name": "n", "description": "d", "tags": ["x"], "enable_dhcp": False}})
+    resp = api.put(
+        path, {"subnet": {"name": "n", "description": "d", "tags": ["x"], "enable_dhcp": False}}
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()["subnet"]
-    assert (body["name"], body["description"], body["tags"], body["enable_dhcp"], body["revision_number"]) == ("n", "d", ["x"], False, 2)
+    assert (
+        body["name"],
+        body["description"],
+        body["tags"],
+        body["enable_dhcp"],
+        body["revision_number"],
+    ) == ("n", "d", ["x"], False, 2)
     pools = [{"start": "10.0.0.100", "end": "10.0.0.200"}]
-    body = api.put(path, {"subnet": {"allocation_pools": pools, "gateway_ip": "10.0.0.254"}}).json()["subnet"]
+    body = api.put(
+        path, {"subnet": {"allocation_pools": pools, "gateway_ip": "10.0.0.254"}}
+    ).json()["subnet"]
     assert (body["allocation_pools"], body["gateway_ip"]) == (pools, "10.0.0.254")
     body = api.put(path, {"subnet": {"gateway_ip": None}}).json()["subnet"]
     assert body["gateway_ip"] is None
     assert api.get(path).json()["subnet"] == body
     before = snapshot()
-    assert_error(api.put(path, {"subnet": {"gateway_ip": "10.0.0.150"}}), 409, "GatewayConflictWithAllocationPools")
+    assert_error(
+        api.put(path, {"subnet": {"gateway_ip": "10.0.0.150"}}),
+        409,
+        "GatewayConflictWithAllocationPools",
+    )
     assert_error(api.put(path, {"subnet": {"gateway_ip": "10.0.0.255"}}), 400)
-    assert_error(api.put(path, {"subnet": {"allocation_pools": [{"start": "10.0.0.1", "end": "10.0.1.1"}]}}), 400)
+    assert_error(
+        api.put(path, {"subnet": {"allocation_pools": [{"start": "10.0.0.1", "end": "10.0.1.1"}]}}),
+        400,
+    )
     assert_error(api.put(path, {"subnet": {"allocation_pools": None}}), 400)
-    for attrs in ({"cidr": "10.0.1.0/24"}, {"ip_version": 6}, {"network_id": str(uuid.uuid4())}, {"project_id": "p"}, {"id": "x"}):
+    for attrs in (
+        {"cidr": "10.0.1.0/24"},
+        {"ip_version": 6},
+        {"network_id": str(uuid.uuid4())},
+        {"project_id": "p"},
+        {"id": "x"},
+    ):
         error = assert_error(api.put(path, {"subnet": attrs}), 400)
         assert next(iter(attrs)) in error["message"]
-    assert_error(api.put(path, {"subnet": {"name": "m"}}, headers={"If-Match": "revision_number=1"}), 412)
+    assert_error(
+        api.put(path, {"subnet": {"name": "m"}}, headers={"If-Match": "revision_number=1"}), 412
+    )
     assert_error(api.delete(path, headers={"If-Match": "revision_number=1"}), 412)
     assert snapshot() == before
-    assert api.delete(path, headers={"If-Match": f"revision_number={body['revision_number']}"}).status_code == 204
+    assert (
+        api.delete(
+            path, headers={"If-Match": f"revision_number={body['revision_number']}"}
+        ).status_code
+        == 204
+    )
     assert_error(api.get(path), 404, "SubnetNotFound")
 
 
@@ -374,7 +494,9 @@ def test_enabling_dhcp_checks_the_prefix(api: Api, net: dict[str, Any], snapshot
 # Authorization ------------------------------------------------------------------------
 
 
-def test_member_works_on_own_network_without_segment_attributes(api: Api, snapshot: Snapshot) -> None:
+def test_member_works_on_own_network_without_segment_attributes(
+    api: Api, snapshot: Snapshot
+) -> None:
     alice = api.as_("alice-project", "member")
     net = alice.create_network(name="mine")
     subnet = create_subnet(alice, net["id"])
@@ -383,12 +505,19 @@ def test_member_works_on_own_network_without_segment_attributes(api: Api, snapsh
     (seg,) = segments_of(api, net["id"])
     before = snapshot()
     assert_error(post_subnet(alice, net["id"], "10.0.1.0/24", segment_id=seg["id"]), 403)
-    assert_error(alice.put(f"/v2.0/subnets/{subnet['id']}", {"subnet": {"segment_id": seg["id"]}}), 403)
+    assert_error(
+        alice.put(f"/v2.0/subnets/{subnet['id']}", {"subnet": {"segment_id": seg["id"]}}), 403
+    )
     assert_error(post_subnet(alice, net["id"], "10.0.1.0/24", project_id="bob-project"), 403)
     assert_error(alice.get("/v2.0/subnets", params={"segment_id": seg["id"]}), 400)
     assert_error(alice.get(f"/v2.0/segments/{seg['id']}/subnets"), 404)
     assert snapshot() == before
-    assert "segment_id" not in alice.get(f"/v2.0/subnets/{subnet['id']}", params={"fields": ["id", "segment_id"]}).json()["subnet"]
+    assert (
+        "segment_id"
+        not in alice.get(
+            f"/v2.0/subnets/{subnet['id']}", params={"fields": ["id", "segment_id"]}
+        ).json()["subnet"]
+    )
     assert alice.put(f"/v2.0/subnets/{subnet['id']}", {"subnet": {"name": "x"}}).status_code == 200
     assert alice.delete(f"/v2.0/subnets/{subnet['id']}").status_code == 204
 
@@ -450,7 +579,9 @@ def population(api: Api, net: dict[str, Any]) -> list[dict[str, Any]]:
     return made
 
 
-def test_filters_sorts_and_fields(api: Api, net: dict[str, Any], population: list[dict[str, Any]]) -> None:
+def test_filters_sorts_and_fields(
+    api: Api, net: dict[str, Any], population: list[dict[str, Any]]
+) -> None:
     def cidrs(**params: Any) -> list[str]:
         return [s["cidr"] for s in api.get("/v2.0/subnets", params=params).json()["subnets"]]
 
@@ -461,7 +592,12 @@ def test_filters_sorts_and_fields(api: Api, net: dict[str, Any], population: lis
     assert cidrs(network_id=str(uuid.uuid4())) == []
     body = api.get("/v2.0/subnets", params={"fields": ["id", "cidr"], "limit": 2}).json()
     assert all(set(s) == {"id", "cidr"} for s in body["subnets"])
-    for bad in ({"sort_key": "password"}, {"ip_version": "four"}, {"fields": "secret"}, {"segment_id": "x"}):
+    for bad in (
+        {"sort_key": "password"},
+        {"ip_version": "four"},
+        {"fields": "secret"},
+        {"segment_id": "x"},
+    ):
         assert_error(api.get("/v2.0/subnets", params=bad), 400)
 
 
@@ -481,7 +617,9 @@ def test_subnets_of_a_segment(api: Api, routed: dict[str, Any]) -> None:
     net_id, (seg_a, seg_b) = routed["network"]["id"], routed["segments"]
     made = [create_subnet(api, net_id, f"10.1.{i}.0/24", segment_id=seg_a) for i in range(3)]
     create_subnet(api, net_id, "10.2.0.0/24", segment_id=seg_b)
-    body = api.get(f"/v2.0/segments/{seg_a}/subnets", params={"limit": 2, "sort_key": "cidr"}).json()
+    body = api.get(
+        f"/v2.0/segments/{seg_a}/subnets", params={"limit": 2, "sort_key": "cidr"}
+    ).json()
     assert [s["cidr"] for s in body["subnets"]] == ["10.1.0.0/24", "10.1.1.0/24"]
     assert body["subnets"][0]["allocation_pools"] == made[0]["allocation_pools"]
     (link,) = body["subnets_links"]
@@ -521,10 +659,21 @@ def test_subnets_reachable_from_a_host(api: Api) -> None:
     """Per host: the subnets on the segments the host is mapped to (admin view)."""
     from tests.agent_helpers import ovs, report
 
-    routed = api.create_network(name="routed", segments=[
-        {"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 11},
-        {"provider:network_type": "vlan", "provider:physical_network": "physnet2", "provider:segmentation_id": 12},
-    ])
+    routed = api.create_network(
+        name="routed",
+        segments=[
+            {
+                "provider:network_type": "vlan",
+                "provider:physical_network": "physnet1",
+                "provider:segmentation_id": 11,
+            },
+            {
+                "provider:network_type": "vlan",
+                "provider:physical_network": "physnet2",
+                "provider:segmentation_id": 12,
+            },
+        ],
+    )
     by_physnet = {s["physical_network"]: s["id"] for s in segments_of(api, routed["id"])}
     rack1 = create_subnet(api, routed["id"], "10.1.0.0/24", segment_id=by_physnet["physnet1"])
     create_subnet(api, routed["id"], "10.2.0.0/24", segment_id=by_physnet["physnet2"])

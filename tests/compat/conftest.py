@@ -81,8 +81,13 @@ def _compat_database(tmp: Path, worker_id: str) -> str:
 
 def _segmentd(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "segmentd.cli", *args], env=env, input=stdin,
-        capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-m", "segmentd.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -108,8 +113,19 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[
     assert "exists" in again
     assert "password" not in again
     member_project = _segmentd(env, "project", "create", "demo").strip()
-    _segmentd(env, "user", "create", "bob", "--project", "demo", "--password-stdin", stdin=MEMBER_PASSWORD + "\n")
-    with running_server(env["SEGMENTD_DATABASE_URL"], env=env, port=port, log=workdir / "server.log") as url:
+    _segmentd(
+        env,
+        "user",
+        "create",
+        "bob",
+        "--project",
+        "demo",
+        "--password-stdin",
+        stdin=MEMBER_PASSWORD + "\n",
+    )
+    with running_server(
+        env["SEGMENTD_DATABASE_URL"], env=env, port=port, log=workdir / "server.log"
+    ) as url:
         assert url == base
         admin = Cloud(base, f"{base}/identity/v3", "", member_project, workdir).connect()
         admin_project = admin.current_project_id  # type: ignore[attr-defined]

@@ -30,7 +30,11 @@ def live(database_url: str) -> Iterator[tuple[str, Any]]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     runtime = build_runtime(make_settings(database_url, auth_strategy="token", public_url=base))
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime=runtime), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(runtime=runtime), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -53,8 +57,12 @@ def test_keystoneauth_password_login(live: tuple[str, Any]) -> None:
     project = ident.project("demo")
     ident.user("alice", "s3cret-pass", project, "member")
     auth = v3.Password(
-        auth_url=f"{base}/identity/v3", username="alice", password="s3cret-pass",  # noqa: S106
-        user_domain_name="Default", project_name="demo", project_domain_name="Default",
+        auth_url=f"{base}/identity/v3",
+        username="alice",
+        password="s3cret-pass",  # noqa: S106
+        user_domain_name="Default",
+        project_name="demo",
+        project_domain_name="Default",
     )
     sess = session.Session(auth=auth)
     assert sess.get_endpoint(service_type="network", interface="public") == base
@@ -62,6 +70,10 @@ def test_keystoneauth_password_login(live: tuple[str, Any]) -> None:
     resp = sess.get("/v2.0/networks", endpoint_filter={"service_type": "network"})
     assert resp.status_code == 200
     assert resp.json() == {"networks": []}
-    created = sess.post("/v2.0/networks", json={"network": {"name": "from-ksa"}}, endpoint_filter={"service_type": "network"})
+    created = sess.post(
+        "/v2.0/networks",
+        json={"network": {"name": "from-ksa"}},
+        endpoint_filter={"service_type": "network"},
+    )
     assert created.status_code == 201
     assert created.json()["network"]["project_id"] == project.id

@@ -58,8 +58,13 @@ class Cli:
 
     def run(self, *args: str, cloud: str = "segmentd") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(OPENSTACK), "--os-cloud", cloud, *args], env=self.env, cwd=self.cwd,
-            capture_output=True, text=True, timeout=120, check=False,
+            [str(OPENSTACK), "--os-cloud", cloud, *args],
+            env=self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
 
     def json(self, *args: str, cloud: str = "segmentd") -> Any:
@@ -88,30 +93,79 @@ def cli(clouds_yaml: Path) -> Cli:
 
 def test_routed_network_segments_and_subnets(cli: Cli) -> None:
     net = cli.json(
-        "network", "create", "--provider-network-type", "vlan",
-        "--provider-physical-network", "physnet1", "--provider-segment", "101", "cli-net",
+        "network",
+        "create",
+        "--provider-network-type",
+        "vlan",
+        "--provider-physical-network",
+        "physnet1",
+        "--provider-segment",
+        "101",
+        "cli-net",
     )
-    assert (net["provider:network_type"], net["provider:physical_network"], net["provider:segmentation_id"]) == (
-        "vlan", "physnet1", 101,
+    assert (
+        net["provider:network_type"],
+        net["provider:physical_network"],
+        net["provider:segmentation_id"],
+    ) == (
+        "vlan",
+        "physnet1",
+        101,
     )
     assert net["status"] == "ACTIVE"
 
     seg = cli.json(
-        "network", "segment", "create", "--network", "cli-net", "--network-type", "vlan",
-        "--physical-network", "physnet2", "--segment", "102", "--description", "rack 2", "cli-seg",
+        "network",
+        "segment",
+        "create",
+        "--network",
+        "cli-net",
+        "--network-type",
+        "vlan",
+        "--physical-network",
+        "physnet2",
+        "--segment",
+        "102",
+        "--description",
+        "rack 2",
+        "cli-seg",
     )
-    assert (seg["network_id"], seg["segmentation_id"], seg["description"]) == (net["id"], 102, "rack 2")
-    cli.ok("network", "segment", "set", "--name", "cli-seg-2", "--description", "rack two", seg["id"])
+    assert (seg["network_id"], seg["segmentation_id"], seg["description"]) == (
+        net["id"],
+        102,
+        "rack 2",
+    )
+    cli.ok(
+        "network", "segment", "set", "--name", "cli-seg-2", "--description", "rack two", seg["id"]
+    )
     shown = cli.json("network", "segment", "show", "cli-seg-2")
-    assert (shown["id"], shown["name"], shown["description"]) == (seg["id"], "cli-seg-2", "rack two")
+    assert (shown["id"], shown["name"], shown["description"]) == (
+        seg["id"],
+        "cli-seg-2",
+        "rack two",
+    )
     listed = cli.json("network", "segment", "list", "--network", "cli-net", "--long")
-    assert sorted((s["Segment"], s["Physical Network"]) for s in listed) == [(101, "physnet1"), (102, "physnet2")]
+    assert sorted((s["Segment"], s["Physical Network"]) for s in listed) == [
+        (101, "physnet1"),
+        (102, "physnet2"),
+    ]
 
     subnet = cli.json(
-        "subnet", "create", "--network", "cli-net", "--network-segment", "cli-seg-2",
-        "--subnet-range", "10.0.0.0/24", "cli-subnet",
+        "subnet",
+        "create",
+        "--network",
+        "cli-net",
+        "--network-segment",
+        "cli-seg-2",
+        "--subnet-range",
+        "10.0.0.0/24",
+        "cli-subnet",
     )
-    assert (subnet["segment_id"], subnet["cidr"], subnet["gateway_ip"]) == (seg["id"], "10.0.0.0/24", "10.0.0.1")
+    assert (subnet["segment_id"], subnet["cidr"], subnet["gateway_ip"]) == (
+        seg["id"],
+        "10.0.0.0/24",
+        "10.0.0.1",
+    )
     assert subnet["allocation_pools"] == [{"start": "10.0.0.2", "end": "10.0.0.254"}]
 
     # A segment with subnets cannot go: exit 1 with the service's reason.
@@ -125,29 +179,75 @@ def test_routed_network_segments_and_subnets(cli: Cli) -> None:
 
 def test_network_segment_ranges(cli: Cli, cloud: Cloud) -> None:
     created = cli.json(
-        "network", "segment", "range", "create", "--network-type", "vlan",
-        "--physical-network", "physnet1", "--minimum", "100", "--maximum", "120", "--shared", "cli-range",
+        "network",
+        "segment",
+        "range",
+        "create",
+        "--network-type",
+        "vlan",
+        "--physical-network",
+        "physnet1",
+        "--minimum",
+        "100",
+        "--maximum",
+        "120",
+        "--shared",
+        "cli-range",
     )
-    assert (created["minimum"], created["maximum"], created["shared"], created["default"]) == (100, 120, True, False)
+    assert (created["minimum"], created["maximum"], created["shared"], created["default"]) == (
+        100,
+        120,
+        True,
+        False,
+    )
     assert created["available"] == ["100-120"]  # the CLI folds the service's ID list into runs
     private = cli.json(
-        "network", "segment", "range", "create", "--private", "--project", "demo",
-        "--network-type", "vlan", "--physical-network", "physnet2", "--minimum", "130",
-        "--maximum", "139", "cli-private",
+        "network",
+        "segment",
+        "range",
+        "create",
+        "--private",
+        "--project",
+        "demo",
+        "--network-type",
+        "vlan",
+        "--physical-network",
+        "physnet2",
+        "--minimum",
+        "130",
+        "--maximum",
+        "139",
+        "cli-private",
     )
     assert (private["shared"], private["project_id"]) == (False, cloud.member_project_id)
     listed = cli.json("network", "segment", "range", "list")
     names = {r["Name"] for r in listed}
     assert {"cli-range", "cli-private"} <= names
     assert sum(r["Default"] for r in listed) >= 2  # more than one page: links followed
-    cli.ok("network", "segment", "range", "set", "--name", "cli-range-2", "--minimum", "90", "--maximum", "125", "cli-range")
+    cli.ok(
+        "network",
+        "segment",
+        "range",
+        "set",
+        "--name",
+        "cli-range-2",
+        "--minimum",
+        "90",
+        "--maximum",
+        "125",
+        "cli-range",
+    )
     shown = cli.json("network", "segment", "range", "show", "cli-range-2")
     assert (shown["id"], shown["minimum"], shown["maximum"]) == (created["id"], 90, 125)
     default = next(r for r in listed if r["Default"] and r["Network Type"] == "vlan")
-    assert cli.json("network", "segment", "range", "show", default["ID"])["available"] == ["1000-2999"]
+    assert cli.json("network", "segment", "range", "show", default["ID"])["available"] == [
+        "1000-2999"
+    ]
     # A 24-bit default range: the CLI shows its (bounded) integer list too.
     vxlan = next(r for r in listed if r["Default"] and r["Network Type"] == "vxlan")
-    assert cli.json("network", "segment", "range", "show", vxlan["ID"])["available"][0].startswith("1-")
+    assert cli.json("network", "segment", "range", "show", vxlan["ID"])["available"][0].startswith(
+        "1-"
+    )
     long_list = cli.json("network", "segment", "range", "list", "--long")
     assert {r["Network Type"] for r in long_list} >= {"vlan", "vxlan", "geneve", "gre"}
     refused = cli.fails("network", "segment", "range", "delete", default["ID"])
@@ -160,17 +260,29 @@ def test_agent_list(cli: Cli, cloud: Cloud) -> None:
 
     login = {
         "auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": "admin", "domain": {"name": "Default"}, "password": ADMIN_PASSWORD}}},
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": "admin",
+                        "domain": {"name": "Default"},
+                        "password": ADMIN_PASSWORD,
+                    }
+                },
+            },
             "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
         }
     }
     with httpx.Client(base_url=cloud.base, timeout=30) as http:
         token = http.post("/identity/v3/auth/tokens", json=login).headers["X-Subject-Token"]
-        report = {"agent": {
-            "host": "cli-compute-1", "agent_type": "Linux bridge agent", "binary": "neutron-linuxbridge-agent",
-            "configurations": {"interface_mappings": {"physnet2": "eth2"}},
-        }}
+        report = {
+            "agent": {
+                "host": "cli-compute-1",
+                "agent_type": "Linux bridge agent",
+                "binary": "neutron-linuxbridge-agent",
+                "configurations": {"interface_mappings": {"physnet2": "eth2"}},
+            }
+        }
         resp = http.post("/v2.0/agents/report", json=report, headers={"X-Auth-Token": token})
         assert resp.status_code == 200, resp.text
     agents = cli.json("network", "agent", "list", "--host", "cli-compute-1")
@@ -184,18 +296,39 @@ def test_errors_are_readable(cli: Cli) -> None:
     missing = cli.fails("network", "show", "7d1e2b55-0000-4000-8000-000000000000")
     assert "No Network found for 7d1e2b55-0000-4000-8000-000000000000" in missing
     cli.json(
-        "network", "create", "--provider-network-type", "vlan",
-        "--provider-physical-network", "physnet1", "--provider-segment", "111", "cli-taken",
+        "network",
+        "create",
+        "--provider-network-type",
+        "vlan",
+        "--provider-physical-network",
+        "physnet1",
+        "--provider-segment",
+        "111",
+        "cli-taken",
     )
     conflict = cli.fails(
-        "network", "create", "--provider-network-type", "vlan",
-        "--provider-physical-network", "physnet1", "--provider-segment", "111", "cli-taken-2",
+        "network",
+        "create",
+        "--provider-network-type",
+        "vlan",
+        "--provider-physical-network",
+        "physnet1",
+        "--provider-segment",
+        "111",
+        "cli-taken-2",
     )
     assert "409" in conflict and "111 on physical network physnet1 is in use" in conflict
     member_net = cli.json("network", "create", "cli-member-net", cloud="segmentd-member")
     forbidden = cli.fails(
-        "network", "segment", "create", "--network", member_net["id"], "--network-type", "vxlan",
-        "cli-nope", cloud="segmentd-member",
+        "network",
+        "segment",
+        "create",
+        "--network",
+        member_net["id"],
+        "--network-type",
+        "vxlan",
+        "cli-nope",
+        cloud="segmentd-member",
     )
     assert "403" in forbidden and "Not authorized" in forbidden
     cli.ok("network", "delete", "cli-taken", "cli-member-net")

@@ -31,11 +31,19 @@ def member(cloud: Cloud) -> Any:
 
 def test_network_with_provider_attributes_round_trip(admin: Any) -> None:
     net = admin.network.create_network(
-        name="sdk-provider", provider_network_type="vlan",
-        provider_physical_network="physnet1", provider_segmentation_id=201,
+        name="sdk-provider",
+        provider_network_type="vlan",
+        provider_physical_network="physnet1",
+        provider_segmentation_id=201,
     )
-    assert (net.provider_network_type, net.provider_physical_network, net.provider_segmentation_id) == (
-        "vlan", "physnet1", 201,
+    assert (
+        net.provider_network_type,
+        net.provider_physical_network,
+        net.provider_segmentation_id,
+    ) == (
+        "vlan",
+        "physnet1",
+        201,
     )
     got = admin.network.get_network(net.id)
     assert got.name == "sdk-provider"
@@ -56,8 +64,11 @@ def test_multi_segment_network(admin: Any) -> None:
     net = admin.network.create_network(
         name="sdk-multi",
         segments=[
-            {"provider:network_type": "vlan", "provider:physical_network": "physnet1",
-             "provider:segmentation_id": 202},
+            {
+                "provider:network_type": "vlan",
+                "provider:physical_network": "physnet1",
+                "provider:segmentation_id": 202,
+            },
             {"provider:network_type": "vxlan"},
         ],
     )
@@ -70,14 +81,23 @@ def test_multi_segment_network(admin: Any) -> None:
 
 def test_segments_and_routed_subnets(admin: Any) -> None:
     net = admin.network.create_network(
-        name="sdk-routed", provider_network_type="vlan",
-        provider_physical_network="physnet1", provider_segmentation_id=203,
+        name="sdk-routed",
+        provider_network_type="vlan",
+        provider_physical_network="physnet1",
+        provider_segmentation_id=203,
     )
     seg = admin.network.create_segment(
-        network_id=net.id, network_type="vlan", physical_network="physnet2",
-        segmentation_id=203, name="rack2",
+        network_id=net.id,
+        network_type="vlan",
+        physical_network="physnet2",
+        segmentation_id=203,
+        name="rack2",
     )
-    assert (seg.network_type, seg.physical_network, seg.segmentation_id) == ("vlan", "physnet2", 203)
+    assert (seg.network_type, seg.physical_network, seg.segmentation_id) == (
+        "vlan",
+        "physnet2",
+        203,
+    )
     listed = {s.id: s for s in admin.network.segments(network_id=net.id)}
     assert set(listed) >= {seg.id} and len(listed) == 2
     assert admin.network.get_segment(seg.id).name == "rack2"
@@ -85,7 +105,11 @@ def test_segments_and_routed_subnets(admin: Any) -> None:
     assert (seg.name, seg.description) == ("rack2b", "second rack")
 
     subnet = admin.network.create_subnet(
-        network_id=net.id, segment_id=seg.id, cidr="10.20.0.0/24", ip_version=4, name="rack2-v4",
+        network_id=net.id,
+        segment_id=seg.id,
+        cidr="10.20.0.0/24",
+        ip_version=4,
+        name="rack2-v4",
     )
     assert subnet.segment_id == seg.id
     assert subnet.gateway_ip == "10.20.0.1"
@@ -100,15 +124,21 @@ def test_segments_and_routed_subnets(admin: Any) -> None:
 
 def test_network_segment_ranges(admin: Any, member: Any) -> None:
     rng = admin.network.create_network_segment_range(
-        name="sdk-range", network_type="vlan", physical_network="physnet2",
-        minimum=300, maximum=309, shared=True,
+        name="sdk-range",
+        network_type="vlan",
+        physical_network="physnet2",
+        minimum=300,
+        maximum=309,
+        shared=True,
     )
     assert (rng.minimum, rng.maximum, rng.default, rng.shared) == (300, 309, False, True)
     assert rng.available == list(range(300, 310))
     assert rng.used == {}
     net = admin.network.create_network(
-        name="sdk-in-range", provider_network_type="vlan",
-        provider_physical_network="physnet2", provider_segmentation_id=305,
+        name="sdk-in-range",
+        provider_network_type="vlan",
+        provider_physical_network="physnet2",
+        provider_segmentation_id=305,
     )
     rng = admin.network.get_network_segment_range(rng.id)
     assert rng.used == {"305": admin.current_project_id}
@@ -130,9 +160,11 @@ def test_network_segment_ranges(admin: Any, member: Any) -> None:
 def test_agents_listing_after_a_report(admin: Any) -> None:
     report = {
         "agent": {
-            "host": "sdk-compute-1", "agent_type": "Open vSwitch agent",
+            "host": "sdk-compute-1",
+            "agent_type": "Open vSwitch agent",
             "binary": "neutron-openvswitch-agent",
-            "configurations": {"bridge_mappings": {"physnet1": "br-eth1"}}, "start_flag": True,
+            "configurations": {"bridge_mappings": {"physnet1": "br-eth1"}},
+            "start_flag": True,
         }
     }
     resp = admin.network.post("/agents/report", json=report)
@@ -141,7 +173,10 @@ def test_agents_listing_after_a_report(admin: Any) -> None:
     assert len(agents) == 1
     agent = agents[0]
     assert (agent.agent_type, agent.binary, agent.is_alive, agent.is_admin_state_up) == (
-        "Open vSwitch agent", "neutron-openvswitch-agent", True, True,
+        "Open vSwitch agent",
+        "neutron-openvswitch-agent",
+        True,
+        True,
     )
     assert agent.configuration == {"bridge_mappings": {"physnet1": "br-eth1"}}
     agent = admin.network.update_agent(agent, description="rack 1")
@@ -175,18 +210,27 @@ def test_not_found(admin: Any) -> None:
 
 def test_duplicate_vlan_is_a_conflict(admin: Any) -> None:
     net = admin.network.create_network(
-        name="sdk-dup", provider_network_type="vlan",
-        provider_physical_network="physnet1", provider_segmentation_id=204,
+        name="sdk-dup",
+        provider_network_type="vlan",
+        provider_physical_network="physnet1",
+        provider_segmentation_id=204,
     )
-    with pytest.raises(exceptions.ConflictException, match=r"204 on physical network physnet1 is in use") as caught:
+    with pytest.raises(
+        exceptions.ConflictException, match=r"204 on physical network physnet1 is in use"
+    ) as caught:
         admin.network.create_network(
-            name="sdk-dup-2", provider_network_type="vlan",
-            provider_physical_network="physnet1", provider_segmentation_id=204,
+            name="sdk-dup-2",
+            provider_network_type="vlan",
+            provider_physical_network="physnet1",
+            provider_segmentation_id=204,
         )
     assert caught.value.status_code == 409
     with pytest.raises(exceptions.ConflictException):
         admin.network.create_segment(
-            network_id=net.id, network_type="vlan", physical_network="physnet1", segmentation_id=204,
+            network_id=net.id,
+            network_type="vlan",
+            physical_network="physnet1",
+            segmentation_id=204,
         )
     assert admin.network.find_network("sdk-dup-2") is None
     admin.network.delete_network(net)
@@ -197,7 +241,9 @@ def test_member_is_forbidden_to_manage_segments(admin: Any, member: Any, cloud: 
     assert own.project_id == cloud.member_project_id
     assert own.provider_network_type is None  # provider attributes are admin-only
     with pytest.raises(exceptions.ForbiddenException, match="Not authorized") as caught:
-        member.network.create_segment(network_id=own.id, network_type="vlan", physical_network="physnet1")
+        member.network.create_segment(
+            network_id=own.id, network_type="vlan", physical_network="physnet1"
+        )
     assert caught.value.status_code == 403
     # Segments are invisible to members: an empty list, and 404 for a real one.
     admin_seg = next(iter(admin.network.segments(network_id=own.id)))

@@ -20,12 +20,18 @@ def web(token_app: Any) -> Iterator[TokenApi]:
 @pytest.fixture
 def people(token_runtime: Runtime) -> dict[str, Any]:
     ident = Identity(token_runtime)
-    admin_project, demo, other = ident.project("admin"), ident.project("demo"), ident.project("other")
+    admin_project, demo, other = (
+        ident.project("admin"),
+        ident.project("demo"),
+        ident.project("other"),
+    )
     admin = ident.user("admin", None, admin_project, "admin")
     bob = ident.user("bob", None, demo, "member")
     return {
-        "admin": ident.token(admin, admin_project), "bob": ident.token(bob, demo),
-        "demo": demo.id, "other": other.id,
+        "admin": ident.token(admin, admin_project),
+        "bob": ident.token(bob, demo),
+        "demo": demo.id,
+        "other": other.id,
     }
 
 
@@ -38,7 +44,9 @@ def test_admin_finds_projects_by_id_and_name(web: TokenApi, people: dict[str, An
     listed = admin.get("/identity/v3/projects", params={"name": "demo"}).json()["projects"]
     assert [p["id"] for p in listed] == [people["demo"]]
     assert {p["name"] for p in admin.get("/identity/v3/projects").json()["projects"]} == {
-        "admin", "demo", "other",
+        "admin",
+        "demo",
+        "other",
     }
     missing = admin.get("/identity/v3/projects/nope")
     assert missing.status_code == 404

@@ -11,8 +11,18 @@ NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
 def info(expires_in: float = 3600) -> TokenInfo:
     return TokenInfo(
-        "u", "user", "default", "p", "project", "default", ("member",), "token",
-        ("password",), "audit", NOW, NOW + dt.timedelta(seconds=expires_in),
+        "u",
+        "user",
+        "default",
+        "p",
+        "project",
+        "default",
+        ("member",),
+        "token",
+        ("password",),
+        "audit",
+        NOW,
+        NOW + dt.timedelta(seconds=expires_in),
     )
 
 

@@ -63,7 +63,11 @@ def test_password_login_by_names(web: TokenApi, alice: dict[str, Any]) -> None:
     assert token["methods"] == ["password"]
     assert token["user"]["id"] == alice["user"].id
     assert token["user"]["domain"] == {"id": "default", "name": "Default"}
-    assert token["project"] == {"id": alice["project"].id, "name": "demo", "domain": {"id": "default", "name": "Default"}}
+    assert token["project"] == {
+        "id": alice["project"].id,
+        "name": "demo",
+        "domain": {"id": "default", "name": "Default"},
+    }
     assert {r["name"] for r in token["roles"]} == {"member", "reader"}  # reader is implied
     issued = dt.datetime.fromisoformat(token["issued_at"].replace("Z", "+00:00"))
     expires = dt.datetime.fromisoformat(token["expires_at"].replace("Z", "+00:00"))
@@ -71,7 +75,10 @@ def test_password_login_by_names(web: TokenApi, alice: dict[str, Any]) -> None:
     (network,) = [s for s in token["catalog"] if s["type"] == "network"]
     assert network["name"] == "neutron"
     assert {e["interface"] for e in network["endpoints"]} == {"public", "internal", "admin"}
-    assert all(e["url"] == "http://127.0.0.1:9696" and e["region_id"] == "RegionOne" for e in network["endpoints"])
+    assert all(
+        e["url"] == "http://127.0.0.1:9696" and e["region_id"] == "RegionOne"
+        for e in network["endpoints"]
+    )
     # The token works on /v2.0 for this project.
     listed = web.with_token(raw).get("/v2.0/networks")
     assert listed.status_code == 200, listed.text
@@ -80,7 +87,11 @@ def test_password_login_by_names(web: TokenApi, alice: dict[str, Any]) -> None:
 def test_password_login_by_ids(web: TokenApi, alice: dict[str, Any]) -> None:
     resp = login(web, user={"id": alice["user"].id}, project={"id": alice["project"].id})
     assert resp.status_code == 201, resp.text
-    by_domain_id = login(web, user={"name": "alice", "domain": {"id": "default"}}, project={"name": "demo", "domain": {"id": "default"}})
+    by_domain_id = login(
+        web,
+        user={"name": "alice", "domain": {"id": "default"}},
+        project={"name": "demo", "domain": {"id": "default"}},
+    )
     assert by_domain_id.status_code == 201
 
 
@@ -128,16 +139,25 @@ def test_malformed_login_bodies_are_keystone_400(web: TokenApi) -> None:
 def test_validate_and_revoke(web: TokenApi, alice: dict[str, Any]) -> None:
     raw = login(web).headers["X-Subject-Token"]
     other = login(web).headers["X-Subject-Token"]
-    resp = web.client.get("/identity/v3/auth/tokens", headers={"X-Auth-Token": other, "X-Subject-Token": raw})
+    resp = web.client.get(
+        "/identity/v3/auth/tokens", headers={"X-Auth-Token": other, "X-Subject-Token": raw}
+    )
     assert resp.status_code == 200
     assert resp.headers["X-Subject-Token"] == raw
     assert resp.json()["token"]["user"]["name"] == "alice"
     # Used once, so the validation cache holds it: revocation must still win.
     assert web.with_token(raw).get("/v2.0/networks").status_code == 200
-    assert web.client.delete("/identity/v3/auth/tokens", headers={"X-Auth-Token": other, "X-Subject-Token": raw}).status_code == 204
+    assert (
+        web.client.delete(
+            "/identity/v3/auth/tokens", headers={"X-Auth-Token": other, "X-Subject-Token": raw}
+        ).status_code
+        == 204
+    )
     # Revoked: unusable, and no longer found.
     assert web.with_token(raw).get("/v2.0/networks").status_code == 401
-    gone = web.client.get("/identity/v3/auth/tokens", headers={"X-Auth-Token": other, "X-Subject-Token": raw})
+    gone = web.client.get(
+        "/identity/v3/auth/tokens", headers={"X-Auth-Token": other, "X-Subject-Token": raw}
+    )
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == 404
     assert web.with_token(other).get("/v2.0/networks").status_code == 200
@@ -146,11 +166,15 @@ def test_validate_and_revoke(web: TokenApi, alice: dict[str, Any]) -> None:
 def test_validate_needs_a_valid_caller_token(web: TokenApi, alice: dict[str, Any]) -> None:
     raw = login(web).headers["X-Subject-Token"]
     for caller in ({}, {"X-Auth-Token": "garbage"}):
-        resp = web.client.get("/identity/v3/auth/tokens", headers={**caller, "X-Subject-Token": raw})
+        resp = web.client.get(
+            "/identity/v3/auth/tokens", headers={**caller, "X-Subject-Token": raw}
+        )
         _unauthorized(resp)
 
 
-def test_other_users_may_not_validate_or_revoke_my_token(web: TokenApi, ident: Identity, alice: dict[str, Any]) -> None:
+def test_other_users_may_not_validate_or_revoke_my_token(
+    web: TokenApi, ident: Identity, alice: dict[str, Any]
+) -> None:
     mine = login(web).headers["X-Subject-Token"]
     bob = ident.user("bob", "pw-bob", alice["project"], "member")
     theirs = ident.token(bob, alice["project"])
@@ -182,7 +206,9 @@ def test_token_expires(clocked: tuple[TokenApi, list[dt.datetime]], alice: dict[
     assert resp.json()["NeutronError"]["type"] == "InvalidToken"
 
 
-def test_removing_a_role_takes_effect_at_once(web: TokenApi, ident: Identity, alice: dict[str, Any]) -> None:
+def test_removing_a_role_takes_effect_at_once(
+    web: TokenApi, ident: Identity, alice: dict[str, Any]
+) -> None:
     from segmentd.identity import store
 
     raw = login(web).headers["X-Subject-Token"]
@@ -191,7 +217,9 @@ def test_removing_a_role_takes_effect_at_once(web: TokenApi, ident: Identity, al
     assert web.with_token(raw).get("/v2.0/networks").status_code == 401
 
 
-def test_no_plaintext_secret_at_rest(web: TokenApi, alice: dict[str, Any], snapshot: Callable[[], Any]) -> None:
+def test_no_plaintext_secret_at_rest(
+    web: TokenApi, alice: dict[str, Any], snapshot: Callable[[], Any]
+) -> None:
     raw = login(web).headers["X-Subject-Token"]
     state = snapshot()
     dump = repr(state)
@@ -203,7 +231,16 @@ def test_no_plaintext_secret_at_rest(web: TokenApi, alice: dict[str, Any], snaps
     assert any(isinstance(v, str) and v.startswith("$argon2id$") for v in user_row)
 
 
-@pytest.mark.parametrize("path", ["/v2.0/networks", "/v2.0/segments", "/v2.0", "/v2.0/extensions", f"/v2.0/networks/{'0' * 8}-0000-0000-0000-{'0' * 12}"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2.0/networks",
+        "/v2.0/segments",
+        "/v2.0",
+        "/v2.0/extensions",
+        f"/v2.0/networks/{'0' * 8}-0000-0000-0000-{'0' * 12}",
+    ],
+)
 @pytest.mark.parametrize("token", [None, "", "garbage", "x" * 5000])
 def test_v2_needs_a_valid_token(web: TokenApi, path: str, token: str | None) -> None:
     resp = web.with_token(token).get(path)
@@ -217,7 +254,12 @@ def test_v2_needs_a_valid_token(web: TokenApi, path: str, token: str | None) -> 
 def test_unauthenticated_writes_leave_no_trace(web: TokenApi, snapshot: Callable[[], Any]) -> None:
     before = snapshot()
     assert web.post("/v2.0/networks", {"network": {"name": "x"}}).status_code == 401
-    assert web.with_token("nope").delete(f"/v2.0/segments/{'0' * 8}-0000-0000-0000-{'0' * 12}").status_code == 401
+    assert (
+        web.with_token("nope")
+        .delete(f"/v2.0/segments/{'0' * 8}-0000-0000-0000-{'0' * 12}")
+        .status_code
+        == 401
+    )
     assert snapshot() == before
 
 

@@ -21,7 +21,16 @@ import pytest
 from segmentd.api.deps import Runtime
 from tests.identity_support import Identity, TokenApi, client_for
 
-PERSONAS = ("anonymous", "expired", "reader-A", "member-A", "member-B", "admin", "service-A", "agent-A")
+PERSONAS = (
+    "anonymous",
+    "expired",
+    "reader-A",
+    "member-A",
+    "member-B",
+    "admin",
+    "service-A",
+    "agent-A",
+)
 MISSING = str(uuid.uuid4())
 
 
@@ -58,9 +67,23 @@ def world(token_runtime: Runtime, token_app: Any) -> Iterator[tuple[TokenApi, Wo
         as_admin, as_member = web.with_token(tokens["admin"]), web.with_token(tokens["member-A"])
         net_a = as_member.create_network(name="net-a")
         shared = as_admin.create_network(name="shared", shared=True)
-        segment = as_admin.create_segment(net_a["id"], network_type="vlan", physical_network="physnet1", segmentation_id=10)
-        subnet = _created(as_member.post("/v2.0/subnets", {"subnet": {"network_id": net_a["id"], "cidr": "10.1.0.0/24", "ip_version": 4}}), "subnet")
-        segment_range = _created(as_admin.post("/v2.0/network_segment_ranges", {"network_segment_range": {"network_type": "gre", "minimum": 5, "maximum": 9}}), "network_segment_range")
+        segment = as_admin.create_segment(
+            net_a["id"], network_type="vlan", physical_network="physnet1", segmentation_id=10
+        )
+        subnet = _created(
+            as_member.post(
+                "/v2.0/subnets",
+                {"subnet": {"network_id": net_a["id"], "cidr": "10.1.0.0/24", "ip_version": 4}},
+            ),
+            "subnet",
+        )
+        segment_range = _created(
+            as_admin.post(
+                "/v2.0/network_segment_ranges",
+                {"network_segment_range": {"network_type": "gre", "minimum": 5, "maximum": 9}},
+            ),
+            "network_segment_range",
+        )
         _created(as_admin.post("/v2.0/agents/report", AGENT_REPORT), "agent")
         agent = as_admin.get("/v2.0/agents").json()["agents"][0]
         yield web, World(tokens, net_a, shared, segment, subnet, segment_range, agent)
@@ -68,7 +91,9 @@ def world(token_runtime: Runtime, token_app: Any) -> Iterator[tuple[TokenApi, Wo
 
 AGENT_REPORT = {
     "agent": {
-        "host": "compute-1", "agent_type": "Open vSwitch agent", "binary": "neutron-openvswitch-agent",
+        "host": "compute-1",
+        "agent_type": "Open vSwitch agent",
+        "binary": "neutron-openvswitch-agent",
         "configurations": {"bridge_mappings": {"physnet1": "br-eth1"}},
     }
 }
@@ -88,37 +113,122 @@ ACTIONS: dict[str, Request] = {
     "show own network": ("GET", lambda w: f"/v2.0/networks/{w.net_a['id']}", None),
     "show shared network": ("GET", lambda w: f"/v2.0/networks/{w.shared['id']}", None),
     "create network": ("POST", lambda w: "/v2.0/networks", {"network": {"name": "n"}}),
-    "create network with provider attrs": ("POST", lambda w: "/v2.0/networks", {"network": {"provider:network_type": "vxlan", "provider:segmentation_id": 77}}),
-    "create network with segments": ("POST", lambda w: "/v2.0/networks", {"network": {"segments": [{"provider:network_type": "local"}]}}),
+    "create network with provider attrs": (
+        "POST",
+        lambda w: "/v2.0/networks",
+        {"network": {"provider:network_type": "vxlan", "provider:segmentation_id": 77}},
+    ),
+    "create network with segments": (
+        "POST",
+        lambda w: "/v2.0/networks",
+        {"network": {"segments": [{"provider:network_type": "local"}]}},
+    ),
     "create shared network": ("POST", lambda w: "/v2.0/networks", {"network": {"shared": True}}),
-    "create network in other project": ("POST", lambda w: "/v2.0/networks", {"network": {"project_id": "someone-else"}}),
-    "update network name": ("PUT", lambda w: f"/v2.0/networks/{w.net_a['id']}", {"network": {"name": "x"}}),
-    "update network shared": ("PUT", lambda w: f"/v2.0/networks/{w.net_a['id']}", {"network": {"shared": True}}),
-    "update shared network": ("PUT", lambda w: f"/v2.0/networks/{w.shared['id']}", {"network": {"name": "x"}}),
+    "create network in other project": (
+        "POST",
+        lambda w: "/v2.0/networks",
+        {"network": {"project_id": "someone-else"}},
+    ),
+    "update network name": (
+        "PUT",
+        lambda w: f"/v2.0/networks/{w.net_a['id']}",
+        {"network": {"name": "x"}},
+    ),
+    "update network shared": (
+        "PUT",
+        lambda w: f"/v2.0/networks/{w.net_a['id']}",
+        {"network": {"shared": True}},
+    ),
+    "update shared network": (
+        "PUT",
+        lambda w: f"/v2.0/networks/{w.shared['id']}",
+        {"network": {"name": "x"}},
+    ),
     "delete network": ("DELETE", lambda w: f"/v2.0/networks/{w.net_a['id']}", None),
     "delete shared network": ("DELETE", lambda w: f"/v2.0/networks/{w.shared['id']}", None),
     "list segments": ("GET", lambda w: "/v2.0/segments", None),
     "show segment": ("GET", lambda w: f"/v2.0/segments/{w.segment['id']}", None),
-    "create segment": ("POST", lambda w: "/v2.0/segments", lambda w: {"segment": {"network_id": w.net_a["id"], "network_type": "vxlan"}}),
-    "create segment on missing network": ("POST", lambda w: "/v2.0/segments", {"segment": {"network_id": MISSING, "network_type": "vxlan"}}),
-    "update segment": ("PUT", lambda w: f"/v2.0/segments/{w.segment['id']}", {"segment": {"name": "x"}}),
+    "create segment": (
+        "POST",
+        lambda w: "/v2.0/segments",
+        lambda w: {"segment": {"network_id": w.net_a["id"], "network_type": "vxlan"}},
+    ),
+    "create segment on missing network": (
+        "POST",
+        lambda w: "/v2.0/segments",
+        {"segment": {"network_id": MISSING, "network_type": "vxlan"}},
+    ),
+    "update segment": (
+        "PUT",
+        lambda w: f"/v2.0/segments/{w.segment['id']}",
+        {"segment": {"name": "x"}},
+    ),
     "delete segment": ("DELETE", lambda w: f"/v2.0/segments/{w.segment['id']}", None),
     "list subnets": ("GET", lambda w: "/v2.0/subnets", None),
     "show subnet": ("GET", lambda w: f"/v2.0/subnets/{w.subnet['id']}", None),
-    "create subnet": ("POST", lambda w: "/v2.0/subnets", lambda w: {"subnet": {"network_id": w.net_a["id"], "cidr": "10.2.0.0/24", "ip_version": 4}}),
-    "create subnet on shared network": ("POST", lambda w: "/v2.0/subnets", lambda w: {"subnet": {"network_id": w.shared["id"], "cidr": "10.3.0.0/24", "ip_version": 4}}),
-    "create subnet with segment_id": ("POST", lambda w: "/v2.0/subnets", lambda w: {"subnet": {"network_id": w.net_a["id"], "segment_id": w.segment["id"], "cidr": "10.4.0.0/24", "ip_version": 4}}),
-    "update subnet": ("PUT", lambda w: f"/v2.0/subnets/{w.subnet['id']}", {"subnet": {"name": "x"}}),
+    "create subnet": (
+        "POST",
+        lambda w: "/v2.0/subnets",
+        lambda w: {"subnet": {"network_id": w.net_a["id"], "cidr": "10.2.0.0/24", "ip_version": 4}},
+    ),
+    "create subnet on shared network": (
+        "POST",
+        lambda w: "/v2.0/subnets",
+        lambda w: {
+            "subnet": {"network_id": w.shared["id"], "cidr": "10.3.0.0/24", "ip_version": 4}
+        },
+    ),
+    "create subnet with segment_id": (
+        "POST",
+        lambda w: "/v2.0/subnets",
+        lambda w: {
+            "subnet": {
+                "network_id": w.net_a["id"],
+                "segment_id": w.segment["id"],
+                "cidr": "10.4.0.0/24",
+                "ip_version": 4,
+            }
+        },
+    ),
+    "update subnet": (
+        "PUT",
+        lambda w: f"/v2.0/subnets/{w.subnet['id']}",
+        {"subnet": {"name": "x"}},
+    ),
     "delete subnet": ("DELETE", lambda w: f"/v2.0/subnets/{w.subnet['id']}", None),
     "list segment ranges": ("GET", lambda w: "/v2.0/network_segment_ranges", None),
-    "show segment range": ("GET", lambda w: f"/v2.0/network_segment_ranges/{w.segment_range['id']}", None),
-    "create segment range": ("POST", lambda w: "/v2.0/network_segment_ranges", {"network_segment_range": {"network_type": "gre", "minimum": 20, "maximum": 29}}),
-    "update segment range": ("PUT", lambda w: f"/v2.0/network_segment_ranges/{w.segment_range['id']}", {"network_segment_range": {"name": "x"}}),
-    "delete segment range": ("DELETE", lambda w: f"/v2.0/network_segment_ranges/{w.segment_range['id']}", None),
-    "report agent state": ("POST", lambda w: "/v2.0/agents/report", {"agent": {**AGENT_REPORT["agent"], "host": "compute-2"}}),
+    "show segment range": (
+        "GET",
+        lambda w: f"/v2.0/network_segment_ranges/{w.segment_range['id']}",
+        None,
+    ),
+    "create segment range": (
+        "POST",
+        lambda w: "/v2.0/network_segment_ranges",
+        {"network_segment_range": {"network_type": "gre", "minimum": 20, "maximum": 29}},
+    ),
+    "update segment range": (
+        "PUT",
+        lambda w: f"/v2.0/network_segment_ranges/{w.segment_range['id']}",
+        {"network_segment_range": {"name": "x"}},
+    ),
+    "delete segment range": (
+        "DELETE",
+        lambda w: f"/v2.0/network_segment_ranges/{w.segment_range['id']}",
+        None,
+    ),
+    "report agent state": (
+        "POST",
+        lambda w: "/v2.0/agents/report",
+        {"agent": {**AGENT_REPORT["agent"], "host": "compute-2"}},
+    ),
     "list agents": ("GET", lambda w: "/v2.0/agents", None),
     "show agent": ("GET", lambda w: f"/v2.0/agents/{w.agent['id']}", None),
-    "update agent": ("PUT", lambda w: f"/v2.0/agents/{w.agent['id']}", {"agent": {"description": "x"}}),
+    "update agent": (
+        "PUT",
+        lambda w: f"/v2.0/agents/{w.agent['id']}",
+        {"agent": {"description": "x"}},
+    ),
     "delete agent": ("DELETE", lambda w: f"/v2.0/agents/{w.agent['id']}", None),
     "list segment host mappings": ("GET", lambda w: "/v2.0/segment-host-mappings", None),
     "list hosts of a segment": ("GET", lambda w: f"/v2.0/segments/{w.segment['id']}/hosts", None),
@@ -128,9 +238,18 @@ ACTIONS: dict[str, Request] = {
 UNAUTH = {"anonymous": 401, "expired": 401}
 
 
-def row(reader: int, member_a: int, member_b: int, admin: int, service: int, agent: int) -> dict[str, int]:
-    return {**UNAUTH, "reader-A": reader, "member-A": member_a, "member-B": member_b,
-            "admin": admin, "service-A": service, "agent-A": agent}
+def row(
+    reader: int, member_a: int, member_b: int, admin: int, service: int, agent: int
+) -> dict[str, int]:
+    return {
+        **UNAUTH,
+        "reader-A": reader,
+        "member-A": member_a,
+        "member-B": member_b,
+        "admin": admin,
+        "service-A": service,
+        "agent-A": agent,
+    }
 
 
 EXPECTED: dict[str, dict[str, int]] = {
@@ -179,7 +298,9 @@ CELLS = [(action, persona) for action in ACTIONS for persona in PERSONAS]
 
 
 @pytest.mark.parametrize(("action", "persona"), CELLS, ids=[f"{a}-{p}" for a, p in CELLS])
-def test_matrix(world: tuple[TokenApi, World], snapshot: Callable[[], Any], action: str, persona: str) -> None:
+def test_matrix(
+    world: tuple[TokenApi, World], snapshot: Callable[[], Any], action: str, persona: str
+) -> None:
     web, state = world
     method, path, body = ACTIONS[action]
     before = snapshot()
@@ -233,7 +354,9 @@ def test_provider_attributes_only_for_admin(world: tuple[TokenApi, World]) -> No
         view = web.with_token(state.tokens[persona]).get(path).json()["network"]
         assert not {k for k in view if k.startswith("provider:")}
         assert "segments" not in view
-        filtered = web.with_token(state.tokens[persona]).get("/v2.0/networks", params={"provider:network_type": "vxlan"})
+        filtered = web.with_token(state.tokens[persona]).get(
+            "/v2.0/networks", params={"provider:network_type": "vxlan"}
+        )
         assert filtered.status_code == 400
 
 
@@ -244,7 +367,9 @@ def test_hidden_and_missing_answer_alike(world: tuple[TokenApi, World]) -> None:
         hidden = bob.request(method, f"/v2.0/networks/{state.net_a['id']}", json=body)
         absent = bob.request(method, f"/v2.0/networks/{MISSING}", json=body)
         assert hidden.status_code == absent.status_code == 404
-        assert hidden.json()["NeutronError"]["message"].replace(state.net_a["id"], "") == absent.json()["NeutronError"]["message"].replace(MISSING, "")
+        assert hidden.json()["NeutronError"]["message"].replace(
+            state.net_a["id"], ""
+        ) == absent.json()["NeutronError"]["message"].replace(MISSING, "")
 
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "authorization-matrix.md"

@@ -63,7 +63,9 @@ class Forwarder:
         self.writers -= {writer, up_writer}
 
     async def _open(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
+        self.server = await asyncio.start_server(
+            self._handle, "127.0.0.1", self.port, reuse_address=True
+        )
 
     async def _cut(self) -> None:
         if self.server is not None:
@@ -93,7 +95,10 @@ def forwarded(database_url: str, is_postgres: bool) -> Iterator[tuple[Forwarder,
     url = make_url(database_url)
     forwarder = Forwarder(url.host or "127.0.0.1", url.port or 5432)
     forwarder.open()
-    yield forwarder, url.set(host="127.0.0.1", port=forwarder.port).render_as_string(hide_password=False)
+    yield (
+        forwarder,
+        url.set(host="127.0.0.1", port=forwarder.port).render_as_string(hide_password=False),
+    )
     forwarder.close()
 
 

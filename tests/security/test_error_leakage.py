@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from segmentd.services import segments
 from tests.client import Api
 
-LEAKS = re.compile(r"Traceback|sqlalchemy|psycopg|sqlite|SELECT|INSERT|/work/|\.py|segments\.", re.I)
+LEAKS = re.compile(
+    r"Traceback|sqlalchemy|psycopg|sqlite|SELECT|INSERT|/work/|\.py|segments\.", re.I
+)
 
 
 @pytest.mark.parametrize(
@@ -23,7 +25,13 @@ LEAKS = re.compile(r"Traceback|sqlalchemy|psycopg|sqlite|SELECT|INSERT|/work/|\.
         (OperationalError("SELECT 1", {}, Exception("psycopg connection refused")), 503),
     ],
 )
-def test_failures_do_not_leak(api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, exc: Exception, status: int) -> None:
+def test_failures_do_not_leak(
+    api: Api,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    exc: Exception,
+    status: int,
+) -> None:
     def explode(*_: Any, **__: Any) -> Any:
         raise exc
 

@@ -98,11 +98,17 @@ def _check_one(case: Any, token: str, label: str) -> None:
 
 
 def _fuzzer(operation: Any, token: str, label: str) -> Any:
-    modes = [operation.as_strategy(mode) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+    modes = [
+        operation.as_strategy(mode) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    ]
 
     @settings(
-        max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=True,
-        phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
     )
     @given(case=st.one_of(modes))
     def run(case: Any) -> None:

@@ -33,7 +33,11 @@ def test_oversized_body_is_refused_before_parsing(
 ) -> None:
     api = make_api(max_request_body_bytes=MAX_BODY)
     before = snapshot()
-    resp = api.post("/v2.0/networks", content=_network_body(MAX_BODY + 1), headers={"Content-Type": "application/json"})
+    resp = api.post(
+        "/v2.0/networks",
+        content=_network_body(MAX_BODY + 1),
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status_code == 413, resp.text
     error = resp.json()["NeutronError"]
     assert error["type"] == "RequestBodyTooLarge"
@@ -63,7 +67,11 @@ def test_streamed_body_without_length_is_counted(
 def test_body_at_the_limit_is_served(make_api: Callable[..., Api]) -> None:
     api = make_api(max_request_body_bytes=MAX_BODY)
     # Within the byte cap, the schema still bounds the description (400, not 413).
-    resp = api.post("/v2.0/networks", content=_network_body(MAX_BODY), headers={"Content-Type": "application/json"})
+    resp = api.post(
+        "/v2.0/networks",
+        content=_network_body(MAX_BODY),
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status_code == 400
     ok = api.post("/v2.0/networks", {"network": {"name": "fits"}})
     assert ok.status_code == 201
@@ -83,8 +91,14 @@ def three_networks(api: Api) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("", 2), ("?limit=1", 1), ("?limit=2", 2), ("?limit=1000", 2), ("?limit=0", 2),
-     ("?limit=99999999999999999999999", 2)],
+    [
+        ("", 2),
+        ("?limit=1", 1),
+        ("?limit=2", 2),
+        ("?limit=1000", 2),
+        ("?limit=0", 2),
+        ("?limit=99999999999999999999999", 2),
+    ],
 )
 def test_page_size_is_clamped_to_the_maximum(
     make_api: Callable[..., Api], three_networks: list[dict[str, Any]], query: str, expected: int
@@ -172,8 +186,12 @@ def test_deadline_answer_reaches_the_client_on_time_over_http(
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
             started = time.monotonic()
-            conn.request("POST", "/v2.0/networks", body=b'{"network": {"name": "slow"}}',
-                         headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/v2.0/networks",
+                body=b'{"network": {"name": "slow"}}',
+                headers={"Content-Type": "application/json"},
+            )
             resp = conn.getresponse()
             elapsed = time.monotonic() - started
             assert resp.status == 503
@@ -188,9 +206,7 @@ def test_deadline_answer_reaches_the_client_on_time_over_http(
     assert snapshot() == before
 
 
-def test_database_timeouts_are_set_on_every_connection(
-    engine: Engine, is_postgres: bool
-) -> None:
+def test_database_timeouts_are_set_on_every_connection(engine: Engine, is_postgres: bool) -> None:
     with engine.connect() as conn:
         if is_postgres:
             # The product's own engine, not a test path: every pooled connection

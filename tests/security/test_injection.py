@@ -62,10 +62,20 @@ RESERVED = ("sort_key", "fields", "marker", "sort_dir", "page_reverse", "limit")
 @pytest.fixture
 def world(api: Api) -> dict[str, Any]:
     net = api.create_network(name="net")
-    segment = api.create_segment(net["id"], network_type="vlan", physical_network="physnet1", segmentation_id=7)
+    segment = api.create_segment(
+        net["id"], network_type="vlan", physical_network="physnet1", segmentation_id=7
+    )
     subnet = api.post(
         "/v2.0/subnets",
-        {"subnet": {"network_id": net["id"], "segment_id": segment["id"], "cidr": "10.0.0.0/24", "ip_version": 4, "name": "sub"}},
+        {
+            "subnet": {
+                "network_id": net["id"],
+                "segment_id": segment["id"],
+                "cidr": "10.0.0.0/24",
+                "ip_version": 4,
+                "name": "sub",
+            }
+        },
     )
     assert subnet.status_code == 201, subnet.text
     report(api, ovs("host-1", "physnet1"))
@@ -99,7 +109,10 @@ def test_hostile_values_in_every_filter(
     sent = 0
     for template, spec in LISTS:
         path = template.format(**world)
-        names = [*spec.filters, *(("tags", "tags-any", "not-tags", "not-tags-any") if spec.tags else ())]
+        names = [
+            *spec.filters,
+            *(("tags", "tags-any", "not-tags", "not-tags-any") if spec.tags else ()),
+        ]
         for name in names:
             for payload in PAYLOADS:
                 resp = api.get(f"{path}?{quote(name)}={quote(payload)}")
@@ -147,11 +160,18 @@ def test_hostile_filter_names_and_host_queries(
     assert snapshot() == before
 
 
-def test_hostile_path_segments(api: Api, world: dict[str, Any], snapshot: Callable[[], Any]) -> None:
+def test_hostile_path_segments(
+    api: Api, world: dict[str, Any], snapshot: Callable[[], Any]
+) -> None:
     before = snapshot()
     paths = [
-        "/v2.0/networks/{}", "/v2.0/segments/{}", "/v2.0/subnets/{}", "/v2.0/agents/{}",
-        "/v2.0/network_segment_ranges/{}", "/v2.0/segments/{}/hosts", "/v2.0/hosts/{}/segments",
+        "/v2.0/networks/{}",
+        "/v2.0/segments/{}",
+        "/v2.0/subnets/{}",
+        "/v2.0/agents/{}",
+        "/v2.0/network_segment_ranges/{}",
+        "/v2.0/segments/{}/hosts",
+        "/v2.0/hosts/{}/segments",
         "/v2.0/segments/{}/subnets",
     ]
     for template in paths:
@@ -168,7 +188,9 @@ def test_hostile_values_in_bodies_are_stored_verbatim_or_refused(
     api: Api, world: dict[str, Any]
 ) -> None:
     for payload in PAYLOADS:
-        resp = api.post("/v2.0/networks", {"network": {"name": payload[:255], "description": payload[:255]}})
+        resp = api.post(
+            "/v2.0/networks", {"network": {"name": payload[:255], "description": payload[:255]}}
+        )
         assert resp.status_code in (201, 400), (payload, resp.text)
         assert not leaks(resp, payload[:255])
         if resp.status_code == 201:

@@ -18,7 +18,9 @@ MEMBERS_MANAGE_SEGMENTS = """
 """
 
 
-def test_policy_file_lets_members_create_segments(make_api: Callable[..., Api], tmp_path: Path, snapshot: Callable[[], Any]) -> None:
+def test_policy_file_lets_members_create_segments(
+    make_api: Callable[..., Api], tmp_path: Path, snapshot: Callable[[], Any]
+) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(MEMBERS_MANAGE_SEGMENTS)
     api = make_api(policy_file=str(path))
@@ -28,19 +30,25 @@ def test_policy_file_lets_members_create_segments(make_api: Callable[..., Api], 
     assert alice.get(f"/v2.0/segments/{seg['id']}").status_code == 200
     before = snapshot()
     # Bob cannot see Alice's network: the same 404 as a missing one.
-    resp = bob.post("/v2.0/segments", {"segment": {"network_id": net["id"], "network_type": "vxlan"}})
+    resp = bob.post(
+        "/v2.0/segments", {"segment": {"network_id": net["id"], "network_type": "vxlan"}}
+    )
     assert resp.status_code == 404
     # Update and delete stay admin-only: visible, so 403.
     assert alice.delete(f"/v2.0/segments/{seg['id']}").status_code == 403
     assert snapshot() == before
 
 
-def test_without_the_file_members_may_not(make_api: Callable[..., Api], snapshot: Callable[[], Any]) -> None:
+def test_without_the_file_members_may_not(
+    make_api: Callable[..., Api], snapshot: Callable[[], Any]
+) -> None:
     api = make_api()
     alice = api.as_("alice", "member")
     net = alice.create_network(name="a")
     before = snapshot()
-    resp = alice.post("/v2.0/segments", {"segment": {"network_id": net["id"], "network_type": "vxlan"}})
+    resp = alice.post(
+        "/v2.0/segments", {"segment": {"network_id": net["id"], "network_type": "vxlan"}}
+    )
     assert resp.status_code == 403
     assert resp.json()["NeutronError"]["type"] == "PolicyNotAuthorized"
     assert snapshot() == before
@@ -66,7 +74,9 @@ def test_broken_rule_refuses_instead_of_crashing() -> None:
 
 
 def test_agent_credentials_are_limited_whatever_the_roles() -> None:
-    agent = Principal("u", "p", frozenset({"admin", "service"}), credential="agent", policy=Policy())
+    agent = Principal(
+        "u", "p", frozenset({"admin", "service"}), credential="agent", policy=Policy()
+    )
     assert can(agent, Permission.CREATE_AGENT_REPORT)
     assert not any(can(agent, p) for p in Permission if p is not Permission.CREATE_AGENT_REPORT)
 
@@ -87,7 +97,14 @@ PUBLIC_PREFIXES = ("/identity",)
 # /readyz says only "ready" or a fixed reason; /metrics checks its own
 # bearer token or a loopback caller (tests/api/test_ops.py).
 PUBLIC = {
-    "/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+    "/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
 }
 
 
@@ -122,7 +139,9 @@ def test_every_v2_route_declares_a_permission(token_app: Any) -> None:
             assert route.path in PUBLIC, f"unexpected non-API route {route.path}"
             continue
         calls = _dependencies(route)
-        permissions = [getattr(c, "permission", None) for c in calls if getattr(c, "permission", None)]
+        permissions = [
+            getattr(c, "permission", None) for c in calls if getattr(c, "permission", None)
+        ]
         for method in route.methods:
             if route.path.startswith("/v2.0"):
                 if (method, route.path) in AUTHENTICATED_ONLY:
@@ -143,7 +162,12 @@ def test_decisions_are_cached_on_the_target_attributes_a_rule_reads() -> None:
     assert target_keys_read(rules, "delete_segment") == frozenset()  # admin-only: reads nothing
     assert target_keys_read(rules, "get_network") == {"project_id", "shared"}
     # Who knows what an HTTP check sends: the whole target is the key.
-    assert target_keys_read(Policy({"get_segment": "http://127.0.0.1:1/check"})._enforcer.rules, "get_segment") is None
+    assert (
+        target_keys_read(
+            Policy({"get_segment": "http://127.0.0.1:1/check"})._enforcer.rules, "get_segment"
+        )
+        is None
+    )
 
 
 def test_narrowed_cache_keys_still_tell_targets_apart() -> None:

@@ -25,7 +25,8 @@ from tests.server import free_port, running_server
 
 REDIS_URL = os.environ.get("SEGMENTD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 needs_redis = pytest.mark.skipif(
-    os.environ.get("SEGMENTD_TEST_NO_REDIS") == "1", reason="SEGMENTD_TEST_NO_REDIS=1: no Redis here"
+    os.environ.get("SEGMENTD_TEST_NO_REDIS") == "1",
+    reason="SEGMENTD_TEST_NO_REDIS=1: no Redis here",
 )
 RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
@@ -64,12 +65,18 @@ def test_classes_have_separate_buckets(make_api: Callable[..., Api]) -> None:
     api = make_api(ratelimit_write="2/minute", ratelimit_read="100/minute")
     headers = {"X-User-Id": "carol"}
     for i in range(2):
-        assert api.post("/v2.0/networks", {"network": {"name": f"n{i}"}}, headers=headers).status_code == 201
+        assert (
+            api.post("/v2.0/networks", {"network": {"name": f"n{i}"}}, headers=headers).status_code
+            == 201
+        )
     refused = api.post("/v2.0/networks", {"network": {"name": "n3"}}, headers=headers)
     assert_429(refused)
     listed = api.get("/v2.0/networks", headers=headers)
     assert listed.status_code == 200
-    assert sorted(n["name"] for n in listed.json()["networks"]) == ["n0", "n1"]  # n3 was never created
+    assert sorted(n["name"] for n in listed.json()["networks"]) == [
+        "n0",
+        "n1",
+    ]  # n3 was never created
 
 
 def test_role_override_is_the_most_generous(make_api: Callable[..., Api]) -> None:
@@ -78,7 +85,9 @@ def test_role_override_is_the_most_generous(make_api: Callable[..., Api]) -> Non
     member = api.as_("p", "member")
     for _ in range(10):
         assert admin.get("/v2.0/networks", headers={"X-User-Id": "boss"}).status_code == 200
-    codes = [member.get("/v2.0/networks", headers={"X-User-Id": "dave"}).status_code for _ in range(3)]
+    codes = [
+        member.get("/v2.0/networks", headers={"X-User-Id": "dave"}).status_code for _ in range(3)
+    ]
     assert codes == [200, 200, 429]
 
 

@@ -11,18 +11,26 @@ from segmentd.config import IdRange, Settings, parse_tunnel_ranges, parse_vlan_r
 def test_vlan_ranges_with_and_without_bounds() -> None:
     ranges, physnets = parse_vlan_ranges("physnet1:100:199, physnet2 ,physnet1:300:300")
     assert physnets == ["physnet1", "physnet2"]
-    assert ranges["physnet1"] == [IdRange("vlan", "physnet1", 100, 199), IdRange("vlan", "physnet1", 300, 300)]
+    assert ranges["physnet1"] == [
+        IdRange("vlan", "physnet1", 100, 199),
+        IdRange("vlan", "physnet1", 300, 300),
+    ]
     assert ranges["physnet2"] == []
 
 
-@pytest.mark.parametrize("spec", ["physnet1:0:10", "physnet1:10:4095", "physnet1:20:10", "physnet1:1", ":1:2", "p" * 65])
+@pytest.mark.parametrize(
+    "spec", ["physnet1:0:10", "physnet1:10:4095", "physnet1:20:10", "physnet1:1", ":1:2", "p" * 65]
+)
 def test_bad_vlan_ranges(spec: str) -> None:
     with pytest.raises(ValueError, match=r"\w"):
         parse_vlan_ranges(spec)
 
 
 def test_tunnel_ranges() -> None:
-    assert parse_tunnel_ranges("vxlan", "1:10,20") == [IdRange("vxlan", None, 1, 10), IdRange("vxlan", None, 20, 20)]
+    assert parse_tunnel_ranges("vxlan", "1:10,20") == [
+        IdRange("vxlan", None, 1, 10),
+        IdRange("vxlan", None, 20, 20),
+    ]
     with pytest.raises(ValueError, match="outside"):
         parse_tunnel_ranges("vxlan", "1:16777216")
     with pytest.raises(ValueError, match="outside"):

@@ -8,7 +8,9 @@ from segmentd import errors
 from segmentd.config import Settings
 from segmentd.services.allocation import SegmentSpec, build_drivers
 
-DRIVERS = build_drivers(Settings(network_vlan_ranges="physnet1:10:20,physnet2", flat_networks="physnet2"))
+DRIVERS = build_drivers(
+    Settings(network_vlan_ranges="physnet1:10:20,physnet2", flat_networks="physnet2")
+)
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,12 @@ def test_allows_the_rate_then_refuses_until_the_oldest_hit_leaves(clock: Clock) 
     assert [d.allowed for d in decisions] == [True, True, True]
     assert [d.remaining for d in decisions] == [2, 1, 0]
     refused = limiter.hit("k", "3/minute")
-    assert (refused.allowed, refused.remaining, refused.limit, refused.window_s) == (False, 0, 3, 60)
+    assert (refused.allowed, refused.remaining, refused.limit, refused.window_s) == (
+        False,
+        0,
+        3,
+        60,
+    )
     assert refused.reset_s == 30  # the first hit (t=1000) leaves the window at t=1060
     clock.now = 1060.0
     assert limiter.hit("k", "3/minute").allowed

@@ -129,13 +129,23 @@ def test_parse_pools() -> None:
         ([("10.0.0.0", "10.0.0.9")], None, errors.OutOfBoundsAllocationPool),
         ([("10.0.0.2", "10.0.0.255")], None, errors.OutOfBoundsAllocationPool),
         ([("10.0.0.2", "10.0.1.5")], None, errors.OutOfBoundsAllocationPool),
-        ([("10.0.0.2", "10.0.0.9"), ("10.0.0.9", "10.0.0.20")], None, errors.OverlappingAllocationPools),
-        ([("10.0.0.50", "10.0.0.60"), ("10.0.0.2", "10.0.0.55")], None, errors.OverlappingAllocationPools),
+        (
+            [("10.0.0.2", "10.0.0.9"), ("10.0.0.9", "10.0.0.20")],
+            None,
+            errors.OverlappingAllocationPools,
+        ),
+        (
+            [("10.0.0.50", "10.0.0.60"), ("10.0.0.2", "10.0.0.55")],
+            None,
+            errors.OverlappingAllocationPools,
+        ),
         ([("10.0.0.2", "10.0.0.9")], "10.0.0.5", errors.GatewayConflictWithAllocationPools),
         ([("10.0.0.2", "10.0.0.9")], "10.0.0.9", errors.GatewayConflictWithAllocationPools),
     ],
 )
-def test_check_pools(given: list[tuple[str, str]], gateway: str | None, error: type[Exception] | None) -> None:
+def test_check_pools(
+    given: list[tuple[str, str]], gateway: str | None, error: type[Exception] | None
+) -> None:
     args = (net("10.0.0.0/24"), pools(*given), None if gateway is None else ip(gateway))
     if error is None:
         rules.check_pools(*args)

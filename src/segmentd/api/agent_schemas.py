@@ -38,8 +38,17 @@ BULK_HARD_LIMIT = 10_000
 
 AGENT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # Neutron's agent timestamps
 AGENT_READ_ONLY = (
-    "id", "agent_type", "binary", "host", "topic", "alive", "configurations",
-    "heartbeat_timestamp", "started_at", "created_at", "availability_zone",
+    "id",
+    "agent_type",
+    "binary",
+    "host",
+    "topic",
+    "alive",
+    "configurations",
+    "heartbeat_timestamp",
+    "started_at",
+    "created_at",
+    "availability_zone",
 )
 
 

@@ -62,7 +62,9 @@ def report_agent_states(
 
 
 @router.get("")
-def list_agents(request: Request, params: Params, ctx: Context = reader(Permission.GET_AGENT)) -> Response:
+def list_agents(
+    request: Request, params: Params, ctx: Context = reader(Permission.GET_AGENT)
+) -> Response:
     page = agents.list_(ctx.session, ctx.principal, params.query)
     views = [_view(ctx, a, params.fields) for a in page.items]
     return json_response(
@@ -71,8 +73,12 @@ def list_agents(request: Request, params: Params, ctx: Context = reader(Permissi
 
 
 @router.get("/{agent_id}")
-def show_agent(agent_id: str, fields: Fields, ctx: Context = reader(Permission.GET_AGENT)) -> Response:
-    return json_response({"agent": _view(ctx, agents.get(ctx.session, ctx.principal, agent_id), fields)})
+def show_agent(
+    agent_id: str, fields: Fields, ctx: Context = reader(Permission.GET_AGENT)
+) -> Response:
+    return json_response(
+        {"agent": _view(ctx, agents.get(ctx.session, ctx.principal, agent_id), fields)}
+    )
 
 
 @router.put("/{agent_id}")

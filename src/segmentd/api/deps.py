@@ -66,7 +66,10 @@ class HandlerSlots:
         pair = self._by_loop.get(loop)
         if pair is None:
             reads = CapacityLimiter(self.threads)
-            pair = self._by_loop[loop] = (reads, CapacityLimiter(1) if self.own_write_slot else reads)
+            pair = self._by_loop[loop] = (
+                reads,
+                CapacityLimiter(1) if self.own_write_slot else reads,
+            )
         return pair[1] if write else pair[0]
 
 
@@ -109,10 +112,22 @@ class Context:
     request crosses into the thread pool once, not once per dependency step.
     """
 
-    __slots__ = ("_request", "_session", "permission", "principal", "request_id", "runtime", "write")
+    __slots__ = (
+        "_request",
+        "_session",
+        "permission",
+        "principal",
+        "request_id",
+        "runtime",
+        "write",
+    )
 
     def __init__(
-        self, principal: Principal, runtime: Runtime, permission: Permission, write: bool,
+        self,
+        principal: Principal,
+        runtime: Runtime,
+        permission: Permission,
+        write: bool,
         request: Request,
     ) -> None:
         self.principal = principal
@@ -134,12 +149,16 @@ class Context:
         """The handler's transaction: committed before the response is sent."""
         rt = self.runtime
         try:
-            with _transaction(rt.write_sessions if self.write else rt.read_sessions, self._request) as session:
+            with _transaction(
+                rt.write_sessions if self.write else rt.read_sessions, self._request
+            ) as session:
                 self._session = session
                 yield session
         except errors.Forbidden as exc:
             if self.write:  # refused mutations are recorded (CWE-778); reads are not
-                _record_denial(self._request, rt, self.principal, self.permission, self.request_id, exc)
+                _record_denial(
+                    self._request, rt, self.principal, self.permission, self.request_id, exc
+                )
             raise
         finally:
             self._session = None
@@ -154,8 +173,15 @@ class Context:
     ) -> None:
         """Record this request's mutation in the request's transaction (see ``services.audit``)."""
         audit.record(
-            self.session, self.principal, self.request_id, action, resource_type, resource_id,
-            permission=str(self.permission), before=before, after=after,
+            self.session,
+            self.principal,
+            self.request_id,
+            action,
+            resource_type,
+            resource_id,
+            permission=str(self.permission),
+            before=before,
+            after=after,
         )
 
 
@@ -180,8 +206,11 @@ def known_caller(request: Request, rt: Runtime) -> Principal | None:
         project = headers.get("x-project-id", "default")[:255]
         roles = [r.strip() for r in headers.get("x-roles", "admin").split(",") if r.strip()]
         return Principal(
-            subject=headers.get("x-user-id", "noauth")[:255], project_id=project,
-            roles=frozenset(roles), credential="noauth", policy=rt.policy,
+            subject=headers.get("x-user-id", "noauth")[:255],
+            project_id=project,
+            roles=frozenset(roles),
+            credential="noauth",
+            policy=rt.policy,
         )
     info = tokens.cached(headers.get(AUTH_TOKEN_HEADER), rt.clock(), rt.token_cache)
     return None if info is None else principal_of(info, rt.policy)
@@ -189,8 +218,12 @@ def known_caller(request: Request, rt: Runtime) -> Principal | None:
 
 def principal_of(info: tokens.TokenInfo, policy: Policy) -> Principal:
     return Principal(
-        subject=info.user_id, project_id=info.project_id, roles=frozenset(info.roles),
-        credential=info.kind, policy=policy, name=info.user_name,
+        subject=info.user_id,
+        project_id=info.project_id,
+        roles=frozenset(info.roles),
+        credential=info.kind,
+        policy=policy,
+        name=info.user_name,
     )
 
 
@@ -244,7 +277,9 @@ def _transaction(sessions: sessionmaker[Session], request: Request) -> Iterator[
 def context(permission: Permission, *, write: bool) -> Callable[..., Awaitable[Context]]:
     """Dependency factory: every route declares the one permission it exercises."""
 
-    klass = "report" if permission is Permission.CREATE_AGENT_REPORT else "write" if write else "read"
+    klass = (
+        "report" if permission is Permission.CREATE_AGENT_REPORT else "write" if write else "read"
+    )
 
     async def dependency(request: Request) -> Context:
         rt = runtime(request)
@@ -279,7 +314,8 @@ def in_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     """
     signature = inspect.signature(endpoint, eval_str=True)
     names = [
-        name for name, param in signature.parameters.items()
+        name
+        for name, param in signature.parameters.items()
         if hasattr(getattr(param.default, "dependency", None), "permission")
     ]
     if not names:
@@ -360,7 +396,9 @@ class ListParams:
     limit_given: bool
 
 
-def list_params(spec: QuerySpec, field_names: frozenset[str]) -> Callable[..., Awaitable[ListParams]]:
+def list_params(
+    spec: QuerySpec, field_names: frozenset[str]
+) -> Callable[..., Awaitable[ListParams]]:
     """Dependency factory parsing Neutron list parameters against allow-lists."""
 
     async def dependency(
@@ -390,7 +428,9 @@ def list_params(spec: QuerySpec, field_names: frozenset[str]) -> Callable[..., A
             marker=_marker(marker),
             reverse=page_reverse,
         )
-        return ListParams(query, _fields(fields or [], field_names, settings.max_fields), limit is not None)
+        return ListParams(
+            query, _fields(fields or [], field_names, settings.max_fields), limit is not None
+        )
 
     return dependency
 

@@ -54,15 +54,26 @@ def request_id(request: Request) -> str:
 
 KEYSTONE_PREFIX = "/identity"
 KEYSTONE_TITLES = {
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 413: "Request Entity Too Large",
-    415: "Unsupported Media Type", 429: "Too Many Requests", 500: "Internal Server Error",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
     503: "Service Unavailable",
 }
 
 
 def neutron_error(
-    request: Request, status: int, type_name: str, message: str, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    type_name: str,
+    message: str,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     """The error body: Neutron's shape, or Keystone's on the Keystone routes."""
     if request.url.path.startswith(KEYSTONE_PREFIX):
@@ -149,7 +160,9 @@ async def on_data_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_database_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, OperationalError)):
+    if isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, OperationalError)
+    ):
         log.warning("database unavailable request_id=%s: %s", request_id(request), exc)
         unavailable = errors.ServiceUnavailable()
         return neutron_error(

@@ -171,7 +171,8 @@ class RequestGuards:
             if not started and deadline.abandon():
                 log.warning(
                     "request deadline passed request_id=%s path=%s",
-                    request_id_of(scope), scope.get("path", ""),
+                    request_id_of(scope),
+                    scope.get("path", ""),
                 )
                 answer = self._answer(scope, receive, send, errors.RequestTimeout())
                 answering.append(asyncio.ensure_future(answer))

@@ -61,7 +61,9 @@ def host_query(*filters: str) -> Callable[..., Awaitable[host_queries.HostQuery]
             reverse = parse_bool(raw["page_reverse"][-1]) if "page_reverse" in raw else False
             segment_ids = tuple(parse_uuid(v) for v in raw.get("segment_id", []))
         except ValueError:
-            raise errors.InvalidQuery(error_message="invalid limit, page_reverse or segment_id") from None
+            raise errors.InvalidQuery(
+                error_message="invalid limit, page_reverse or segment_id"
+            ) from None
         if limit is not None and limit < 0:
             raise errors.InvalidQuery(error_message="limit must not be negative")
         marker = raw["marker"][-1] if "marker" in raw else None
@@ -72,8 +74,12 @@ def host_query(*filters: str) -> Callable[..., Awaitable[host_queries.HostQuery]
             if name not in AGENT_TYPES:
                 raise errors.InvalidQuery(error_message=f"unknown agent type '{name}'")
         return host_queries.HostQuery(
-            page_limit(limit, settings), marker, reverse,
-            types["include_agent_types"], types["exclude_agent_types"], segment_ids,
+            page_limit(limit, settings),
+            marker,
+            reverse,
+            types["include_agent_types"],
+            types["exclude_agent_types"],
+            segment_ids,
         )
 
     return dependency
@@ -95,7 +101,9 @@ def _hosts(request: Request, name: str, page: Page, query: host_queries.HostQuer
 
 @router.get("/v2.0/segments/{segment_id}/hosts")
 def hosts_of_segment(
-    request: Request, segment_id: str, query: SegmentHosts,
+    request: Request,
+    segment_id: str,
+    query: SegmentHosts,
     ctx: Context = reader(Permission.GET_SEGMENT_HOST_MAPPING),
 ) -> Response:
     page = host_queries.hosts_of_segment(ctx.session, ctx.principal, segment_id, query)
@@ -104,7 +112,9 @@ def hosts_of_segment(
 
 @router.get("/v2.0/hosts/{host}/segments")
 def segments_of_host(
-    request: Request, host: str, params: SegmentParams,
+    request: Request,
+    host: str,
+    params: SegmentParams,
     ctx: Context = reader(Permission.GET_SEGMENT_HOST_MAPPING),
 ) -> Response:
     if not HOST_RE.match(host) or len(host) > 255:
@@ -118,7 +128,8 @@ def segments_of_host(
 
 @router.get("/v2.0/segment-host-mappings")
 def mapped_hosts(
-    request: Request, query: MappedHosts,
+    request: Request,
+    query: MappedHosts,
     ctx: Context = reader(Permission.GET_SEGMENT_HOST_MAPPING),
 ) -> Response:
     page = host_queries.mapped_hosts(ctx.session, ctx.principal, query)

@@ -81,8 +81,10 @@ class AuthBody(_Strict):
 def _ref(obj: UserRef | ProjectRef) -> store.Ref:
     domain = obj.domain
     return store.Ref(
-        id=obj.id, name=obj.name,
-        domain_id=domain.id if domain else None, domain_name=domain.name if domain else None,
+        id=obj.id,
+        name=obj.name,
+        domain_id=domain.id if domain else None,
+        domain_name=domain.name if domain else None,
     )
 
 
@@ -114,7 +116,10 @@ def _id(kind: str, name: str) -> str:
 
 
 def _domain(domain_id: str) -> dict[str, str]:
-    return {"id": domain_id, "name": DEFAULT_DOMAIN_NAME if domain_id == DEFAULT_DOMAIN_ID else domain_id}
+    return {
+        "id": domain_id,
+        "name": DEFAULT_DOMAIN_NAME if domain_id == DEFAULT_DOMAIN_ID else domain_id,
+    }
 
 
 def _catalog(request: Request) -> list[dict[str, Any]]:
@@ -123,13 +128,21 @@ def _catalog(request: Request) -> list[dict[str, Any]]:
 
     def service(kind: str, name: str, url: str) -> dict[str, Any]:
         endpoints = [
-            {"id": _id(f"{kind}-endpoint", iface), "interface": iface, "region": region,
-             "region_id": region, "url": url}
+            {
+                "id": _id(f"{kind}-endpoint", iface),
+                "interface": iface,
+                "region": region,
+                "region_id": region,
+                "url": url,
+            }
             for iface in ("public", "internal", "admin")
         ]
         return {"id": _id("service", kind), "type": kind, "name": name, "endpoints": endpoints}
 
-    return [service("network", "neutron", base), service("identity", "keystone", f"{base}/identity/v3")]
+    return [
+        service("network", "neutron", base),
+        service("identity", "keystone", f"{base}/identity/v3"),
+    ]
 
 
 def _token_body(request: Request, info: tokens.TokenInfo) -> dict[str, Any]:
@@ -138,11 +151,14 @@ def _token_body(request: Request, info: tokens.TokenInfo) -> dict[str, Any]:
         "token": {
             "methods": list(info.methods),
             "user": {
-                "id": info.user_id, "name": info.user_name,
-                "domain": _domain(info.user_domain_id), "password_expires_at": None,
+                "id": info.user_id,
+                "name": info.user_name,
+                "domain": _domain(info.user_domain_id),
+                "password_expires_at": None,
             },
             "project": {
-                "id": info.project_id, "name": info.project_name,
+                "id": info.project_id,
+                "name": info.project_name,
                 "domain": _domain(info.project_domain_id),
             },
             "roles": [{"id": _id("role", r), "name": r} for r in roles],
@@ -170,7 +186,12 @@ def issue_token(request: Request, body: AuthBody, session: WriteSession) -> Resp
     project = _ref(auth.scope.project) if auth.scope else None
     try:
         raw, info = tokens.login(
-            session, rt.passwords, _ref(user), user.password, project, rt.clock(),
+            session,
+            rt.passwords,
+            _ref(user),
+            user.password,
+            project,
+            rt.clock(),
             rt.settings.token_ttl_seconds,
         )
     except errors.InvalidCredentials:
@@ -201,7 +222,9 @@ SubjectToken = Annotated[str | None, Header(alias="X-Subject-Token")]
 
 @router.get("/identity/v3/auth/tokens")
 def validate_token(
-    request: Request, session: WriteSession, x_auth_token: AuthToken = None,
+    request: Request,
+    session: WriteSession,
+    x_auth_token: AuthToken = None,
     x_subject_token: SubjectToken = None,
 ) -> Response:
     _, subject = _caller_and_subject(request, session, x_auth_token, x_subject_token)
@@ -210,7 +233,9 @@ def validate_token(
 
 @router.delete("/identity/v3/auth/tokens", status_code=204)
 def revoke_token(
-    request: Request, session: WriteSession, x_auth_token: AuthToken = None,
+    request: Request,
+    session: WriteSession,
+    x_auth_token: AuthToken = None,
     x_subject_token: SubjectToken = None,
 ) -> Response:
     _caller_and_subject(request, session, x_auth_token, x_subject_token)
@@ -230,9 +255,15 @@ def revoke_token(
 def _project_body(request: Request, project: Project) -> dict[str, Any]:
     href = f"{str(request.base_url).rstrip('/')}/identity/v3/projects/{project.id}"
     return {
-        "id": project.id, "name": project.name, "domain_id": project.domain_id,
-        "description": project.description, "enabled": project.enabled, "is_domain": False,
-        "parent_id": project.domain_id, "tags": [], "links": {"self": href},
+        "id": project.id,
+        "name": project.name,
+        "domain_id": project.domain_id,
+        "description": project.description,
+        "enabled": project.enabled,
+        "is_domain": False,
+        "parent_id": project.domain_id,
+        "tags": [],
+        "links": {"self": href},
     }
 
 

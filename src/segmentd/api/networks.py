@@ -38,8 +38,13 @@ def _view(network: Network, principal: Principal, fields: list[str]) -> dict[str
     """The network as this caller may see it: each policed attribute checked."""
     target = networks.target(network)
     shown = {
-        name for name in POLICED_VIEW_ATTRS
-        if can(principal, attribute_permission("get_network", name) or Permission.CONTEXT_IS_ADMIN, target)
+        name
+        for name in POLICED_VIEW_ATTRS
+        if can(
+            principal,
+            attribute_permission("get_network", name) or Permission.CONTEXT_IS_ADMIN,
+            target,
+        )
     }
     view = schemas.network_view(network, bool(shown))
     for name in POLICED_VIEW_ATTRS:
@@ -60,7 +65,9 @@ def _explicit(req: schemas.NetworkCreate) -> frozenset[str]:
 
 def _segments(req: schemas.NetworkCreate) -> list[SegmentSpec] | None:
     if req.segments is not None:
-        return [SegmentSpec(s.network_type, s.physical_network, s.segmentation_id) for s in req.segments]
+        return [
+            SegmentSpec(s.network_type, s.physical_network, s.segmentation_id) for s in req.segments
+        ]
     if req.network_type is not None:
         return [SegmentSpec(req.network_type, req.physical_network, req.segmentation_id)]
     return None
@@ -72,13 +79,24 @@ def create_network(
 ) -> Response:
     req = body.network
     spec = networks.NetworkSpec(
-        name=req.name, description=req.description, admin_state_up=req.admin_state_up,
-        shared=req.shared, project_id=req.owner, mtu=req.mtu,
-        tags=req.tags or [], segments=_segments(req), attributes=_explicit(req),
+        name=req.name,
+        description=req.description,
+        admin_state_up=req.admin_state_up,
+        shared=req.shared,
+        project_id=req.owner,
+        mtu=req.mtu,
+        tags=req.tags or [],
+        segments=_segments(req),
+        attributes=_explicit(req),
     )
     rt = ctx.runtime
     network = networks.create(
-        ctx.session, ctx.principal, spec, rt.drivers, rt.tenant_types, rt.settings.allocation_retries
+        ctx.session,
+        ctx.principal,
+        spec,
+        rt.drivers,
+        rt.tenant_types,
+        rt.settings.allocation_retries,
     )
     ctx.audit("create", "network", network.id, after=snapshot(network))
     return json_response({"network": _view(network, ctx.principal, [])}, 201)

@@ -29,14 +29,39 @@ from segmentd.services.health import Readiness
 
 router = APIRouter(route_class=TransactionalRoute, tags=["operations"])
 
-AUDIT_FIELDS = frozenset({
-    "id", "created_at", "request_id", "user_id", "project_id", "action", "resource_type",
-    "resource_id", "permission", "detail", "before", "after",
-})
-USAGE_FIELDS = frozenset({
-    "id", "name", "network_type", "physical_network", "minimum", "maximum", "default", "shared",
-    "project_id", "size", "used", "free", "next_free",
-})
+AUDIT_FIELDS = frozenset(
+    {
+        "id",
+        "created_at",
+        "request_id",
+        "user_id",
+        "project_id",
+        "action",
+        "resource_type",
+        "resource_id",
+        "permission",
+        "detail",
+        "before",
+        "after",
+    }
+)
+USAGE_FIELDS = frozenset(
+    {
+        "id",
+        "name",
+        "network_type",
+        "physical_network",
+        "minimum",
+        "maximum",
+        "default",
+        "shared",
+        "project_id",
+        "size",
+        "used",
+        "free",
+        "next_free",
+    }
+)
 USAGE_MAX_PAGE = 100  # each range costs a count and a few indexed reads
 
 AuditParams = Annotated[ListParams, Depends(list_params(audit.LIST_SPEC, AUDIT_FIELDS))]
@@ -109,18 +134,28 @@ def list_audit_events(
     page = audit.list_(ctx.session, ctx.principal, params.query)
     views = [schemas.project(audit_view(e), params.fields) for e in page.items]
     return json_response(
-        schemas.collection(request.url, "audit_events", views, page, params.query, params.limit_given)
+        schemas.collection(
+            request.url, "audit_events", views, page, params.query, params.limit_given
+        )
     )
 
 
 def usage_view(found: usage.RangeUsage) -> dict[str, Any]:
     row = found.row
     return {
-        "id": row.id, "name": row.name, "network_type": row.network_type,
-        "physical_network": row.physical_network, "minimum": row.minimum,
-        "maximum": row.maximum, "default": row.default, "shared": row.shared,
-        "project_id": row.project_id, "size": found.size, "used": found.used,
-        "free": found.free, "next_free": found.next_free,
+        "id": row.id,
+        "name": row.name,
+        "network_type": row.network_type,
+        "physical_network": row.physical_network,
+        "minimum": row.minimum,
+        "maximum": row.maximum,
+        "default": row.default,
+        "shared": row.shared,
+        "project_id": row.project_id,
+        "size": found.size,
+        "used": found.used,
+        "free": found.free,
+        "next_free": found.next_free,
     }
 
 

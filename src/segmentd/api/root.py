@@ -13,19 +13,59 @@ router = APIRouter(tags=["discovery"])
 # Only what segmentd really implements; clients probe this list.
 EXTENSIONS = (
     ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
-    ("multi-provider", "Multi Provider Network", "Expose mapping of virtual networks to multiple physical networks"),
+    (
+        "multi-provider",
+        "Multi Provider Network",
+        "Expose mapping of virtual networks to multiple physical networks",
+    ),
     ("segment", "Segment", "Segments extension."),
-    ("network-segment-range", "Network Segment Range", "Provides support for the network segment range management"),
-    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
-    ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
-    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
-    ("standard-attr-tag", "Tag support for resources with standard attribute", "Enables to set tag on resources with standard attribute."),
-    ("standard-attr-segment", "Standard Attribute Segment Extension", "Add standard attributes to Segment resource"),
-    ("revision-if-match", "If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported."),
+    (
+        "network-segment-range",
+        "Network Segment Range",
+        "Provides support for the network segment range management",
+    ),
+    (
+        "standard-attr-description",
+        "standard-attr-description",
+        "Extension to add descriptions to standard attributes",
+    ),
+    (
+        "standard-attr-revisions",
+        "Resource revision numbers",
+        "This extension will display the revision number of neutron resources.",
+    ),
+    (
+        "standard-attr-timestamp",
+        "Resource timestamps",
+        "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.",
+    ),
+    (
+        "standard-attr-tag",
+        "Tag support for resources with standard attribute",
+        "Enables to set tag on resources with standard attribute.",
+    ),
+    (
+        "standard-attr-segment",
+        "Standard Attribute Segment Extension",
+        "Add standard attributes to Segment resource",
+    ),
+    (
+        "revision-if-match",
+        "If-Match constraints based on revision_number",
+        "Extension indicating that If-Match based on revision_number is supported.",
+    ),
     ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
-    ("fields", "Fields Query Parameter", "Extension that indicates the fields query parameter is supported."),
-    ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
+    (
+        "fields",
+        "Fields Query Parameter",
+        "Extension that indicates the fields query parameter is supported.",
+    ),
+    (
+        "filter-validation",
+        "Filter parameters validation",
+        "Provides validation on filter parameters.",
+    ),
     ("agent", "agent", "The agent management extension."),
 )
 
@@ -56,7 +96,11 @@ def resources(request: Request) -> Response:
         ("agent", "agents"),
     )
     listing = [
-        {"name": one, "collection": many, "links": [{"href": f"{_base(request)}/v2.0/{many}", "rel": "self"}]}
+        {
+            "name": one,
+            "collection": many,
+            "links": [{"href": f"{_base(request)}/v2.0/{many}", "rel": "self"}],
+        }
         for one, many in names
     ]
     return json_response({"resources": listing})
@@ -65,7 +109,13 @@ def resources(request: Request) -> Response:
 @router.get("/v2.0/extensions", dependencies=AUTHENTICATED)
 def extensions() -> Response:
     items = [
-        {"alias": alias, "name": name, "description": desc, "updated": "2026-11-25T00:00:00-00:00", "links": []}
+        {
+            "alias": alias,
+            "name": name,
+            "description": desc,
+            "updated": "2026-11-25T00:00:00-00:00",
+            "links": [],
+        }
         for alias, name, desc in EXTENSIONS
     ]
     return json_response({"extensions": items})

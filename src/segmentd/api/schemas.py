@@ -37,7 +37,9 @@ NetworkType = Literal["flat", "vlan", "vxlan", "geneve", "gre", "local"]
 NO_NUL = r"^[^\x00]*$"
 Name = Annotated[str, Field(max_length=NAME_LEN, pattern=NO_NUL)]
 Description = Annotated[str, Field(max_length=DESCRIPTION_LEN, pattern=NO_NUL)]
-PhysicalNetwork = Annotated[str, Field(min_length=1, max_length=PHYSNET_LEN, pattern=r"^[A-Za-z0-9_.\-]+$")]
+PhysicalNetwork = Annotated[
+    str, Field(min_length=1, max_length=PHYSNET_LEN, pattern=r"^[A-Za-z0-9_.\-]+$")
+]
 SegmentationId = Annotated[int, Field(ge=1, le=4294967295)]
 Tag = Annotated[str, Field(min_length=1, max_length=TAG_LEN, pattern=r"^[^,\x00]+$")]
 Tags = Annotated[list[Tag], Field(max_length=50)]
@@ -146,8 +148,17 @@ class SegmentUpdateBody(Strict):
 
 SEGMENT_FIELDS = frozenset(
     {
-        "id", "network_id", "name", "description", "network_type", "physical_network",
-        "segmentation_id", "created_at", "updated_at", "revision_number", "tags",
+        "id",
+        "network_id",
+        "name",
+        "description",
+        "network_type",
+        "physical_network",
+        "segmentation_id",
+        "created_at",
+        "updated_at",
+        "revision_number",
+        "tags",
     }
 )
 
@@ -171,8 +182,14 @@ def segment_view(segment: Segment | SegmentRecord) -> dict[str, Any]:
 # Networks ---------------------------------------------------------------------
 
 NETWORK_READ_ONLY = (
-    "id", "created_at", "updated_at", "revision_number", "status", "subnets",
-    "availability_zones", "router:external",
+    "id",
+    "created_at",
+    "updated_at",
+    "revision_number",
+    "status",
+    "subnets",
+    "availability_zones",
+    "router:external",
 )
 PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
@@ -234,10 +251,25 @@ class NetworkUpdateBody(Strict):
 
 NETWORK_FIELDS = frozenset(
     {
-        "id", "name", "description", "project_id", "tenant_id", "admin_state_up", "status",
-        "shared", "mtu", "subnets", "availability_zone_hints", "availability_zones",
-        "router:external", "tags", "created_at", "updated_at", "revision_number",
-        "segments", *PROVIDER_ATTRS,
+        "id",
+        "name",
+        "description",
+        "project_id",
+        "tenant_id",
+        "admin_state_up",
+        "status",
+        "shared",
+        "mtu",
+        "subnets",
+        "availability_zone_hints",
+        "availability_zones",
+        "router:external",
+        "tags",
+        "created_at",
+        "updated_at",
+        "revision_number",
+        "segments",
+        *PROVIDER_ATTRS,
     }
 )
 
@@ -360,19 +392,34 @@ class SubnetUpdateBody(Strict):
 
 SUBNET_FIELDS = frozenset(
     {
-        "id", "network_id", "segment_id", "name", "description", "project_id", "tenant_id",
-        "cidr", "ip_version", "gateway_ip", "allocation_pools", "enable_dhcp",
-        "dns_nameservers", "host_routes", "ipv6_ra_mode", "ipv6_address_mode",
-        "subnetpool_id", "service_types", "tags", "created_at", "updated_at",
+        "id",
+        "network_id",
+        "segment_id",
+        "name",
+        "description",
+        "project_id",
+        "tenant_id",
+        "cidr",
+        "ip_version",
+        "gateway_ip",
+        "allocation_pools",
+        "enable_dhcp",
+        "dns_nameservers",
+        "host_routes",
+        "ipv6_ra_mode",
+        "ipv6_address_mode",
+        "subnetpool_id",
+        "service_types",
+        "tags",
+        "created_at",
+        "updated_at",
         "revision_number",
     }
 )
 
 
 def pool_views(subnet: Subnet) -> list[dict[str, str]]:
-    pools = sorted(
-        subnet.allocation_pools, key=lambda p: ipaddress.ip_address(p.first_ip)
-    )
+    pools = sorted(subnet.allocation_pools, key=lambda p: ipaddress.ip_address(p.first_ip))
     return [{"start": p.first_ip, "end": p.last_ip} for p in pools]
 
 
@@ -415,7 +462,9 @@ def project(view: dict[str, Any], fields: list[str]) -> dict[str, Any]:
     return {k: view[k] for k in fields if k in view}
 
 
-def page_links(url: URL, collection: str, page: Page, marker_given: bool, reverse: bool) -> list[dict[str, str]]:
+def page_links(
+    url: URL, collection: str, page: Page, marker_given: bool, reverse: bool
+) -> list[dict[str, str]]:
     """Neutron's ``<collection>_links``: next/previous hrefs carrying every other parameter."""
     items = page.items
     if not items:
@@ -446,7 +495,12 @@ class PageQuery(Protocol):
 
 
 def collection(
-    url: URL, name: str, views: list[dict[str, Any]], page: Page, query: PageQuery, limit_given: bool
+    url: URL,
+    name: str,
+    views: list[dict[str, Any]],
+    page: Page,
+    query: PageQuery,
+    limit_given: bool,
 ) -> dict[str, Any]:
     """``{name: views}``, with ``<name>_links`` when paging was asked for or goes on."""
     body: dict[str, Any] = {name: views}
@@ -499,9 +553,21 @@ class RangeUpdateBody(Strict):
 
 RANGE_FIELDS = frozenset(
     {
-        "id", "name", "description", "default", "shared", "project_id", "network_type",
-        "physical_network", "minimum", "maximum", *RANGE_COMPUTED, "tags",
-        "created_at", "updated_at", "revision_number",
+        "id",
+        "name",
+        "description",
+        "default",
+        "shared",
+        "project_id",
+        "network_type",
+        "physical_network",
+        "minimum",
+        "maximum",
+        *RANGE_COMPUTED,
+        "tags",
+        "created_at",
+        "updated_at",
+        "revision_number",
     }
 )
 

@@ -25,11 +25,19 @@ from segmentd.db.models import NetworkSegmentRange
 from segmentd.services import segment_ranges
 from segmentd.services.audit import snapshot
 
-router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/network_segment_ranges", tags=["network_segment_ranges"])
+router = APIRouter(
+    route_class=TransactionalRoute,
+    prefix="/v2.0/network_segment_ranges",
+    tags=["network_segment_ranges"],
+)
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.RANGE_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(segment_ranges.LIST_SPEC, schemas.RANGE_FIELDS))]
-def _view(session: Session, row: NetworkSegmentRange, cap: int, fields: list[str]) -> dict[str, Any]:
+
+
+def _view(
+    session: Session, row: NetworkSegmentRange, cap: int, fields: list[str]
+) -> dict[str, Any]:
     # The computed attributes cost queries; skip them when the caller did not ask.
     if fields and not set(schemas.RANGE_COMPUTED) & set(fields):
         return schemas.project(schemas.range_view(row, None), fields)
@@ -48,8 +56,15 @@ def create_range(
 ) -> Response:
     req = body.network_segment_range
     spec = segment_ranges.RangeSpec(
-        req.network_type, req.minimum, req.maximum, req.physical_network, req.shared,
-        req.owner, req.name, req.description, tuple(req.tags or ()),
+        req.network_type,
+        req.minimum,
+        req.maximum,
+        req.physical_network,
+        req.shared,
+        req.owner,
+        req.name,
+        req.description,
+        tuple(req.tags or ()),
     )
     physnets = ctx.runtime.settings.vlan_physnets()
     row = segment_ranges.create(ctx.session, ctx.principal, spec, physnets)
@@ -65,7 +80,9 @@ def list_ranges(
     cap = ctx.runtime.settings.segment_range_detail_max
     views = [_view(ctx.session, r, cap, params.fields) for r in page.items]
     return json_response(
-        schemas.collection(request.url, "network_segment_ranges", views, page, params.query, params.limit_given)
+        schemas.collection(
+            request.url, "network_segment_ranges", views, page, params.query, params.limit_given
+        )
     )
 
 
@@ -84,7 +101,9 @@ def update_range(
     ctx: Context = writer(Permission.UPDATE_NETWORK_SEGMENT_RANGE),
 ) -> Response:
     req = body.network_segment_range
-    changes = segment_ranges.RangeUpdate(req.name, req.description, req.minimum, req.maximum, req.tags)
+    changes = segment_ranges.RangeUpdate(
+        req.name, req.description, req.minimum, req.maximum, req.tags
+    )
     physnets = ctx.runtime.settings.vlan_physnets()
     # Loaded once: for the audit's before-view and for the service.
     row = segment_ranges.get(ctx.session, ctx.principal, range_id)

@@ -32,8 +32,12 @@ Fields = Annotated[list[str], Depends(fields_param(schemas.SEGMENT_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(segments.LIST_SPEC, schemas.SEGMENT_FIELDS))]
 
 
-def _one(segment: Segment | segments.SegmentRecord, fields: list[str], status: int = 200) -> Response:
-    return json_response({"segment": schemas.project(schemas.segment_view(segment), fields)}, status)
+def _one(
+    segment: Segment | segments.SegmentRecord, fields: list[str], status: int = 200
+) -> Response:
+    return json_response(
+        {"segment": schemas.project(schemas.segment_view(segment), fields)}, status
+    )
 
 
 @router.post("", status_code=201)
@@ -46,8 +50,13 @@ def create_segment(
     )
     rt = ctx.runtime
     segment = segments.create(
-        ctx.session, ctx.principal, req.network_id, spec, rt.drivers,
-        rt.settings.allocation_retries, req.tags,
+        ctx.session,
+        ctx.principal,
+        req.network_id,
+        spec,
+        rt.drivers,
+        rt.settings.allocation_retries,
+        req.tags,
     )
     ctx.audit("create", "segment", segment.id, after=snapshot(segment))
     return _one(segment, [], 201)

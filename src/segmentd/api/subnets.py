@@ -28,7 +28,9 @@ from segmentd.services.agents import HOST_RE
 from segmentd.services.audit import snapshot
 
 router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/subnets", tags=["subnets"])
-segment_router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/segments", tags=["segments"])
+segment_router = APIRouter(
+    route_class=TransactionalRoute, prefix="/v2.0/segments", tags=["segments"]
+)
 host_router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/hosts", tags=["host mapping"])
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.SUBNET_FIELDS))]
@@ -57,12 +59,18 @@ def create_subnet(
 ) -> Response:
     req = body.subnet
     spec = subnets.SubnetSpec(
-        network_id=req.network_id, cidr=req.cidr, ip_version=req.ip_version, name=req.name,
-        description=req.description, gateway_ip=req.gateway_ip,
+        network_id=req.network_id,
+        cidr=req.cidr,
+        ip_version=req.ip_version,
+        name=req.name,
+        description=req.description,
+        gateway_ip=req.gateway_ip,
         gateway_given="gateway_ip" in req.model_fields_set,
         allocation_pools=None if req.allocation_pools is None else _pools(req.allocation_pools),
-        enable_dhcp=req.enable_dhcp, segment_id=req.segment_id,
-        project_id=req.owner, tags=req.tags or [],
+        enable_dhcp=req.enable_dhcp,
+        segment_id=req.segment_id,
+        project_id=req.owner,
+        tags=req.tags or [],
     )
     subnet = subnets.create(ctx.session, ctx.principal, spec)
     ctx.audit("create", "subnet", subnet.id, after=snapshot(subnet))
@@ -95,9 +103,14 @@ def update_subnet(
     req = body.subnet
     given = frozenset(req.model_fields_set)
     changes = subnets.SubnetUpdate(
-        name=req.name, description=req.description, gateway_ip=req.gateway_ip,
+        name=req.name,
+        description=req.description,
+        gateway_ip=req.gateway_ip,
         allocation_pools=_pools(req.allocation_pools) if "allocation_pools" in given else None,
-        enable_dhcp=req.enable_dhcp, segment_id=req.segment_id, tags=req.tags, fields_set=given,
+        enable_dhcp=req.enable_dhcp,
+        segment_id=req.segment_id,
+        tags=req.tags,
+        fields_set=given,
     )
     before = snapshot(subnets.get(ctx.session, ctx.principal, subnet_id))
     subnet = subnets.update(ctx.session, ctx.principal, subnet_id, changes, revision)
@@ -126,7 +139,9 @@ def list_segment_subnets(
 
 @host_router.get("/{host}/subnets")
 def list_host_subnets(
-    request: Request, host: str, params: Params,
+    request: Request,
+    host: str,
+    params: Params,
     ctx: Context = reader(Permission.GET_SEGMENT_HOST_MAPPING),
 ) -> Response:
     """Read-only: the subnets (address ranges) ports on ``host`` can use; admin-only."""

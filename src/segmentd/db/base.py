@@ -71,7 +71,9 @@ def _sqlite_begin(conn: Any) -> None:
     # and then writes can fail outright against another writer.  Readers use
     # an engine copy with ``sqlite_begin="DEFERRED"`` so they never queue.
     mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-    conn.connection.dbapi_connection.execute("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
+    conn.connection.dbapi_connection.execute(
+        "BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE"
+    )
 
 
 def read_only(engine: Engine) -> Engine:
@@ -100,9 +102,7 @@ def make_engine(
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     connect_args = {"options": f"-c statement_timeout={int(statement_timeout_ms)}"}
-    return create_engine(
-        url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, **kwargs
-    )
+    return create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, **kwargs)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:

@@ -146,9 +146,7 @@ class NetworkSegmentRange(StandardAttrs, Base):
     __tablename__ = "network_segment_ranges"
     __table_args__ = (
         CheckConstraint("minimum <= maximum", name="bounds"),
-        CheckConstraint(
-            "network_type IN ('vlan', 'vxlan', 'geneve', 'gre')", name="network_type"
-        ),
+        CheckConstraint("network_type IN ('vlan', 'vxlan', 'geneve', 'gre')", name="network_type"),
         CheckConstraint("shared OR project_id IS NOT NULL", name="owner"),
         Index("ix_network_segment_ranges_pool", "network_type", "physical_network"),
     )
@@ -228,8 +226,6 @@ class SubnetTag(Base):
     tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
 
 
-
-
 HOST_LEN = 255
 AGENT_TYPE_LEN = 64
 BINARY_LEN = 255
@@ -289,7 +285,22 @@ from segmentd.db.audit import AuditEvent  # noqa: E402
 from segmentd.db.identity import Project, RoleAssignment, Token, User  # noqa: E402
 
 __all__ = [
-    "Agent", "AgentPhysnet", "AuditEvent", "Base", "Network", "NetworkSegmentRange", "NetworkSegmentRangeTag",
-    "NetworkTag", "Project", "RoleAssignment", "Segment", "SegmentTag",
-    "Subnet", "SubnetAllocationPool", "SubnetTag", "Token", "User", "new_id",
+    "Agent",
+    "AgentPhysnet",
+    "AuditEvent",
+    "Base",
+    "Network",
+    "NetworkSegmentRange",
+    "NetworkSegmentRangeTag",
+    "NetworkTag",
+    "Project",
+    "RoleAssignment",
+    "Segment",
+    "SegmentTag",
+    "Subnet",
+    "SubnetAllocationPool",
+    "SubnetTag",
+    "Token",
+    "User",
+    "new_id",
 ]

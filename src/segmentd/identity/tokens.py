@@ -158,7 +158,10 @@ class TokenCache:
     """
 
     def __init__(
-        self, ttl_seconds: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl_seconds: float,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl = ttl_seconds
         self.max_entries = max_entries

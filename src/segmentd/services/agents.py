@@ -166,9 +166,7 @@ def report_state(
     if changed:
         for item, agent_id in _write_changed(session, changed, now):
             key = (item.report.host, item.report.agent_type)
-            results[key] = ReportResult(
-                agent_id, *key, "updated" if key in stored else "created"
-            )
+            results[key] = ReportResult(agent_id, *key, "updated" if key in stored else "created")
     return [results[k] for k in keys]
 
 
@@ -274,7 +272,9 @@ def get(session: Session, principal: Principal, agent_id: str) -> Agent:
 def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
     if not _can_read(principal):
         return Page([], False)
-    return list_page(session, principal, select(Agent).where(admin_only(principal)), LIST_SPEC, query, Agent.id)
+    return list_page(
+        session, principal, select(Agent).where(admin_only(principal)), LIST_SPEC, query, Agent.id
+    )
 
 
 def update_agent(

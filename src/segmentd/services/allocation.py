@@ -56,7 +56,9 @@ class FlatDriver:
             raise _invalid("segmentation_id specified for flat provider network")
         allowed = self.known if self.allowed is None else set(self.allowed)
         if spec.physical_network not in allowed:
-            raise _invalid(f"physical_network '{spec.physical_network}' unknown for flat provider network")
+            raise _invalid(
+                f"physical_network '{spec.physical_network}' unknown for flat provider network"
+            )
 
     def needs_allocation(self, spec: SegmentSpec) -> bool:
         return False
@@ -69,10 +71,14 @@ class VlanDriver:
     def validate(self, spec: SegmentSpec) -> None:
         if spec.physical_network is None:
             if spec.segmentation_id is not None:
-                raise _invalid("segmentation_id requires physical_network for VLAN provider network")
+                raise _invalid(
+                    "segmentation_id requires physical_network for VLAN provider network"
+                )
             return  # partial spec: a physnet with a free VLAN is chosen
         if spec.physical_network not in self.physnets:
-            raise _invalid(f"physical_network '{spec.physical_network}' unknown for VLAN provider network")
+            raise _invalid(
+                f"physical_network '{spec.physical_network}' unknown for VLAN provider network"
+            )
         lo, hi = VLAN_ID_LIMITS
         if spec.segmentation_id is not None and not lo <= spec.segmentation_id <= hi:
             raise _invalid(f"segmentation_id out of range ({lo} through {hi})")
@@ -90,9 +96,7 @@ class TunnelDriver:
             raise _invalid(f"provider:physical_network specified for {self.network_type} network")
         lo, hi = TUNNEL_ID_LIMITS[self.network_type]
         if spec.segmentation_id is not None and not lo <= spec.segmentation_id <= hi:
-            raise _invalid(
-                f"{self.network_type} segmentation_id out of range ({lo} through {hi})"
-            )
+            raise _invalid(f"{self.network_type} segmentation_id out of range ({lo} through {hi})")
 
     def needs_allocation(self, spec: SegmentSpec) -> bool:
         return spec.segmentation_id is None
@@ -102,7 +106,9 @@ class TunnelDriver:
 class LocalDriver:
     def validate(self, spec: SegmentSpec) -> None:
         if spec.physical_network is not None or spec.segmentation_id is not None:
-            raise _invalid("provider:physical_network and segmentation_id must be absent for local network")
+            raise _invalid(
+                "provider:physical_network and segmentation_id must be absent for local network"
+            )
 
     def needs_allocation(self, spec: SegmentSpec) -> bool:
         return False
@@ -211,9 +217,7 @@ def claim(
             free = find_free_id(session, id_range)
             if free is None:
                 break  # this range is full; try the next one
-            chosen = replace(
-                spec, physical_network=id_range.physical_network, segmentation_id=free
-            )
+            chosen = replace(spec, physical_network=id_range.physical_network, segmentation_id=free)
             segment = make(chosen)
             if _insert(session, segment):
                 return segment

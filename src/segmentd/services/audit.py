@@ -49,7 +49,9 @@ LIST_SPEC = QuerySpec(
 _INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
 
 # Columns that are bookkeeping of another row, not attributes of the resource.
-_SKIPPED_CHILD_COLUMNS = frozenset({"network_id", "segment_id", "subnet_id", "range_id", "agent_id"})
+_SKIPPED_CHILD_COLUMNS = frozenset(
+    {"network_id", "segment_id", "subnet_id", "range_id", "agent_id"}
+)
 
 
 def _plain(value: Any) -> Any:
@@ -115,12 +117,20 @@ def record(
     it describes.  A Core INSERT, not an ORM object: the event is never read
     back, and the unit of work's flush cost more than the statement."""
     old, new = changes(before, after)
-    session.execute(_INSERT_EVENT, {
-        "request_id": request_id[:64], "user_id": principal.subject[:255] or None,
-        "project_id": principal.project_id[:255] or None, "action": action,
-        "resource_type": resource_type, "resource_id": resource_id, "permission": permission,
-        "before": old, "after": new,
-    })
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "request_id": request_id[:64],
+            "user_id": principal.subject[:255] or None,
+            "project_id": principal.project_id[:255] or None,
+            "action": action,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "permission": permission,
+            "before": old,
+            "after": new,
+        },
+    )
 
 
 def record_denial(
@@ -134,13 +144,19 @@ def record_denial(
     """Record a refused mutation in its own transaction (the request's rolled back)."""
     action, _, resource_type = permission.partition("_")
     with sessions() as session, session.begin():
-        session.execute(_INSERT_EVENT, {
-            "request_id": request_id[:64],
-            "user_id": principal.subject[:255] if principal is not None else None,
-            "project_id": principal.project_id[:255] if principal is not None else None,
-            "action": "deny", "resource_type": resource_type or action,
-            "resource_id": resource_id, "permission": permission, "detail": reason,
-        })
+        session.execute(
+            _INSERT_EVENT,
+            {
+                "request_id": request_id[:64],
+                "user_id": principal.subject[:255] if principal is not None else None,
+                "project_id": principal.project_id[:255] if principal is not None else None,
+                "action": "deny",
+                "resource_type": resource_type or action,
+                "resource_id": resource_id,
+                "permission": permission,
+                "detail": reason,
+            },
+        )
 
 
 def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
@@ -151,4 +167,3 @@ def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
         # A trail reads in time order; ``id`` breaks ties between equal stamps.
         query.sorts = [("created_at", True)]
     return list_page(session, principal, scoped, LIST_SPEC, query, AuditEvent.id)
-

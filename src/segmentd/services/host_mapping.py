@@ -45,13 +45,12 @@ AGENT_TYPES: dict[str, AgentTypeRule] = {
     "Linux bridge agent": AgentTypeRule(
         frozenset({"interface_mappings", "bridge_mappings"}), frozenset({"flat", "vlan"})
     ),
-    "NIC Switch agent": AgentTypeRule(
-        frozenset({"device_mappings"}), frozenset({"flat", "vlan"})
-    ),
+    "NIC Switch agent": AgentTypeRule(frozenset({"device_mappings"}), frozenset({"flat", "vlan"})),
     "OVN Controller agent": AgentTypeRule(
         frozenset({"bridge_mappings"}), frozenset({"flat", "vlan"})
     ),
 }
+
 
 def agent_types_serving(network_type: str) -> list[str]:
     return sorted(t for t, rule in AGENT_TYPES.items() if network_type in rule.network_types)
@@ -122,6 +121,7 @@ def mapped() -> ColumnElement[bool]:
     ap = AgentPhysnet
     return exists(
         select(1).where(
-            Segment.physical_network == ap.physical_network, served(ap.agent_type, Segment.network_type)
+            Segment.physical_network == ap.physical_network,
+            served(ap.agent_type, Segment.network_type),
         )
     )

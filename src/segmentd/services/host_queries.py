@@ -106,7 +106,9 @@ def segments_of_host(session: Session, principal: Principal, host: str, query: L
     reachable = Segment.id.in_(host_mapping.reachable_segments(bindparam("host", host)))
     scoped = select(Segment).where(admin_only(principal), reachable)
     return list_page(
-        session, principal, scoped,
+        session,
+        principal,
+        scoped,
         segment_service.LIST_SPEC,
         query,
         Segment.id,

@@ -47,6 +47,7 @@ PROVIDER_FILTERS = {
     "provider:segmentation_id": _segment_filter(Segment.segmentation_id),
 }
 
+
 def _external_filter(values: list[object]) -> ColumnElement[bool]:
     # segmentd has no external (router gateway) networks: every network is
     # ``router:external: false``.  ``openstack network list --internal`` and

@@ -103,7 +103,9 @@ class ListQuery:
     reverse: bool = False
 
 
-def parse_filters(spec: QuerySpec, raw: Mapping[str, Sequence[str]]) -> tuple[dict[str, list[Any]], dict[str, list[str]]]:
+def parse_filters(
+    spec: QuerySpec, raw: Mapping[str, Sequence[str]]
+) -> tuple[dict[str, list[Any]], dict[str, list[str]]]:
     filters: dict[str, list[Any]] = {}
     tag_filters: dict[str, list[str]] = {}
     for name, values in raw.items():
@@ -112,7 +114,9 @@ def parse_filters(spec: QuerySpec, raw: Mapping[str, Sequence[str]]) -> tuple[di
             try:
                 tag_filters[name] = [parse_str(t) for t in tags]
             except ValueError:
-                raise errors.InvalidQuery(error_message=f"invalid value for filter '{name}'") from None
+                raise errors.InvalidQuery(
+                    error_message=f"invalid value for filter '{name}'"
+                ) from None
             continue
         flt = spec.filters.get(name)
         if flt is None:
@@ -126,9 +130,7 @@ def parse_filters(spec: QuerySpec, raw: Mapping[str, Sequence[str]]) -> tuple[di
 
 def _tag_condition(tags: TagTable, kind: str, values: list[str]) -> ColumnElement[bool]:
     def has(tag: str) -> ColumnElement[bool]:
-        return exists(
-            select(1).where(tags.owner_column == tags.resource_id, tags.model.tag == tag)
-        )
+        return exists(select(1).where(tags.owner_column == tags.resource_id, tags.model.tag == tag))
 
     if kind == "tags":
         return and_(*(has(t) for t in values))
@@ -151,9 +153,7 @@ def list_page(
     """Filter, order and page a scoped statement; ``options`` are loader options."""
     refuse_hidden_filters(principal, spec, query)
     keys = sort_keys(spec, query, id_column)
-    marker = (
-        marker_values(session, scoped, keys, id_column, query.marker) if query.marker else None
-    )
+    marker = marker_values(session, scoped, keys, id_column, query.marker) if query.marker else None
     stmt = apply_filters(scoped, spec, query).options(*options)
     return paginate(session, stmt, keys, query.limit, marker, query.reverse)
 

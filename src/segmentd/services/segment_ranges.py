@@ -113,10 +113,19 @@ def sync_default_ranges(session: Session, configured: Iterable[IdRange]) -> None
     now = utcnow()
     rows = [
         {
-            "id": rid, "name": "", "description": "", "default": True, "shared": True,
-            "project_id": None, "network_type": r.network_type,
-            "physical_network": r.physical_network, "minimum": r.minimum,
-            "maximum": r.maximum, "created_at": now, "updated_at": now, "revision_number": 1,
+            "id": rid,
+            "name": "",
+            "description": "",
+            "default": True,
+            "shared": True,
+            "project_id": None,
+            "network_type": r.network_type,
+            "physical_network": r.physical_network,
+            "minimum": r.minimum,
+            "maximum": r.maximum,
+            "created_at": now,
+            "updated_at": now,
+            "revision_number": 1,
         }
         for rid, r in wanted.items()
     ]
@@ -158,12 +167,19 @@ def usable_pools(
     reserved = [r for r in rows if not r.shared and r.project_id != project_id]
     pools = [IdRange(r.network_type, r.physical_network, r.minimum, r.maximum) for r in own]
     for r in (r for r in rows if r.shared):
-        holes = [(o.minimum, o.maximum) for o in reserved if o.physical_network == r.physical_network]
-        pools += [IdRange(r.network_type, r.physical_network, lo, hi) for lo, hi in subtract(r.minimum, r.maximum, holes)]
+        holes = [
+            (o.minimum, o.maximum) for o in reserved if o.physical_network == r.physical_network
+        ]
+        pools += [
+            IdRange(r.network_type, r.physical_network, lo, hi)
+            for lo, hi in subtract(r.minimum, r.maximum, holes)
+        ]
     return pools
 
 
-def check_explicit_id(pools: Sequence[IdRange], physical_network: str | None, segmentation_id: int) -> None:
+def check_explicit_id(
+    pools: Sequence[IdRange], physical_network: str | None, segmentation_id: int
+) -> None:
     """For callers limited to their pools: an explicit ID must lie in one of them."""
     if not any(
         p.minimum <= segmentation_id <= p.maximum and p.physical_network == physical_network
@@ -184,9 +200,7 @@ def _in_range(model: Any, r: Range, lo: int, hi: int) -> ColumnElement[bool]:
         else model.physical_network == r.physical_network
     )
     cond: ColumnElement[bool] = (
-        (model.network_type == r.network_type)
-        & physnet
-        & model.segmentation_id.between(lo, hi)
+        (model.network_type == r.network_type) & physnet & model.segmentation_id.between(lo, hi)
     )
     return cond
 
@@ -222,7 +236,9 @@ def usage(session: Session, r: Range, cap: int) -> Usage:
     used = dict(rows[:cap])
     used_count = len(used)
     if truncated:
-        used_count = int(session.scalar(select(func.count()).select_from(Segment).where(in_range)) or 0)
+        used_count = int(
+            session.scalar(select(func.count()).select_from(Segment).where(in_range)) or 0
+        )
     # Free runs are known up to the last used ID read (all of them unless truncated).
     end = rows[cap][0] - 1 if truncated else r.maximum
     runs = subtract(r.minimum, end, [(i, i) for i in used])
@@ -265,7 +281,9 @@ def _validate(spec: RangeSpec, vlan_physnets: Sequence[str]) -> None:
             error_message=f"physical_network must be absent for a {spec.network_type} range"
         )
     if not spec.shared and not spec.project_id:
-        raise errors.InvalidInput(error_message="project_id required for a range that is not shared")
+        raise errors.InvalidInput(
+            error_message="project_id required for a range that is not shared"
+        )
 
 
 def _lock_pools(session: Session, network_type: str, *, exclusive: bool) -> None:
@@ -306,24 +324,40 @@ def _check_overlap(session: Session, spec: RangeSpec, exclude_id: str | None = N
 def _ids_in_use(session: Session, r: Range, lo: int, hi: int) -> bool:
     if lo > hi:
         return False
-    return session.scalar(select(Segment.id).where(_in_range(Segment, r, lo, hi)).limit(1)) is not None
+    return (
+        session.scalar(select(Segment.id).where(_in_range(Segment, r, lo, hi)).limit(1)) is not None
+    )
 
 
-def create(session: Session, principal: Principal, spec: RangeSpec, vlan_physnets: Sequence[str]) -> Range:
+def create(
+    session: Session, principal: Principal, spec: RangeSpec, vlan_physnets: Sequence[str]
+) -> Range:
     owner = None if spec.shared else spec.project_id
-    require(principal, Permission.CREATE_NETWORK_SEGMENT_RANGE, {
-        "project_id": owner, "tenant_id": owner, "shared": spec.shared,
-        "network_type": spec.network_type,
-    })
+    require(
+        principal,
+        Permission.CREATE_NETWORK_SEGMENT_RANGE,
+        {
+            "project_id": owner,
+            "tenant_id": owner,
+            "shared": spec.shared,
+            "network_type": spec.network_type,
+        },
+    )
     if spec.shared:
         spec = RangeSpec(**{**_as_dict(spec), "project_id": None})
     _validate(spec, vlan_physnets)
     _lock_pools(session, spec.network_type, exclusive=True)
     _check_overlap(session, spec)
     row = Range(
-        name=spec.name, description=spec.description, default=False, shared=spec.shared,
-        project_id=spec.project_id, network_type=spec.network_type,
-        physical_network=spec.physical_network, minimum=spec.minimum, maximum=spec.maximum,
+        name=spec.name,
+        description=spec.description,
+        default=False,
+        shared=spec.shared,
+        project_id=spec.project_id,
+        network_type=spec.network_type,
+        physical_network=spec.physical_network,
+        minimum=spec.minimum,
+        maximum=spec.maximum,
     )
     session.add(row)
     session.flush()
@@ -347,8 +381,12 @@ def _scoped(principal: Principal) -> Select[Range]:
 def target(row: Range) -> dict[str, Any]:
     # Neutron's target: a range belongs to its project (None when shared).
     return {
-        "id": row.id, "project_id": row.project_id, "tenant_id": row.project_id,
-        "shared": row.shared, "default": row.default, "network_type": row.network_type,
+        "id": row.id,
+        "project_id": row.project_id,
+        "tenant_id": row.project_id,
+        "shared": row.shared,
+        "default": row.default,
+        "network_type": row.network_type,
     }
 
 
@@ -361,9 +399,19 @@ def get(session: Session, principal: Principal, range_id: str) -> Range:
 
 
 def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
-    if not can(principal, Permission.GET_NETWORK_SEGMENT_RANGE, {"project_id": None, "tenant_id": None}):
+    if not can(
+        principal, Permission.GET_NETWORK_SEGMENT_RANGE, {"project_id": None, "tenant_id": None}
+    ):
         return Page([], False)
-    return list_page(session, principal, _scoped(principal), LIST_SPEC, query, Range.id, [selectinload(Range.tags)])
+    return list_page(
+        session,
+        principal,
+        _scoped(principal),
+        LIST_SPEC,
+        query,
+        Range.id,
+        [selectinload(Range.tags)],
+    )
 
 
 def update(
@@ -383,7 +431,9 @@ def update(
         row.network_type,
         row.minimum if changes.minimum is None else changes.minimum,
         row.maximum if changes.maximum is None else changes.maximum,
-        row.physical_network, row.shared, row.project_id,
+        row.physical_network,
+        row.shared,
+        row.project_id,
     )
     _validate(new, vlan_physnets)
     _lock_pools(session, row.network_type, exclusive=True)

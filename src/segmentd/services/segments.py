@@ -332,4 +332,3 @@ def _in_use(segment_id: str, subnet_ids: Sequence[str]) -> errors.SegmentInUse:
     return errors.SegmentInUse(
         segment_id=segment_id, reason=f"The segment is still associated with subnet(s){listed}"
     )
-

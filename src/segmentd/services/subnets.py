@@ -134,7 +134,9 @@ def _reload(session: Session, subnet_id: str) -> Subnet:
 
 
 def get(session: Session, principal: Principal, subnet_id: str) -> Subnet:
-    subnet = session.scalars(_scoped(principal).options(*_LOAD).where(Subnet.id == subnet_id)).first()
+    subnet = session.scalars(
+        _scoped(principal).options(*_LOAD).where(Subnet.id == subnet_id)
+    ).first()
     if subnet is None or not can(principal, Permission.GET_SUBNET):
         raise errors.SubnetNotFound(subnet_id=subnet_id)
     return subnet
@@ -164,7 +166,9 @@ def list_for_host(session: Session, principal: Principal, host: str, query: List
     if not can(principal, Permission.GET_SEGMENT_HOST_MAPPING, {"project_id": None}):
         return Page([], False)
     reachable = Subnet.segment_id.in_(host_mapping.reachable_segments(host))
-    return list_page(session, principal, _scoped(principal).where(reachable), LIST_SPEC, query, Subnet.id, _LOAD)
+    return list_page(
+        session, principal, _scoped(principal).where(reachable), LIST_SPEC, query, Subnet.id, _LOAD
+    )
 
 
 # Writing ----------------------------------------------------------------------------
@@ -235,7 +239,9 @@ def _check_segment(session: Session, network_id: str, segment_id: str) -> None:
 def _check_all_or_none(session: Session, network_id: str, routed: bool) -> None:
     """Adding a subnet (with a segment iff ``routed``) keeps the network all-or-none."""
     odd_one = Subnet.segment_id.is_(None) if routed else Subnet.segment_id.is_not(None)
-    clash = session.scalar(select(Subnet.id).where(Subnet.network_id == network_id, odd_one).limit(1))
+    clash = session.scalar(
+        select(Subnet.id).where(Subnet.network_id == network_id, odd_one).limit(1)
+    )
     if clash is None:
         return
     reason = (
@@ -257,9 +263,13 @@ def _require_writer(principal: Principal, subnet: Subnet, network_project: str) 
 
 
 def _store_pools(session: Session, subnet_id: str, pools: list[rules.Pool]) -> None:
-    session.execute(sql_delete(SubnetAllocationPool).where(SubnetAllocationPool.subnet_id == subnet_id))
+    session.execute(
+        sql_delete(SubnetAllocationPool).where(SubnetAllocationPool.subnet_id == subnet_id)
+    )
     if pools:
-        rows = [{"subnet_id": subnet_id, "first_ip": str(p.start), "last_ip": str(p.end)} for p in pools]
+        rows = [
+            {"subnet_id": subnet_id, "first_ip": str(p.start), "last_ip": str(p.end)} for p in pools
+        ]
         session.execute(sql_insert(SubnetAllocationPool), rows)
 
 
@@ -305,7 +315,9 @@ def _change_segment(session: Session, subnet: Subnet, segment_id: str | None) ->
         raise errors.SubnetSegmentAssociationChangeNotAllowed()
     assert segment_id is not None  # noqa: S101 - from null to null returned above
     others = session.scalar(
-        select(Subnet.id).where(Subnet.network_id == subnet.network_id, Subnet.id != subnet.id).limit(1)
+        select(Subnet.id)
+        .where(Subnet.network_id == subnet.network_id, Subnet.id != subnet.id)
+        .limit(1)
     )
     if others is not None:
         raise errors.SubnetsNotAllAssociatedWithSegments(
@@ -346,7 +358,11 @@ def update(
         require(principal, Permission.UPDATE_SUBNET_SEGMENT_ID)
     standard.check_revision(subnet, if_revision)
     network = ipaddress.ip_network(subnet.cidr)
-    gateway = rules.parse_ip(subnet.gateway_ip, subnet.ip_version, "gateway_ip") if subnet.gateway_ip else None
+    gateway = (
+        rules.parse_ip(subnet.gateway_ip, subnet.ip_version, "gateway_ip")
+        if subnet.gateway_ip
+        else None
+    )
     if "gateway_ip" in given:
         gateway = (
             None

@@ -80,7 +80,9 @@ def _pool(network_type: str, physical_network: str | None) -> ColumnElement[bool
     return (Segment.network_type == network_type) & physnet
 
 
-def _count(session: Session, network_type: str, physnet: str | None, spans: Sequence[tuple[int, int]]) -> int:
+def _count(
+    session: Session, network_type: str, physnet: str | None, spans: Sequence[tuple[int, int]]
+) -> int:
     inside = or_(*(Segment.segmentation_id.between(lo, hi) for lo, hi in spans))
     stmt = select(func.count()).select_from(Segment).where(_pool(network_type, physnet), inside)
     return int(session.scalar(stmt) or 0)
@@ -143,8 +145,12 @@ def pool_usage(session: Session, max_ranges: int = 10_000) -> list[PoolUsage]:
     for network_type, physnet, lo, hi in session.execute(stmt):
         pools.setdefault((network_type, physnet), []).append((lo, hi))
     out = []
-    for (network_type, physnet), spans in sorted(pools.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+    for (network_type, physnet), spans in sorted(
+        pools.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+    ):
         merged = merge(spans)
         size = sum(hi - lo + 1 for lo, hi in merged)
-        out.append(PoolUsage(network_type, physnet, size, _count(session, network_type, physnet, merged)))
+        out.append(
+            PoolUsage(network_type, physnet, size, _count(session, network_type, physnet, merged))
+        )
     return out

@@ -47,8 +47,10 @@ def upgrade() -> None:
         sa.Column("network_id", sa.String(36), nullable=False),
         sa.Column("tag", sa.String(255), nullable=False),
         sa.ForeignKeyConstraint(
-            ["network_id"], ["networks.id"],
-            name=op.f("fk_network_tags_network_id_networks"), ondelete="CASCADE",
+            ["network_id"],
+            ["networks.id"],
+            name=op.f("fk_network_tags_network_id_networks"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("network_id", "tag", name=op.f("pk_network_tags")),
     )
@@ -79,8 +81,10 @@ def upgrade() -> None:
             name=op.f("ck_segments_gre_id_range"),
         ),
         sa.ForeignKeyConstraint(
-            ["network_id"], ["networks.id"],
-            name=op.f("fk_segments_network_id_networks"), ondelete="CASCADE",
+            ["network_id"],
+            ["networks.id"],
+            name=op.f("fk_segments_network_id_networks"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_segments")),
     )
@@ -109,8 +113,10 @@ def upgrade() -> None:
         sa.Column("segment_id", sa.String(36), nullable=False),
         sa.Column("tag", sa.String(255), nullable=False),
         sa.ForeignKeyConstraint(
-            ["segment_id"], ["segments.id"],
-            name=op.f("fk_segment_tags_segment_id_segments"), ondelete="CASCADE",
+            ["segment_id"],
+            ["segments.id"],
+            name=op.f("fk_segment_tags_segment_id_segments"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("segment_id", "tag", name=op.f("pk_segment_tags")),
     )

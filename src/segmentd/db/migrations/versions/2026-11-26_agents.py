@@ -49,8 +49,10 @@ def upgrade() -> None:
         sa.Column("host", sa.String(255), nullable=False),
         sa.Column("agent_type", sa.String(64), nullable=False),
         sa.ForeignKeyConstraint(
-            ["agent_id"], ["agents.id"],
-            name=op.f("fk_agent_physnets_agent_id_agents"), ondelete="CASCADE",
+            ["agent_id"],
+            ["agents.id"],
+            name=op.f("fk_agent_physnets_agent_id_agents"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("agent_id", "physical_network", name=op.f("pk_agent_physnets")),
     )
@@ -65,14 +67,14 @@ def upgrade() -> None:
         sa.Column("segment_id", sa.String(36), nullable=False),
         sa.Column("host", sa.String(255), nullable=False),
         sa.ForeignKeyConstraint(
-            ["segment_id"], ["segments.id"],
-            name=op.f("fk_segment_host_mappings_segment_id_segments"), ondelete="CASCADE",
+            ["segment_id"],
+            ["segments.id"],
+            name=op.f("fk_segment_host_mappings_segment_id_segments"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("segment_id", "host", name=op.f("pk_segment_host_mappings")),
     )
-    op.create_index(
-        op.f("ix_segment_host_mappings_host"), "segment_host_mappings", ["host"]
-    )
+    op.create_index(op.f("ix_segment_host_mappings_host"), "segment_host_mappings", ["host"])
 
 
 def downgrade() -> None:

@@ -40,8 +40,10 @@ def downgrade() -> None:
         sa.Column("segment_id", sa.String(36), nullable=False),
         sa.Column("host", sa.String(255), nullable=False),
         sa.ForeignKeyConstraint(
-            ["segment_id"], ["segments.id"],
-            name=op.f("fk_segment_host_mappings_segment_id_segments"), ondelete="CASCADE",
+            ["segment_id"],
+            ["segments.id"],
+            name=op.f("fk_segment_host_mappings_segment_id_segments"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("segment_id", "host", name=op.f("pk_segment_host_mappings")),
     )

@@ -30,7 +30,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_projects")),
     )
     op.create_index(
-        "uq_identity_projects_domain_id_name", "identity_projects", ["domain_id", "name"], unique=True
+        "uq_identity_projects_domain_id_name",
+        "identity_projects",
+        ["domain_id", "name"],
+        unique=True,
     )
     op.create_table(
         "identity_users",
@@ -42,8 +45,10 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
-            ["default_project_id"], ["identity_projects.id"],
-            name=op.f("fk_identity_users_default_project_id_identity_projects"), ondelete="SET NULL",
+            ["default_project_id"],
+            ["identity_projects.id"],
+            name=op.f("fk_identity_users_default_project_id_identity_projects"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_users")),
     )
@@ -60,14 +65,20 @@ def upgrade() -> None:
             name=op.f("ck_identity_role_assignments_role"),
         ),
         sa.ForeignKeyConstraint(
-            ["project_id"], ["identity_projects.id"],
-            name=op.f("fk_identity_role_assignments_project_id_identity_projects"), ondelete="CASCADE",
+            ["project_id"],
+            ["identity_projects.id"],
+            name=op.f("fk_identity_role_assignments_project_id_identity_projects"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["identity_users.id"],
-            name=op.f("fk_identity_role_assignments_user_id_identity_users"), ondelete="CASCADE",
+            ["user_id"],
+            ["identity_users.id"],
+            name=op.f("fk_identity_role_assignments_user_id_identity_users"),
+            ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("user_id", "project_id", "role", name=op.f("pk_identity_role_assignments")),
+        sa.PrimaryKeyConstraint(
+            "user_id", "project_id", "role", name=op.f("pk_identity_role_assignments")
+        ),
     )
     op.create_index(
         "ix_identity_role_assignments_project_id", "identity_role_assignments", ["project_id"]
@@ -85,12 +96,16 @@ def upgrade() -> None:
         sa.Column("revoked_at", TIMESTAMP, nullable=True),
         sa.CheckConstraint("kind IN ('token', 'agent')", name=op.f("ck_identity_tokens_kind")),
         sa.ForeignKeyConstraint(
-            ["project_id"], ["identity_projects.id"],
-            name=op.f("fk_identity_tokens_project_id_identity_projects"), ondelete="CASCADE",
+            ["project_id"],
+            ["identity_projects.id"],
+            name=op.f("fk_identity_tokens_project_id_identity_projects"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["identity_users.id"],
-            name=op.f("fk_identity_tokens_user_id_identity_users"), ondelete="CASCADE",
+            ["user_id"],
+            ["identity_users.id"],
+            name=op.f("fk_identity_tokens_user_id_identity_users"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_identity_tokens")),
     )

@@ -57,7 +57,8 @@ def upgrade() -> None:
         sa.Column("range_id", sa.String(36), nullable=False),
         sa.Column("tag", sa.String(255), nullable=False),
         sa.ForeignKeyConstraint(
-            ["range_id"], ["network_segment_ranges.id"],
+            ["range_id"],
+            ["network_segment_ranges.id"],
             name=op.f("fk_network_segment_range_tags_range_id_network_segment_ranges"),
             ondelete="CASCADE",
         ),

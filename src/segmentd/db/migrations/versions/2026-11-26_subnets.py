@@ -36,14 +36,18 @@ def upgrade() -> None:
         sa.Column("revision_number", sa.BigInteger(), nullable=False),
         sa.CheckConstraint("ip_version IN (4, 6)", name=op.f("ck_subnets_ip_version")),
         sa.ForeignKeyConstraint(
-            ["network_id"], ["networks.id"],
-            name=op.f("fk_subnets_network_id_networks"), ondelete="CASCADE",
+            ["network_id"],
+            ["networks.id"],
+            name=op.f("fk_subnets_network_id_networks"),
+            ondelete="CASCADE",
         ),
         # RESTRICT: a segment with subnets cannot be deleted, even by a write
         # that bypasses the service.
         sa.ForeignKeyConstraint(
-            ["segment_id"], ["segments.id"],
-            name=op.f("fk_subnets_segment_id_segments"), ondelete="RESTRICT",
+            ["segment_id"],
+            ["segments.id"],
+            name=op.f("fk_subnets_segment_id_segments"),
+            ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subnets")),
     )
@@ -56,8 +60,10 @@ def upgrade() -> None:
         sa.Column("first_ip", sa.String(64), nullable=False),
         sa.Column("last_ip", sa.String(64), nullable=False),
         sa.ForeignKeyConstraint(
-            ["subnet_id"], ["subnets.id"],
-            name=op.f("fk_subnet_allocation_pools_subnet_id_subnets"), ondelete="CASCADE",
+            ["subnet_id"],
+            ["subnets.id"],
+            name=op.f("fk_subnet_allocation_pools_subnet_id_subnets"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("subnet_id", "first_ip", name=op.f("pk_subnet_allocation_pools")),
     )
@@ -66,8 +72,10 @@ def upgrade() -> None:
         sa.Column("subnet_id", sa.String(36), nullable=False),
         sa.Column("tag", sa.String(255), nullable=False),
         sa.ForeignKeyConstraint(
-            ["subnet_id"], ["subnets.id"],
-            name=op.f("fk_subnet_tags_subnet_id_subnets"), ondelete="CASCADE",
+            ["subnet_id"],
+            ["subnets.id"],
+            name=op.f("fk_subnet_tags_subnet_id_subnets"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("subnet_id", "tag", name=op.f("pk_subnet_tags")),
     )
