@@ -26,7 +26,7 @@ from segmentd.api import guards
 from segmentd.api.wire import request_id_of
 from segmentd.authz import Permission, Policy, Principal
 from segmentd.config import Settings
-from segmentd.db.base import utcnow
+from segmentd.db.base import statement_canceller, utcnow
 from segmentd.identity import tokens
 from segmentd.identity.passwords import Passwords
 from segmentd.ratelimit import RateLimits
@@ -268,8 +268,15 @@ def _transaction(sessions: sessionmaker[Session], request: Request) -> Iterator[
     # Commits before the response is sent, so a 2xx is only ever answered for
     # a committed change.  A request whose deadline passed rolls back
     # instead: its client was answered 503.
+    deadline = guards.deadline_of(request.scope)
     with sessions() as session, session.begin():
-        yield session
+        if deadline is not None:
+            deadline.watch(statement_canceller(session.connection()))
+        try:
+            yield session
+        finally:
+            if deadline is not None:
+                deadline.watch(None)
         if not guards.may_commit(request.scope):
             raise errors.RequestTimeout()
 
@@ -412,14 +419,10 @@ def list_params(
     ) -> ListParams:
         settings = runtime(request).settings
         raw: dict[str, list[str]] = {}
-        count = 0
         for name, value in request.query_params.multi_items():
             if name not in RESERVED_QUERY:
                 raw.setdefault(name, []).append(value)
-                count += 1
-        if count > settings.max_filter_values:
-            raise errors.InvalidQuery(error_message="too many filter values")
-        filters, tag_filters = parse_filters(spec, raw)
+        filters, tag_filters = parse_filters(spec, raw, settings.max_filter_values)
         query = ListQuery(
             filters=filters,
             tag_filters=tag_filters,

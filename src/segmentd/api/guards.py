@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -89,11 +90,18 @@ def record_login_failure(limits: RateLimits, domain: str, user: str) -> None:
 
 
 class Deadline:
-    """Commit and abandonment race on one lock: exactly one of them wins."""
+    """Commit and abandonment race on one lock: exactly one of them wins.
+
+    While a transaction runs it registers a way to cancel its database
+    work (``watch``): when the deadline wins, the running statement is
+    cancelled too, so the database stops when the client was answered,
+    not whenever the statement would have finished.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state = "running"
+        self._cancel: Callable[[], None] | None = None
 
     def claim_commit(self) -> bool:
         with self._lock:
@@ -102,16 +110,28 @@ class Deadline:
             self._state = "committing"
             return True
 
-    def abandon(self) -> bool:
+    def abandon(self) -> tuple[bool, Callable[[], None] | None]:
+        """(won, the statement's cancel if one runs); the commit may have won."""
         with self._lock:
             if self._state == "committing":
-                return False
+                return False, None
             self._state = "abandoned"
-            return True
+            return True, self._cancel
+
+    def watch(self, cancel: Callable[[], None] | None) -> None:
+        """``cancel`` stops the statement running now; None once the
+        transaction is over (its connection may serve another request)."""
+        with self._lock:
+            self._cancel = cancel
 
     @property
     def abandoned(self) -> bool:
         return self._state == "abandoned"
+
+
+def deadline_of(scope: Scope) -> Deadline | None:
+    deadline: Deadline | None = scope.get("state", {}).get(STATE_DEADLINE)
+    return deadline
 
 
 def may_commit(scope: Scope) -> bool:
@@ -168,7 +188,10 @@ class RequestGuards:
         def on_deadline() -> None:
             # The handler runs on (its thread cannot be stopped): answer 503
             # now, from a task of our own, and drop whatever it sends later.
-            if not started and deadline.abandon():
+            if started:
+                return
+            won, cancel = deadline.abandon()
+            if won:
                 log.warning(
                     "request deadline passed request_id=%s path=%s",
                     request_id_of(scope),
@@ -176,6 +199,8 @@ class RequestGuards:
                 )
                 answer = self._answer(scope, receive, send, errors.RequestTimeout())
                 answering.append(asyncio.ensure_future(answer))
+                if cancel is not None:  # cancelling may wait on the network: not on the loop
+                    answering.append(asyncio.ensure_future(asyncio.to_thread(_cancel, cancel)))
 
         # A timer, not a task per request: the handler runs in this task.
         timer = asyncio.get_running_loop().call_later(self.timeout, on_deadline)
@@ -219,6 +244,13 @@ class RequestGuards:
     ) -> None:
         response = await faults.on_domain_error(Request(scope), exc)
         await response(scope, receive, send)
+
+
+def _cancel(cancel: Callable[[], None]) -> None:
+    try:
+        cancel()
+    except Exception:  # the statement may have ended meanwhile; nothing to stop
+        log.debug("cancelling an abandoned statement failed", exc_info=True)
 
 
 def _add_ratelimit_headers(scope: Scope, message: Message) -> None:

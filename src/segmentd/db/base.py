@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     DateTime,
     Engine,
     MetaData,
@@ -103,6 +104,16 @@ def make_engine(
         return engine
     connect_args = {"options": f"-c statement_timeout={int(statement_timeout_ms)}"}
     return create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, **kwargs)
+
+
+def statement_canceller(connection: Connection) -> Callable[[], None]:
+    """A function that stops the statement running on ``connection``, from
+    another thread: PostgreSQL's cancel request, SQLite's interrupt."""
+    raw: Any = connection.connection.dbapi_connection
+    cancel: Callable[[], None] = (
+        raw.interrupt if connection.dialect.name == "sqlite" else raw.cancel
+    )
+    return cancel
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
