@@ -133,7 +133,7 @@ def update_network(
         req.name, req.description, req.admin_state_up, req.shared, req.mtu, req.tags
     )
     # Loaded once: for the audit's before-view and for the service.
-    network = networks.get(ctx.session, ctx.principal, network_id)
+    network = networks.get(ctx.session, ctx.principal, network_id, lock=True)
     before = snapshot(network)
     network = networks.update(ctx.session, ctx.principal, network, changes, revision)
     ctx.audit("update", "network", network.id, before, snapshot(network))
@@ -144,7 +144,7 @@ def update_network(
 def delete_network(
     network_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_NETWORK)
 ) -> Response:
-    network = networks.get(ctx.session, ctx.principal, network_id)
+    network = networks.get(ctx.session, ctx.principal, network_id, lock=True)
     before = snapshot(network)
     networks.delete(ctx.session, ctx.principal, network, revision)
     ctx.audit("delete", "network", network_id, before=before)

@@ -106,7 +106,7 @@ def update_range(
     )
     physnets = ctx.runtime.settings.vlan_physnets()
     # Loaded once: for the audit's before-view and for the service.
-    row = segment_ranges.get(ctx.session, ctx.principal, range_id)
+    row = segment_ranges.get(ctx.session, ctx.principal, range_id, lock=True)
     before = snapshot(row)
     row = segment_ranges.update(ctx.session, ctx.principal, row, changes, revision, physnets)
     ctx.audit("update", "network_segment_range", row.id, before, snapshot(row))
@@ -117,7 +117,7 @@ def update_range(
 def delete_range(
     range_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_NETWORK_SEGMENT_RANGE)
 ) -> Response:
-    row = segment_ranges.get(ctx.session, ctx.principal, range_id)
+    row = segment_ranges.get(ctx.session, ctx.principal, range_id, lock=True)
     before = snapshot(row)
     segment_ranges.delete_(ctx.session, ctx.principal, row, revision)
     ctx.audit("delete", "network_segment_range", range_id, before=before)

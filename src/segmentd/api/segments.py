@@ -93,7 +93,7 @@ def update_segment(
         req.name, req.description, req.tags, frozenset(req.model_fields_set)
     )
     # Loaded once: for the audit's before-view and for the service.
-    segment = segments.get(ctx.session, ctx.principal, segment_id)
+    segment = segments.get(ctx.session, ctx.principal, segment_id, lock=True)
     before = snapshot(segment)
     segment = segments.update(ctx.session, ctx.principal, segment, changes, revision)
     ctx.audit("update", "segment", segment.id, before, snapshot(segment))

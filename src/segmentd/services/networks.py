@@ -212,8 +212,13 @@ def _scoped(principal: Principal) -> Select[Network]:
     return select(Network).where(visible(principal, Network.project_id, Network.shared))
 
 
-def get(session: Session, principal: Principal, network_id: str) -> Network:
+def get(session: Session, principal: Principal, network_id: str, lock: bool = False) -> Network:
+    """``lock``: for a change, the row locked until the transaction ends, so
+    concurrent writers serialise and each compares and increments the
+    committed revision (FOR UPDATE; SQLite's writers are serial anyway)."""
     stmt = _scoped(principal).options(*_LOAD).where(Network.id == network_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Network)
     network = session.scalars(stmt).first()
     if network is None or not can(principal, Permission.GET_NETWORK, target(network)):
         raise errors.NetworkNotFound(net_id=network_id)
@@ -259,6 +264,7 @@ def delete(
     """Delete ``network``, as loaded by ``get`` in this session."""
     require(principal, Permission.DELETE_NETWORK, target(network))
     standard.check_revision(network, if_revision)
+    # ``network`` was loaded locked: the network row before its children.
     # Subnets first: their segment foreign key is ON DELETE RESTRICT.  Then
     # segments, tags (and subnet pools and tags) go through ON DELETE CASCADE.
     session.execute(sql_delete(Subnet).where(Subnet.network_id == network.id))

@@ -390,8 +390,11 @@ def target(row: Range) -> dict[str, Any]:
     }
 
 
-def get(session: Session, principal: Principal, range_id: str) -> Range:
+def get(session: Session, principal: Principal, range_id: str, lock: bool = False) -> Range:
+    """``lock``: for a change (see ``networks.get``)."""
     stmt = _scoped(principal).options(selectinload(Range.tags)).where(Range.id == range_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Range)
     found = session.scalars(stmt).first()
     if found is None or not can(principal, Permission.GET_NETWORK_SEGMENT_RANGE, target(found)):
         raise errors.NetworkSegmentRangeNotFound(range_id=range_id)

@@ -249,18 +249,25 @@ def read(session: Session, principal: Principal, segment_id: str) -> SegmentReco
 
 _GET = select(Segment).options(_WITH_TAGS).where(Segment.id == bindparam("segment_id"))
 _RELOAD = _GET.execution_options(populate_existing=True)
+# Of the segment row only: the tags are on the nullable side of an outer join.
+_GET_LOCKED = _GET.with_for_update(of=Segment)
+_RELOAD_LOCKED = _GET_LOCKED.execution_options(populate_existing=True)
 
 
-def _reload(session: Session, segment_id: str) -> Segment:
-    return session.scalars(_RELOAD, {"segment_id": segment_id}).unique().one()
+def _reload(session: Session, segment_id: str, lock: bool = False) -> Segment:
+    stmt = _RELOAD_LOCKED if lock else _RELOAD
+    return session.scalars(stmt, {"segment_id": segment_id}).unique().one()
 
 
-def get(session: Session, principal: Principal, segment_id: str) -> Segment:
-    """The segment as an ORM object, for changing it (``read`` is for display)."""
+def get(session: Session, principal: Principal, segment_id: str, lock: bool = False) -> Segment:
+    """The segment as an ORM object, for changing it (``read`` is for display).
+
+    ``lock``: the row locked until the transaction ends (see ``networks.get``);
+    for updates.  A delete must lock the network first (``delete``)."""
     if not sees_all(principal, Permission.GET_SEGMENT):
         raise errors.SegmentNotFound(segment_id=segment_id)
-    found = session.scalars(_GET, {"segment_id": segment_id}).unique().first()
-    return _shown(principal, segment_id, found)
+    found = session.scalars(_GET_LOCKED if lock else _GET, {"segment_id": segment_id})
+    return _shown(principal, segment_id, found.unique().first())
 
 
 def _shown(principal: Principal, segment_id: str, found: _Shown | None) -> _Shown:
@@ -310,10 +317,13 @@ def delete(
 ) -> None:
     """Delete ``segment``, as loaded by ``get`` in this session."""
     require(principal, Permission.DELETE_SEGMENT, target(segment))
-    standard.check_revision(segment, if_revision)
     # Subnet creation locks the network row too, so no subnet can bind to
-    # this segment between the check and the delete (FOR UPDATE: no-op on SQLite).
+    # this segment between the check and the delete (FOR UPDATE: no-op on
+    # SQLite).  Network first, then the segment, read again under its lock:
+    # the one lock order (a network delete holds the network, then cascades).
     session.execute(select(Network.id).where(Network.id == segment.network_id).with_for_update())
+    segment = _reload(session, segment.id, lock=True)
+    standard.check_revision(segment, if_revision)
     bound = session.scalars(
         select(Subnet.id).where(Subnet.segment_id == segment.id).order_by(Subnet.id).limit(5)
     ).all()

@@ -127,8 +127,10 @@ def _scoped(principal: Principal) -> Select[Subnet]:
     )
 
 
-def _reload(session: Session, subnet_id: str) -> Subnet:
+def _reload(session: Session, subnet_id: str, lock: bool = False) -> Subnet:
     stmt = select(Subnet).options(*_LOAD).where(Subnet.id == subnet_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Subnet)
     subnet: Subnet = session.scalars(stmt.execution_options(populate_existing=True)).one()
     return subnet
 
@@ -338,9 +340,13 @@ def _for_write(
 ) -> Subnet:
     subnet = get(session, principal, subnet_id)
     require(principal, permission)
+    # Locks in one order everywhere: the network row, then its children.
+    # The subnet is read again under its own lock, so the revision compared
+    # and incremented is the committed one (concurrent PUTs serialise here).
     network = session.scalars(
         select(Network).where(Network.id == subnet.network_id).with_for_update()
     ).one()
+    subnet = _reload(session, subnet.id, lock=True)
     _require_writer(principal, subnet, network.project_id)
     return subnet
 
