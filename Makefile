@@ -33,6 +33,7 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/bandit -q -r src -lll
 	@$(MAKE) --no-print-directory audit
 

@@ -129,14 +129,14 @@ def run(backend: str, url: str, hosts: int) -> list[Row]:
     ranges = ",".join(f"{p}:1:4094" for p in PHYSNETS)
     settings = Settings(database_url=url, environment="test", network_vlan_ranges=ranges)
     rt = build_runtime(settings)
-    engine = rt.write_sessions.kw["bind"]
+    engine = rt.db.writer
     policy = ReportPolicy(
         max_agents=BULK, heartbeat_write_interval=settings.agent_heartbeat_write_interval
     )
     rows: list[Row] = []
 
     def tx(fn: Callable[[Session], Any]) -> Any:
-        with rt.write_sessions() as session, session.begin():
+        with rt.db.transaction(write=True) as session:
             return fn(session)
 
     def bulks(make: Callable[[int], AgentReport], indexes: list[int]) -> None:

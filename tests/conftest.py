@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, delete, select, text
 from sqlalchemy.engine import make_url
 
-from segmentd.api.deps import Runtime
+from segmentd.api.runtime import Runtime
 from segmentd.config import Settings
 from segmentd.db import migrate
 from segmentd.db.models import AuditEvent, Base
@@ -85,14 +85,14 @@ def runtime(database_url: str) -> Iterator[Runtime]:
 
 @pytest.fixture(scope="session")
 def engine(runtime: Runtime) -> Engine:
-    bind: Engine = runtime.write_sessions.kw["bind"]
+    bind: Engine = runtime.db.writer
     return bind
 
 
 @pytest.fixture(scope="session")
 def read_engine(runtime: Runtime) -> Engine:
     """The engine GET requests use (on SQLite a pool apart from the writer's)."""
-    bind: Engine = runtime.read_sessions.kw["bind"]
+    bind: Engine = runtime.db.reader
     return bind
 
 
@@ -101,12 +101,13 @@ AUDIT_TABLE = AuditEvent.__tablename__
 
 def reset_database(runtime: Runtime) -> None:
     """Empty every table, then restore the default ranges a fresh start creates."""
-    with runtime.write_sessions() as session, session.begin():
+    with runtime.db.transaction(write=True) as session:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name != AUDIT_TABLE:
                 session.execute(delete(table))
         _empty_audit_trail(session)
         sync_default_ranges(session, runtime.settings.default_ranges())
+    runtime.denials.clear()
 
 
 def _empty_audit_trail(session: Any) -> None:
@@ -131,6 +132,8 @@ def _empty_audit_trail(session: Any) -> None:
 def _clean_database(request: pytest.FixtureRequest) -> None:
     if {"database_url", "api", "token_app"} & set(request.fixturenames):
         reset_database(request.getfixturevalue("runtime"))
+    if "token_app" in request.fixturenames:
+        request.getfixturevalue("token_runtime").denials.clear()
 
 
 @pytest.fixture(scope="session")

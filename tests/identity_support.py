@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from segmentd.api.deps import Runtime
+from segmentd.api.runtime import Runtime
 from segmentd.db.base import utcnow
 from segmentd.db.identity import Project, User
 from segmentd.identity import store, tokens
@@ -40,7 +40,7 @@ class Identity:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self.runtime.write_sessions() as session, session.begin():
+        with self.runtime.db.transaction(write=True) as session:
             yield session
 
     def project(self, name: str) -> Project:

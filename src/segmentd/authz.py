@@ -2,9 +2,11 @@
 
 Permission names are Neutron's policy rule names and the defaults are
 Neutron's secure-RBAC defaults, so an operator's policy file carries over.
-Rules are evaluated by oslo.policy; that choice stays behind this module:
-callers see ``Policy``, ``Principal``, ``can``/``require`` and the SQL helpers
-``visible``/``admin_only`` only.  Nothing here knows about HTTP.
+Rules are evaluated by oslo.policy; that choice stays behind this module.
+Callers ask in two words: ``Scope.where`` (the rows a principal may see
+under a permission, as SQL) and ``require``; ``can`` is the primitive both
+use, and what per-attribute rules (``get_network:provider:...``) ask
+directly.  Nothing here knows about HTTP.
 
 Deny by default: a principal without a policy, a rule that is not
 registered, or a rule that fails to evaluate refuses.
@@ -18,13 +20,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, or_, true
+from sqlalchemy import ColumnElement, false, or_, true
 
 from segmentd import errors
-
-T = TypeVar("T", bound=tuple[Any, ...])
 
 
 class Permission(StrEnum):
@@ -75,6 +75,13 @@ class Permission(StrEnum):
     # Operations: the audit trail and allocation usage
     GET_AUDIT_EVENT = "get_audit_event"
     GET_ALLOCATION_USAGE = "get_allocation_usage"
+    # What any authenticated caller may read: versions, extensions, the API schema
+    GET_API_DISCOVERY = "get_api_discovery"
+    # The built-in identity service (Keystone's rule names)
+    VALIDATE_TOKEN = "identity:validate_token"  # noqa: S105 - a rule name
+    REVOKE_TOKEN = "identity:revoke_token"  # noqa: S105 - a rule name
+    GET_PROJECT = "identity:get_project"
+    LIST_PROJECTS = "identity:list_projects"
 
 
 # Neutron's secure-RBAC building blocks (neutron/conf/policies/base.py).
@@ -84,6 +91,17 @@ PROJECT_READER = "role:reader and project_id:%(project_id)s"
 ADMIN_OR_PROJECT_MEMBER = f"({ADMIN}) or ({PROJECT_MEMBER})"
 ADMIN_OR_PROJECT_READER = f"({ADMIN}) or ({PROJECT_READER})"
 ADMIN_OR_SERVICE = f"({ADMIN}) or rule:service_api"
+# Subnets: a member of the project may add them only to the project's own
+# networks; the subnet's project or the network's owner may change them.
+NET_OWNER = "project_id:%(network:project_id)s"
+ADMIN_OR_NET_OWNER_MEMBER = (
+    f"({ADMIN}) or (role:member and project_id:%(project_id)s and {NET_OWNER})"
+)
+ADMIN_OR_SUBNET_WRITER = (
+    f"({ADMIN}) or (role:member and (project_id:%(project_id)s or {NET_OWNER}))"
+)
+TOKEN_SUBJECT = f"({ADMIN_OR_SERVICE}) or user_id:%(user_id)s"
+OWN_PROJECT = f"({ADMIN}) or project_id:%(project_id)s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +139,16 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("update_segment", ADMIN, "Update a segment"),
     Rule("delete_segment", ADMIN, "Delete a segment"),
     Rule(
-        "create_subnet", ADMIN_OR_PROJECT_MEMBER, "Create a subnet (on a network the project owns)"
+        "create_subnet",
+        ADMIN_OR_NET_OWNER_MEMBER,
+        "Create a subnet (on a network the project owns)",
     ),
     Rule("create_subnet:segment_id", ADMIN, "Specify segment_id when creating a subnet"),
     Rule("get_subnet", f"{ADMIN_OR_PROJECT_READER} or rule:shared", "Show a subnet"),
     Rule("get_subnet:segment_id", ADMIN, "See the segment_id of a subnet"),
-    Rule("update_subnet", ADMIN_OR_PROJECT_MEMBER, "Update a subnet"),
+    Rule("update_subnet", ADMIN_OR_SUBNET_WRITER, "Update a subnet"),
     Rule("update_subnet:segment_id", ADMIN, "Change the segment_id of a subnet"),
-    Rule("delete_subnet", ADMIN_OR_PROJECT_MEMBER, "Delete a subnet"),
+    Rule("delete_subnet", ADMIN_OR_SUBNET_WRITER, "Delete a subnet"),
     Rule("create_network_segment_range", ADMIN, "Create a network segment range"),
     Rule("get_network_segment_range", ADMIN, "Show network segment ranges"),
     Rule("update_network_segment_range", ADMIN, "Update a network segment range"),
@@ -140,6 +160,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("get_segment_host_mapping", ADMIN, "Show segment-host mappings"),
     Rule("get_audit_event", ADMIN, "List the audit trail"),
     Rule("get_allocation_usage", ADMIN, "Show used and free segmentation IDs per range"),
+    Rule("get_api_discovery", "@", "List API versions, resources, extensions and the schema"),
+    # Keystone's service_admin_or_token_subject: a token's own user, an
+    # admin, or a service (which validates tokens on behalf of others).
+    Rule("identity:validate_token", TOKEN_SUBJECT, "Validate a token (X-Subject-Token)"),
+    Rule("identity:revoke_token", TOKEN_SUBJECT, "Revoke a token (X-Subject-Token)"),
+    Rule("identity:get_project", OWN_PROJECT, "Show a project"),
+    Rule("identity:list_projects", OWN_PROJECT, "List projects (others: their token's only)"),
 )
 
 # Keystone's default implied roles: admin implies member implies reader.
@@ -147,7 +174,6 @@ IMPLIED_ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset({"member", "reader"}),
     "member": frozenset({"reader"}),
 }
-ROLES = ("admin", "member", "reader", "service")
 
 # What a kind of credential may ever do, whatever its roles (warehouse's
 # PERMISSION_AUTH_METHODS).  ``None``: limited by roles only.
@@ -315,6 +341,12 @@ def other_target(**attrs: Any) -> dict[str, Any]:
     return {"project_id": OTHER_PROJECT, "tenant_id": OTHER_PROJECT, **attrs}
 
 
+def credential_allows(principal: Principal, permission: Permission) -> bool:
+    """Whether the principal's kind of credential may ever exercise ``permission``."""
+    allowed = CREDENTIAL_GRANTS.get(principal.credential, frozenset())
+    return allowed is None or permission in allowed
+
+
 def can(
     principal: Principal, permission: Permission, target: Mapping[str, Any] | None = None
 ) -> bool:
@@ -323,10 +355,7 @@ def can(
     Without a target the question is asked about a resource of the caller's
     own project (Neutron's create-time target).
     """
-    if principal.policy is None:
-        return False
-    allowed = CREDENTIAL_GRANTS.get(principal.credential, frozenset())
-    if allowed is not None and permission not in allowed:
+    if principal.policy is None or not credential_allows(principal, permission):
         return False
     return principal.policy.check(
         str(permission), own_target(principal) if target is None else target, principal
@@ -348,46 +377,65 @@ def attribute_permission(action: str, attribute: str) -> Permission | None:
         return None
 
 
-def visible(
-    principal: Principal,
-    project_column: Any,
-    shared_column: Any | None = None,
-    permission: Permission = Permission.GET_NETWORK,
-) -> ColumnElement[bool]:
-    """SQL condition selecting the rows ``principal`` may see (NetBox ``restrict``).
+class Scope:
+    """One decision, in its two forms: which rows ``principal`` may see or act
+    on under ``permission`` (``where``, a SQL clause), and whether it may on
+    one target (``require``).  Both ask the same policy rule, so an
+    operator's override moves the check and the row filter together.
 
-    The policy is asked about three representative targets (another
-    project's private resource, one's own, another project's shared one) and
-    the answers become a WHERE clause, so lists are scoped in SQL.  Show,
-    update and delete still check the loaded object's own target.
+    The request pipeline builds a scope from the permission a route
+    declares and hands it to the service; ``checked`` records that the
+    service asked, so a forgotten check is caught, not served.
     """
-    if can(principal, permission, other_target(shared=False)):
-        return true()
-    conditions: list[ColumnElement[bool]] = []
-    if can(principal, permission, own_target(principal, shared=False)):
-        conditions.append(project_column == principal.project_id)
-    if shared_column is not None and can(principal, permission, other_target(shared=True)):
-        conditions.append(shared_column.is_(True))
-    return or_(*conditions) if conditions else false()
 
+    __slots__ = ("checked", "permission", "principal")
 
-def scope(
-    stmt: Select[T], principal: Principal, project_column: Any, shared_column: Any = None
-) -> Select[T]:
-    return stmt.where(visible(principal, project_column, shared_column))
+    def __init__(self, principal: Principal, permission: Permission) -> None:
+        self.principal = principal
+        self.permission = permission
+        self.checked = False
 
+    def where(self, project: Any = None, shared: Any = None) -> ColumnElement[bool]:
+        """SQL condition selecting the rows the principal may see (NetBox ``restrict``).
 
-def sees_all(principal: Principal, permission: Permission = Permission.CONTEXT_IS_ADMIN) -> bool:
-    """For resources without a project (segments): may the caller see them at all?"""
-    return can(principal, permission, other_target(shared=False))
+        The policy is asked about representative targets (another project's
+        private resource, the caller's own, another project's shared one)
+        and the answers become a WHERE clause.  Resources without a project
+        column are all-or-nothing.  A rule reading other attributes is
+        applied per object by the loader (``allows``).
+        """
+        if self.unrestricted():
+            return true()
+        principal, permission = self.principal, self.permission
+        conditions: list[ColumnElement[bool]] = []
+        if project is not None and can(principal, permission, own_target(principal, shared=False)):
+            conditions.append(project == principal.project_id)
+        if shared is not None and can(principal, permission, other_target(shared=True)):
+            conditions.append(shared.is_(True))
+        return or_(*conditions) if conditions else false()
 
+    def unrestricted(self) -> bool:
+        """``where``'s first question: may the principal see another project's
+        private rows, so every row?  For resources without a project this is
+        the whole answer, asked without building a clause."""
+        self.checked = True
+        return can(self.principal, self.permission, other_target(shared=False))
 
-def admin_only(
-    principal: Principal, permission: Permission = Permission.CONTEXT_IS_ADMIN
-) -> ColumnElement[bool]:
-    """Condition for resources without a project (segments): everything or nothing."""
-    return true() if sees_all(principal, permission) else false()
+    def allows(self, target: Mapping[str, Any] | None = None) -> bool:
+        self.checked = True
+        return can(self.principal, self.permission, target)
 
+    def require(self, target: Mapping[str, Any] | None = None) -> None:
+        """403 unless allowed on ``target`` (default: the caller's own project)."""
+        if not self.allows(target):
+            raise errors.Forbidden()
 
-def roles_of(names: Iterable[str]) -> frozenset[str]:
-    return frozenset(names)
+    def attribute(self, attribute: str) -> Permission | None:
+        """The rule guarding one attribute under this scope's action, if any
+        (``create_network`` + ``shared`` -> ``create_network:shared``)."""
+        return attribute_permission(str(self.permission), attribute)
+
+    def require_attribute(self, attribute: str, target: Mapping[str, Any] | None = None) -> None:
+        permission = self.attribute(attribute)
+        if permission is not None:
+            require(self.principal, permission, target)

@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
     """
     import uvicorn
 
-    from segmentd.observability import log_config, prepare_multiproc_dir
+    from segmentd.api.observability import log_config, prepare_multiproc_dir
 
     settings = load_settings()
     if args.upgrade:

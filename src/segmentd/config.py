@@ -26,7 +26,7 @@ TUNNEL_ID_LIMITS = {"vxlan": (1, 2**24 - 1), "geneve": (1, 2**24 - 1), "gre": (1
 VLAN_ID_LIMITS = (1, 4094)
 PHYSNET_MAX_LEN = 64
 # Classes of request with their own rate limit (``ratelimit_<class>``).
-RATE_CLASSES = ("read", "write", "report", "anonymous", "login")
+RATE_CLASSES = ("read", "write", "report", "anonymous", "login", "login_address")
 RATE_RE = re.compile(r"[1-9][0-9]{0,8}/(second|minute|hour|day)")
 
 
@@ -163,6 +163,15 @@ class Settings(BaseSettings):
     ratelimit_report: str = "60000/minute"
     ratelimit_anonymous: str = "600/minute"
     ratelimit_login: str = "10/minute"
+    # Every login attempt (right or wrong password) per client address: each
+    # costs a memory-hard hash, so a handful of addresses must not be able
+    # to keep the CPU busy.
+    ratelimit_login_address: str = "30/minute"
+    # Refused anonymous writes: the first per client address and route in
+    # this window is an audit event; the rest are counted into one event.
+    audit_denial_window_seconds: float = Field(default=60.0, gt=0, le=86400)
+    # Password hashes computed at once per worker; more logins wait in line.
+    password_hash_concurrency: int = Field(default=1, ge=1, le=64)
     # Per-role overrides, e.g. {"service": {"report": "120000/minute"}}: a
     # caller gets the most generous limit among its roles' overrides.
     ratelimit_roles: dict[str, dict[str, str]] = {}
@@ -215,6 +224,7 @@ class Settings(BaseSettings):
             self.ratelimit_report,
             self.ratelimit_anonymous,
             self.ratelimit_login,
+            self.ratelimit_login_address,
         ]
         for role, per_class in self.ratelimit_roles.items():
             unknown = set(per_class) - set(RATE_CLASSES)

@@ -149,10 +149,6 @@ class AgentNotFound(NotFound):
     message = "Agent %(id)s could not be found."
 
 
-class ResourceNotFound(NotFound):
-    message = "The resource could not be found."
-
-
 # Conflicts --------------------------------------------------------------------
 
 

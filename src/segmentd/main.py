@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
 
 from segmentd import __version__
 from segmentd.api import (
@@ -21,16 +20,16 @@ from segmentd.api import (
     subnets,
 )
 from segmentd.api import segment_ranges as segment_range_routes
-from segmentd.api.deps import HandlerSlots, Runtime
+from segmentd.api.observability import Metrics, ObservabilityMiddleware
+from segmentd.api.runtime import HandlerSlots, Runtime
 from segmentd.authz import Policy
 from segmentd.config import Settings, load_settings
 from segmentd.db import migrate
-from segmentd.db.base import make_engine, make_sessionmaker, read_only
+from segmentd.db.base import Database
 from segmentd.identity import tokens
 from segmentd.identity.passwords import Passwords
-from segmentd.observability import Metrics, ObservabilityMiddleware
 from segmentd.ratelimit import RateLimits, RatePolicy, build_limiter
-from segmentd.services import segment_ranges
+from segmentd.services import audit, segment_ranges
 from segmentd.services.allocation import build_drivers
 from segmentd.services.health import Readiness, probe_engine
 
@@ -50,41 +49,25 @@ def build_limits(settings: Settings) -> RateLimits:
         "report": settings.ratelimit_report,
         "anonymous": settings.ratelimit_anonymous,
         "login": settings.ratelimit_login,
+        "login_address": settings.ratelimit_login_address,
     }
     return RateLimits(limiter, RatePolicy(defaults, settings.ratelimit_roles))
 
 
-def _engines(settings: Settings, **engine_kwargs: Any) -> tuple[Engine, Engine]:
-    """(write, read) engines.
-
-    SQLite admits one writer at a time, and a writer that finds the lock
-    taken sleeps in SQLite's busy handler with growing back-off (up to 100 ms
-    a nap), which gave concurrent writes second-long tails.  One write
-    connection per process makes the writers of a process queue on the pool
-    instead, in arrival order, while readers keep their own pool.
-    """
-    url = settings.database_url
-    timeouts = (settings.db_statement_timeout_ms, settings.sqlite_busy_timeout_ms)
-    if not settings.is_sqlite():
-        engine = make_engine(url, *timeouts, **engine_kwargs)
-        return engine, read_only(engine)
-    writes = make_engine(
-        url, *timeouts, pool_size=1, max_overflow=0, pool_timeout=60, **engine_kwargs
-    )
-    return writes, read_only(make_engine(url, *timeouts, **engine_kwargs))
-
-
 def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
-    write_engine, read_engine = _engines(settings, **engine_kwargs)
-    sessions = make_sessionmaker(write_engine)
-    with sessions() as session, session.begin():
+    db = Database.open(
+        settings.database_url,
+        settings.db_statement_timeout_ms,
+        settings.sqlite_busy_timeout_ms,
+        **engine_kwargs,
+    )
+    with db.transaction(write=True) as session:
         # Every worker does this at start; it is idempotent and race-free.
         segment_ranges.sync_default_ranges(session, settings.default_ranges())
     tenant_types = [t.strip() for t in settings.tenant_network_types.split(",") if t.strip()]
     return Runtime(
         settings=settings,
-        write_sessions=sessions,
-        read_sessions=make_sessionmaker(read_engine),
+        db=db,
         drivers=build_drivers(settings),
         tenant_types=tenant_types,
         policy=Policy.from_file(settings.policy_file),
@@ -94,18 +77,20 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
         ),
         limits=build_limits(settings),
         slots=HandlerSlots.for_settings(settings),
+        denials=audit.DenialCounter(settings.audit_denial_window_seconds),
     )
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or (runtime.settings if runtime else load_settings())
-    dev = settings.environment == "development"
     app = FastAPI(
         title="segmentd",
         version=__version__,
-        docs_url="/docs" if dev else None,
+        # The schema is served by a route of its own, to authenticated
+        # callers (root.openapi); no interactive docs pages.
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url=None,
         # Neutron's clients always send JSON; a request without a Content-Type
         # is parsed as JSON too.  Tokens in headers, not cookies, defeat CSRF.
         strict_content_type=False,
@@ -123,6 +108,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     faults.install(app)
     # Matched in this order, route by route: the resources most requests
     # name come first (no two routers' paths overlap, so order is free).
+    # Routes join the app's own table (not as included routers): one flat
+    # table to match, and to walk in the fail-closed test.
     routers = (
         segments.router,
         networks.router,
@@ -137,7 +124,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         ops.router,
     )
     for router in routers:
-        app.include_router(router)
+        app.router.routes.extend(router.routes)
     # Outermost last: request id, logs and metrics (which see the boundary's
     # 500s and the guards' 413s/503s), the error boundary, and innermost the
     # request guards (body size, deadline, rate-limit headers).
@@ -147,7 +134,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         timeout_s=settings.request_timeout_seconds,
     )
     app.add_middleware(faults.ErrorBoundary)
-    app.add_middleware(
-        ObservabilityMiddleware, metrics=metrics, engine=runtime.write_sessions.kw["bind"]
-    )
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, engine=runtime.db.writer)
     return app

@@ -274,7 +274,10 @@ def _per_second(rate: str) -> float:
     return item.amount / item.get_expiry()
 
 
-def login_key(domain: str, user: str) -> str:
-    """The failed-login bucket of a user name: hashed, so any name is a safe key."""
-    digest = hashlib.sha256(f"{domain}\x00{user}".encode("utf-8", "surrogateescape")).hexdigest()
+def login_key(domain: str, user: str, address: str) -> str:
+    """The failed-login bucket of a user name tried from one client address:
+    hashed, so any name is a safe key.  Per address, so that nobody can
+    lock the real user out by failing on purpose from elsewhere."""
+    key = f"{domain}\x00{user}\x00{address}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
     return f"login:{digest[:32]}"

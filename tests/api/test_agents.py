@@ -11,8 +11,8 @@ from sqlalchemy import Engine, update
 
 from segmentd.db.models import Agent
 from tests.agent_helpers import LB, OVS, SRIOV, count_statements, mappings, ovs, report
-from tests.api.test_segments import assert_error
 from tests.client import Api
+from tests.support import assert_error
 
 Snapshot = Callable[[], dict[str, Any]]
 

@@ -165,7 +165,7 @@ def test_unauthenticated_mutation_is_recorded(token_app: Any) -> None:
     resp = anonymous.delete("/v2.0/segments/2f0e3b54-0d43-4d0b-a0a8-6b1f0c2b7c6e")
     assert resp.status_code == 401
     runtime = token_app.state.runtime
-    with runtime.read_sessions() as session:
+    with runtime.db.transaction(write=False) as session:
         [event] = session.scalars(select(AuditEvent)).all()
     assert (event.action, event.detail, event.user_id) == ("deny", "not_authenticated", None)
     assert event.resource_id == "2f0e3b54-0d43-4d0b-a0a8-6b1f0c2b7c6e"

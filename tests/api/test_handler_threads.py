@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from segmentd.api import segments as segment_routes
-from segmentd.api.deps import HandlerSlots, Runtime
+from segmentd.api.runtime import HandlerSlots, Runtime
 from tests.client import Api
 from tests.conftest import make_settings
 
@@ -20,7 +20,11 @@ POOL_THREAD = "AnyIO worker thread"
 
 
 def threads_of(monkeypatch: pytest.MonkeyPatch, service: str) -> list[str]:
-    """The name of the thread each call of ``segments.<service>`` runs in."""
+    """The name of the thread each call of ``segments.<service>`` runs in.
+
+    Spied on by name inside ``services.segments``: routes hold their loaders
+    (``segments.read``) directly, so the spy sits on what those call.
+    """
     seen: list[str] = []
     real: Callable[..., Any] = getattr(segment_routes.segments, service)
 
@@ -34,7 +38,7 @@ def threads_of(monkeypatch: pytest.MonkeyPatch, service: str) -> list[str]:
 
 @pytest.fixture
 def read_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    return threads_of(monkeypatch, "read")
+    return threads_of(monkeypatch, "_shown")  # what segments.read calls for a GET
 
 
 @pytest.fixture
@@ -63,7 +67,7 @@ def test_a_busy_read_pool_sends_it_to_the_thread_pool(
     read_threads: list[str],
     is_postgres: bool,
 ) -> None:
-    engine = runtime.read_sessions.kw["bind"]
+    engine = runtime.db.reader
     held = [engine.connect() for _ in range(engine.pool.size())]
     try:
         assert not runtime.reads_inline()
@@ -78,7 +82,7 @@ def test_a_busy_read_pool_sends_it_to_the_thread_pool(
 def test_unbounded_reads_never_run_on_the_loop(
     api: Api, segment_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen = threads_of(monkeypatch, "list_")
+    seen = threads_of(monkeypatch, "_records")  # what segments.list_ calls
     assert api.get("/v2.0/segments").status_code == 200
     assert seen == [POOL_THREAD]
 

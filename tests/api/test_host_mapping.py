@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.agent_helpers import OVS, SRIOV, mappings, ovs, report
-from tests.api.test_segments import assert_error
 from tests.client import Api
 from tests.server import running_server
+from tests.support import assert_error
 
 Snapshot = Callable[[], dict[str, Any]]
 

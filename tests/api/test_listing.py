@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.api.test_segments import assert_error
 from tests.client import Api
+from tests.support import assert_error
 
 TYPES = ("vxlan", "geneve", "gre", "local")
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from segmentd.db.models import Network, NetworkTag, Segment
-from tests.api.test_segments import assert_error
 from tests.client import Api
+from tests.support import assert_error
 
 Snapshot = Callable[[], dict[str, Any]]
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from segmentd.api.observability import REQUEST_ID, JsonFormatter, TextFormatter
 from segmentd.db import migrate
 from segmentd.main import create_app
-from segmentd.observability import REQUEST_ID, JsonFormatter, TextFormatter
 from tests.client import Api
 from tests.conftest import make_settings
 

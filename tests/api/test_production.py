@@ -265,4 +265,4 @@ def test_readiness_follows_the_database(database_url: str, is_postgres: bool) ->
         proxy.stop()
         if api is not None:
             api.close()
-            runtime.write_sessions.kw["bind"].dispose()
+            runtime.db.writer.dispose()

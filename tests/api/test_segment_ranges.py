@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from segmentd.api.deps import Runtime
+from segmentd.api.runtime import Runtime
 from segmentd.db.models import NetworkSegmentRange
 from segmentd.main import build_runtime
 from segmentd.services.segment_ranges import sync_default_ranges
-from tests.api.test_segments import assert_error
 from tests.client import Api
 from tests.conftest import make_settings
 from tests.server import running_server
+from tests.support import assert_error
 
 Snapshot = Callable[[], dict[str, Any]]
 PATH = "/v2.0/network_segment_ranges"
@@ -315,13 +315,13 @@ def count_defaults(engine: Engine) -> int:
 def test_concurrent_startups_create_defaults_once(
     database_url: str, runtime: Runtime, engine: Engine
 ) -> None:
-    with runtime.write_sessions() as session, session.begin():
+    with runtime.db.transaction(write=True) as session:
         session.execute(NetworkSegmentRange.__table__.delete())
     barrier = threading.Barrier(8)
 
     def start() -> None:
         barrier.wait()
-        with runtime.write_sessions() as session, session.begin():
+        with runtime.db.transaction(write=True) as session:
             sync_default_ranges(session, runtime.settings.default_ranges())
 
     with ThreadPoolExecutor(8) as pool:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.client import Api
+from tests.support import assert_error
 
 Snapshot = Callable[[], dict[str, Any]]
 
@@ -20,17 +21,6 @@ def network(api: Api) -> dict[str, Any]:
 
 def post_segment(api: Api, network_id: str, **attrs: Any) -> Any:
     return api.post("/v2.0/segments", {"segment": {"network_id": network_id, **attrs}})
-
-
-def assert_error(resp: Any, status: int, type_name: str | None = None) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    error: dict[str, Any] = resp.json()["NeutronError"]
-    assert set(error) == {"type", "message", "detail"}
-    assert error["message"]
-    if type_name:
-        assert error["type"] == type_name
-    assert resp.headers["X-Openstack-Request-Id"].startswith("req-")
-    return error
 
 
 # Type rules: accepted -----------------------------------------------------------

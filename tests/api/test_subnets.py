@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from segmentd.db.models import Segment, Subnet, SubnetAllocationPool, SubnetTag
-from tests.api.test_segments import assert_error
 from tests.client import Api
+from tests.support import assert_error
 
 Snapshot = Callable[[], dict[str, Any]]
 LOCAL = {"provider:network_type": "local"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from segmentd.api.deps import Runtime
+from segmentd.api.runtime import Runtime
 from tests.identity_support import Identity, TokenApi, client_for
 
 

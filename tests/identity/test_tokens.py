@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from segmentd.api.deps import Runtime
+from segmentd.api.runtime import Runtime
 from segmentd.main import create_app
 from tests.identity_support import Identity, TokenApi, client_for, password_body
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from segmentd.api.deps import Runtime
+from segmentd.api.runtime import Runtime
 from tests.identity_support import Identity, TokenApi, client_for
 
 PERSONAS = (
@@ -253,45 +253,45 @@ def row(
 
 
 EXPECTED: dict[str, dict[str, int]] = {
-    "list networks": row(200, 200, 200, 200, 200, 200),
-    "show own network": row(200, 200, 404, 200, 404, 404),
-    "show shared network": row(200, 200, 200, 200, 200, 404),
+    "list networks": row(200, 200, 200, 200, 200, 403),
+    "show own network": row(200, 200, 404, 200, 404, 403),
+    "show shared network": row(200, 200, 200, 200, 200, 403),
     "create network": row(403, 201, 201, 201, 403, 403),
     "create network with provider attrs": row(403, 403, 403, 201, 403, 403),
     "create network with segments": row(403, 403, 403, 201, 403, 403),
     "create shared network": row(403, 403, 403, 201, 403, 403),
     "create network in other project": row(403, 403, 403, 201, 403, 403),
-    "update network name": row(403, 200, 404, 200, 404, 404),
-    "update network shared": row(403, 403, 404, 200, 404, 404),
-    "update shared network": row(403, 403, 403, 200, 403, 404),
-    "delete network": row(403, 204, 404, 204, 404, 404),
-    "delete shared network": row(403, 403, 403, 204, 403, 404),
-    "list segments": row(200, 200, 200, 200, 200, 200),
-    "show segment": row(404, 404, 404, 200, 404, 404),
+    "update network name": row(403, 200, 404, 200, 404, 403),
+    "update network shared": row(403, 403, 404, 200, 404, 403),
+    "update shared network": row(403, 403, 403, 200, 403, 403),
+    "delete network": row(403, 204, 404, 204, 404, 403),
+    "delete shared network": row(403, 403, 403, 204, 403, 403),
+    "list segments": row(200, 200, 200, 200, 200, 403),
+    "show segment": row(404, 404, 404, 200, 404, 403),
     "create segment": row(403, 403, 403, 201, 403, 403),
     "create segment on missing network": row(403, 403, 403, 404, 403, 403),
-    "update segment": row(404, 404, 404, 200, 404, 404),
-    "delete segment": row(404, 404, 404, 204, 404, 404),
-    "list subnets": row(200, 200, 200, 200, 200, 200),
-    "show subnet": row(200, 200, 404, 200, 404, 404),
+    "update segment": row(404, 404, 404, 200, 404, 403),
+    "delete segment": row(404, 404, 404, 204, 404, 403),
+    "list subnets": row(200, 200, 200, 200, 200, 403),
+    "show subnet": row(200, 200, 404, 200, 404, 403),
     "create subnet": row(403, 201, 404, 201, 403, 403),
     "create subnet on shared network": row(403, 403, 403, 201, 403, 403),
     "create subnet with segment_id": row(403, 403, 403, 409, 403, 403),
-    "update subnet": row(403, 200, 404, 200, 404, 404),
-    "delete subnet": row(403, 204, 404, 204, 404, 404),
-    "list segment ranges": row(200, 200, 200, 200, 200, 200),
-    "show segment range": row(404, 404, 404, 200, 404, 404),
+    "update subnet": row(403, 200, 404, 200, 404, 403),
+    "delete subnet": row(403, 204, 404, 204, 404, 403),
+    "list segment ranges": row(200, 200, 200, 200, 200, 403),
+    "show segment range": row(404, 404, 404, 200, 404, 403),
     "create segment range": row(403, 403, 403, 201, 403, 403),
-    "update segment range": row(404, 404, 404, 200, 404, 404),
-    "delete segment range": row(404, 404, 404, 204, 404, 404),
+    "update segment range": row(404, 404, 404, 200, 404, 403),
+    "delete segment range": row(404, 404, 404, 204, 404, 403),
     "report agent state": row(403, 403, 403, 200, 200, 200),
-    "list agents": row(200, 200, 200, 200, 200, 200),
-    "show agent": row(404, 404, 404, 200, 404, 404),
-    "update agent": row(404, 404, 404, 200, 404, 404),
-    "delete agent": row(404, 404, 404, 204, 404, 404),
-    "list segment host mappings": row(200, 200, 200, 200, 200, 200),
-    "list hosts of a segment": row(404, 404, 404, 200, 404, 404),
-    "list subnets of a host": row(200, 200, 200, 200, 200, 200),
+    "list agents": row(200, 200, 200, 200, 200, 403),
+    "show agent": row(404, 404, 404, 200, 404, 403),
+    "update agent": row(404, 404, 404, 200, 404, 403),
+    "delete agent": row(404, 404, 404, 204, 404, 403),
+    "list segment host mappings": row(200, 200, 200, 200, 200, 403),
+    "list hosts of a segment": row(404, 404, 404, 200, 404, 403),
+    "list subnets of a host": row(200, 200, 200, 200, 200, 403),
 }
 
 CELLS = [(action, persona) for action in ACTIONS for persona in PERSONAS]
@@ -332,10 +332,12 @@ def test_lists_are_scoped(world: tuple[TokenApi, World]) -> None:
     assert names("reader-A", "/v2.0/networks", "networks") == {"net-a", "shared"}
     assert names("member-B", "/v2.0/networks", "networks") == {"shared"}
     assert names("service-A", "/v2.0/networks", "networks") == {"shared"}
-    assert names("agent-A", "/v2.0/networks", "networks") == set()
+    # An agent token posts reports and nothing else: refused, not an empty list.
+    agent = web.with_token(state.tokens["agent-A"])
+    assert agent.get("/v2.0/networks").status_code == 403
     # Each network also got a tenant segment when it was created.
     assert state.segment["id"] in names("admin", "/v2.0/segments", "segments")
-    for persona in ("reader-A", "member-A", "member-B", "service-A", "agent-A"):
+    for persona in ("reader-A", "member-A", "member-B", "service-A"):
         assert names(persona, "/v2.0/segments", "segments") == set()
         assert names(persona, "/v2.0/network_segment_ranges", "network_segment_ranges") == set()
         assert names(persona, "/v2.0/agents", "agents") == set()
@@ -384,7 +386,7 @@ def render_matrix() -> str:
         "",
         "Personas: `anonymous` (no token), `expired` (expired token), `reader-A`/`member-A` (role on project A),",
         "`member-B` (member of project B), `admin`, `service-A` (service role on A, user token), `agent-A` (agent",
-        "token of that service user: may only post agent reports). The network is project A's (created by",
+        "token of that service user: may only post agent reports, everything else is refused). The network is project A's (created by",
         "member-A, as is its subnet); the shared network, the segment, the segment range and the agent belong to the admin. 404 is answered exactly as for a",
         "resource that does not exist. Every refused mutation leaves the database unchanged.",
         "",

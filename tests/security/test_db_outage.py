@@ -22,8 +22,8 @@ from sqlalchemy.engine import make_url
 from segmentd.main import build_runtime, create_app
 from tests.client import Api
 from tests.conftest import make_settings
-from tests.security.test_error_leakage import LEAKS
 from tests.server import free_port
+from tests.support import LEAKS
 
 
 class Forwarder:
@@ -132,4 +132,4 @@ def test_database_loss_is_503_and_recovery_needs_no_restart(
             assert [n["name"] for n in resp.json()["networks"]] == ["before"]
             assert api.post("/v2.0/networks", {"network": {"name": "after"}}).status_code == 201
     finally:
-        runtime.write_sessions.kw["bind"].dispose()
+        runtime.db.writer.dispose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import pytest
@@ -11,10 +10,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from segmentd.services import segments
 from tests.client import Api
-
-LEAKS = re.compile(
-    r"Traceback|sqlalchemy|psycopg|sqlite|SELECT|INSERT|/work/|\.py|segments\.", re.I
-)
+from tests.support import LEAKS
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from segmentd.api.deps import Runtime
+from segmentd.api.runtime import Runtime
 from tests.identity_support import Identity
 
 FUZZ_EXAMPLES = int(os.environ.get("SEGMENTD_FUZZ_EXAMPLES", "25"))
@@ -55,9 +55,11 @@ def personas(token_runtime: Runtime, token_app: Any) -> dict[str, str]:
     return {"admin": ident.token(admin, admin_project), "member": ident.token(member, project)}
 
 
-@pytest.fixture(scope="module")
-def fuzz_schema(token_app: Any) -> Any:
-    return schemathesis.openapi.from_asgi("/openapi.json", token_app)
+@pytest.fixture
+def fuzz_schema(token_app: Any, personas: dict[str, str]) -> Any:
+    # The schema is served to authenticated callers only.
+    headers = {"X-Auth-Token": personas["member"]}
+    return schemathesis.openapi.from_asgi("/openapi.json", token_app, headers=headers)
 
 
 def _operations(schema: Any) -> Iterator[Any]:

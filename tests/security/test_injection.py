@@ -20,7 +20,7 @@ from segmentd.services import agents, networks, segment_ranges, segments, subnet
 from segmentd.services.query import QuerySpec
 from tests.agent_helpers import ovs, report
 from tests.client import Api
-from tests.security.test_error_leakage import LEAKS
+from tests.support import LEAKS
 
 PAYLOADS = [
     "' OR 1=1 --",

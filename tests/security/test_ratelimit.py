@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from segmentd.api.deps import Runtime
+from segmentd.api.runtime import Runtime
 from segmentd.main import build_runtime, create_app
 from segmentd.ratelimit import LimitsRateLimiter, RatePolicy
 from tests.client import Api
@@ -112,7 +112,7 @@ def token_world(database_url: str) -> Iterator[Callable[..., tuple[TokenApi, Ide
     yield factory
     for client, rt in made:
         client.close()
-        rt.write_sessions.kw["bind"].dispose()
+        rt.db.writer.dispose()
 
 
 def test_unauthenticated_requests_are_limited_per_address(

@@ -11,9 +11,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from segmentd.api.schemas import Description, PhysicalNetwork, Strict, UpdateAttrs
+from segmentd.api.schemas import (
+    Description,
+    Links,
+    PhysicalNetwork,
+    Strict,
+    UpdateAttrs,
+    View,
+    field_names,
+)
 from segmentd.db.models import Agent
-from segmentd.services.agents import HOST_PATTERN, AgentReport, ReportResult, is_alive
+from segmentd.services.agents import AgentReport, ReportResult, is_alive
+from segmentd.services.host_mapping import HOST_PATTERN
 
 AgentType = Literal[
     "Open vSwitch agent", "Linux bridge agent", "NIC Switch agent", "OVN Controller agent"
@@ -92,7 +101,47 @@ class AgentUpdateBody(Strict):
     agent: AgentUpdate
 
 
-AGENT_FIELDS = frozenset({"availability_zone", "description", "admin_state_up", *AGENT_READ_ONLY})
+class AgentView(View):
+    id: str
+    agent_type: AgentType
+    binary: str
+    host: str
+    topic: str | None
+    admin_state_up: bool
+    alive: bool
+    description: str
+    configurations: dict[str, Any]
+    heartbeat_timestamp: str
+    started_at: str
+    created_at: str
+    availability_zone: str | None
+
+
+class AgentOne(View):
+    agent: AgentView
+
+
+class AgentMany(View):
+    agents: list[AgentView]
+    agents_links: Links = None
+
+
+class ReportView(View):
+    id: str
+    host: str
+    agent_type: AgentType
+    result: Literal["created", "updated", "heartbeat", "unchanged"]
+
+
+class ReportOne(View):
+    agent: ReportView
+
+
+class ReportMany(View):
+    agents: list[ReportView]
+
+
+AGENT_FIELDS = field_names(AgentView)
 
 
 def agent_view(agent: Agent, now: dt.datetime, down_time: int) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 ``RequestGuards`` is one ASGI middleware doing three things around the app:
 
 - **Body size.**  A ``Content-Length`` above ``max_request_body_bytes`` is
-  refused at once; otherwise the body is read (streamed bytes counted, so a
-  chunked body cannot slip past) into a buffer of at most that size before
-  the app sees it.  Too large: 413, the app never parses a byte.
+  refused at once; otherwise streamed bytes are counted as the pipeline
+  reads them (after authentication and rate limiting), so a chunked body
+  cannot slip past either.  Too large: 413, nothing parsed.
 - **Deadline.**  A timer, set per request; if the app has not started answering
   after ``request_timeout_seconds`` the client gets 503 ``RequestTimeout``.
   The handler's thread cannot be killed, so it runs on (bounded by the
@@ -70,20 +70,21 @@ def limit_principal(request: Request, limits: RateLimits, principal: Principal, 
     _record(request, decision, klass)
 
 
-def limit_anonymous(request: Request, limits: RateLimits) -> None:
+def limit_anonymous(request: Request, limits: RateLimits, rate: str = "anonymous") -> None:
     """One hit on the client address's bucket (unauthenticated requests)."""
-    _record(request, limits.hit("anonymous", f"addr:{client_address(request)}"), "anonymous")
+    _record(request, limits.hit(rate, f"addr:{client_address(request)}"), rate)
 
 
-def check_login(request: Request, limits: RateLimits, domain: str, user: str) -> None:
-    """429 while this user name has used up its failed logins (nothing consumed)."""
-    decision = limits.peek("login", login_key(domain, user))
+def check_login(request: Request, limits: RateLimits, domain: str, user: str, address: str) -> None:
+    """429 while this user name has used up its failed logins from this
+    address (nothing consumed)."""
+    decision = limits.peek("login", login_key(domain, user, address))
     if decision is not None and not decision.allowed:
         _record(request, decision, "login")
 
 
-def record_login_failure(limits: RateLimits, domain: str, user: str) -> None:
-    limits.hit("login", login_key(domain, user))
+def record_login_failure(limits: RateLimits, domain: str, user: str, address: str) -> None:
+    limits.hit("login", login_key(domain, user, address))
 
 
 # Deadline ---------------------------------------------------------------------------
@@ -153,19 +154,22 @@ class RequestGuards:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = await self._read_body(scope, receive)
-        if body is None:
+        if self._declared_too_large(scope):
             too_large = errors.RequestBodyTooLarge(maximum=self.max_body)
             await self._answer(scope, receive, send, too_large)
             return
-        replayed = False
+        # The body is read later, by the pipeline, once the caller is known;
+        # bytes are counted as they arrive, so a chunked body cannot slip past.
+        received = 0
 
         async def replay(_receive: Receive = receive) -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await _receive()
+            nonlocal received
+            message = await _receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise errors.RequestBodyTooLarge(maximum=self.max_body)
+            return message
 
         deadline = Deadline()
         scope.setdefault("state", {})[STATE_DEADLINE] = deadline
@@ -215,29 +219,15 @@ class RequestGuards:
             for task in answering:
                 await task
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The whole body, or None when it is larger than allowed."""
+    def _declared_too_large(self, scope: Scope) -> bool:
+        """A ``Content-Length`` above the cap (or not a number): refused at once."""
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    if int(value) > self.max_body:
-                        return None
+                    return int(value) > self.max_body
                 except ValueError:
-                    return None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break  # disconnected: the app sees an empty body and its own disconnect
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+                    return True
+        return False
 
     async def _answer(
         self, scope: Scope, receive: Receive, send: Send, exc: errors.SegmentdError

@@ -10,20 +10,22 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+import anyio.to_thread
+from anyio import CapacityLimiter
+from fastapi import Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from starlette.responses import Response
 
 from segmentd import errors
 from segmentd.api import guards
-from segmentd.api.deps import WriteSession, principal_of, runtime
-from segmentd.api.wire import json_response, no_content
-from segmentd.authz import effective_roles
+from segmentd.api.auth import runtime_of
+from segmentd.api.pipeline import Call, CallOf, Operation, Resource, routes
+from segmentd.api.wire import json_response
+from segmentd.authz import Permission, effective_roles
 from segmentd.db.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Project
 from segmentd.identity import store, tokens
 
-router = APIRouter(tags=["identity"])
+router = routes(tag="identity")
 
 SUBJECT_TOKEN = "X-Subject-Token"  # noqa: S105 - a header name, not a secret
 KEYSTONE_TIME = "%Y-%m-%dT%H:%M:%S.000000Z"
@@ -35,7 +37,7 @@ Name = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class DomainRef(_Strict):
@@ -99,15 +101,27 @@ def _version(request: Request) -> dict[str, Any]:
     }
 
 
+# Version discovery: public, as Keystone's.
+DISCOVERY = Operation.public()
+# Logging in: counted per client address; its transactions read, then write.
+LOGIN = Operation.public(rate="login_address", write=True)
+TOKEN = Resource("token", Permission.VALIDATE_TOKEN, tokens.subject, tokens.target, tokens.snapshot)
+PROJECT = Resource(
+    "project", Permission.GET_PROJECT, store.get_project, lambda p: {"project_id": p.id}
+)
+
+
 @router.get("/identity")
 @router.get("/identity/")
-def identity_versions(request: Request) -> Response:
+@DISCOVERY
+async def identity_versions(request: Request) -> Response:
     return json_response({"versions": {"values": [_version(request)]}}, 300)
 
 
 @router.get("/identity/v3")
 @router.get("/identity/v3/")
-def identity_version(request: Request) -> Response:
+@DISCOVERY
+async def identity_version(request: Request) -> Response:
     return json_response({"version": _version(request)})
 
 
@@ -123,7 +137,7 @@ def _domain(domain_id: str) -> dict[str, str]:
 
 
 def _catalog(request: Request) -> list[dict[str, Any]]:
-    settings = runtime(request).settings
+    settings = runtime_of(request).settings
     base, region = settings.public_url.rstrip("/"), settings.region_name
 
     def service(kind: str, name: str, url: str) -> dict[str, Any]:
@@ -172,48 +186,55 @@ def _token_body(request: Request, info: tokens.TokenInfo) -> dict[str, Any]:
 
 
 @router.post("/identity/v3/auth/tokens", status_code=201)
-def issue_token(request: Request, body: AuthBody, session: WriteSession) -> Response:
-    rt = runtime(request)
+@LOGIN
+async def issue_token(call: CallOf, request: Request, body: AuthBody) -> Response:
+    rt = call.runtime
     auth = body.auth
     user = auth.identity.password.user
-    guards.limit_anonymous(request, rt.limits)
     if user.id is None and user.name is None:
         raise errors.InvalidCredentials()
-    # Password guessing: failed logins are counted per user name (or id).
+    # Password guessing: failed logins are counted per user name and client
+    # address, so nobody can lock the real user out from elsewhere.
     domain = (user.domain.id or user.domain.name or "") if user.domain else ""
     who = user.id or f"name:{user.name}"
-    guards.check_login(request, rt.limits, domain, who)
-    project = _ref(auth.scope.project) if auth.scope else None
+    address = guards.client_address(request)
+    guards.check_login(request, rt.limits, domain, who, address)
+    user_ref, project_ref = _ref(user), _ref(auth.scope.project) if auth.scope else None
+    found: list[tokens.LoginAttempt] = []
+    await call.run(
+        lambda c: found.append(tokens.find_login(c.db, user_ref, project_ref)), _none, write=False
+    )
     try:
-        raw, info = tokens.login(
-            session,
-            rt.passwords,
-            _ref(user),
-            user.password,
-            project,
-            rt.clock(),
-            rt.settings.token_ttl_seconds,
+        slots = rt.slots.hashing()
+        new_hash = await _hashing(
+            slots, tokens.check_password, rt.passwords, found[0], user.password
         )
     except errors.InvalidCredentials:
-        guards.record_login_failure(rt.limits, domain, who)
+        guards.record_login_failure(rt.limits, domain, who, address)
         raise
-    return json_response(_token_body(request, info), 201, {SUBJECT_TOKEN: raw})
+    attempt = found[0]
+    assert attempt.user is not None and attempt.project is not None  # noqa: S101 - checked
+
+    def issue(c: Call) -> tuple[str, tokens.TokenInfo]:
+        ttl = rt.settings.token_ttl_seconds
+        return tokens.issue(c.db, attempt.user, attempt.project, rt.clock(), ttl, new_hash=new_hash)  # type: ignore[arg-type]
+
+    def answer(c: Call, issued: tuple[str, tokens.TokenInfo]) -> Response:
+        raw, info = issued
+        return json_response(_token_body(request, info), 201, {SUBJECT_TOKEN: raw})
+
+    return await call.run(issue, answer)
 
 
-def _caller_and_subject(
-    request: Request, session: WriteSession, auth_token: str | None, subject_token: str | None
-) -> tuple[tokens.TokenInfo, tokens.TokenInfo]:
-    rt = runtime(request)
-    caller = tokens.validate(session, auth_token, rt.clock())
-    try:
-        subject = tokens.validate(session, subject_token, rt.clock())
-    except errors.InvalidToken:
-        raise errors.TokenNotFound() from None
-    principal = principal_of(caller, rt.policy)
-    # Keystone's "service_admin_or_token_subject".
-    if caller.user_id != subject.user_id and not (principal.is_admin or "service" in caller.roles):
-        raise errors.Forbidden()
-    return caller, subject
+def _none(call: Call, result: Any) -> Response:
+    return Response(status_code=204)
+
+
+async def _hashing(slots: CapacityLimiter, check: Any, *args: Any) -> Any:
+    """A password check, in a thread, at most ``password_hash_concurrency``
+    at a time per process: a login flood queues here instead of taking
+    every core."""
+    return await anyio.to_thread.run_sync(check, *args, limiter=slots)
 
 
 AuthToken = Annotated[str | None, Header(alias="X-Auth-Token")]
@@ -221,28 +242,28 @@ SubjectToken = Annotated[str | None, Header(alias="X-Subject-Token")]
 
 
 @router.get("/identity/v3/auth/tokens")
-def validate_token(
-    request: Request,
-    session: WriteSession,
-    x_auth_token: AuthToken = None,
-    x_subject_token: SubjectToken = None,
+@Operation(Permission.VALIDATE_TOKEN, "show", TOKEN)
+async def validate_token(
+    call: CallOf, request: Request, x_subject_token: SubjectToken = None
 ) -> Response:
-    _, subject = _caller_and_subject(request, session, x_auth_token, x_subject_token)
-    return json_response(_token_body(request, subject), 200, {SUBJECT_TOKEN: x_subject_token or ""})
+    raw = x_subject_token or ""
+    return await call.run(
+        lambda c: c.target,
+        lambda c, info: json_response(_token_body(request, info), 200, {SUBJECT_TOKEN: raw}),
+        raw,
+    )
 
 
 @router.delete("/identity/v3/auth/tokens", status_code=204)
-def revoke_token(
-    request: Request,
-    session: WriteSession,
-    x_auth_token: AuthToken = None,
-    x_subject_token: SubjectToken = None,
-) -> Response:
-    _caller_and_subject(request, session, x_auth_token, x_subject_token)
-    rt = runtime(request)
-    tokens.revoke(session, x_subject_token or "", rt.clock())
-    rt.token_cache.discard(tokens.hash_token(x_subject_token or ""))
-    return no_content()
+@Operation(Permission.REVOKE_TOKEN, "delete", TOKEN)
+async def revoke_token(call: CallOf, x_subject_token: SubjectToken = None) -> Response:
+    raw, rt = x_subject_token or "", call.runtime
+
+    def revoke(c: Call) -> None:
+        tokens.revoke(c.db, raw, rt.clock())
+        rt.token_cache.discard(tokens.hash_token(raw))
+
+    return await call.run(revoke, None, raw)
 
 
 # Project lookup ---------------------------------------------------------------
@@ -268,42 +289,34 @@ def _project_body(request: Request, project: Project) -> dict[str, Any]:
 
 
 @router.get("/identity/v3/projects/{project_id}")
-def show_project(
-    request: Request, project_id: str, session: WriteSession, x_auth_token: AuthToken = None
-) -> Response:
-    rt = runtime(request)
-    caller = tokens.validate(session, x_auth_token, rt.clock())
-    if caller.project_id != project_id and not principal_of(caller, rt.policy).is_admin:
-        raise errors.Forbidden()
-    project = session.get(Project, project_id)
-    if project is None:
-        raise errors.ProjectNotFound(project=project_id)
-    return json_response({"project": _project_body(request, project)})
+@Operation(Permission.GET_PROJECT, "show", PROJECT)
+async def show_project(call: CallOf, request: Request, project_id: str) -> Response:
+    return await call.run(
+        lambda c: c.target,
+        lambda c, project: json_response({"project": _project_body(request, project)}),
+        project_id,
+    )
 
 
 @router.get("/identity/v3/projects")
-def list_projects(
+@Operation(Permission.LIST_PROJECTS, "list")
+async def list_projects(
+    call: CallOf,
     request: Request,
-    session: WriteSession,
-    x_auth_token: AuthToken = None,
     name: Annotated[str | None, Query(max_length=255)] = None,
     domain_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    rt = runtime(request)
-    caller = tokens.validate(session, x_auth_token, rt.clock())
-    stmt = select(Project).order_by(Project.name, Project.id)
-    if not principal_of(caller, rt.policy).is_admin:
-        stmt = stmt.where(Project.id == caller.project_id)
-    if name is not None:
-        stmt = stmt.where(Project.name == name)
-    if domain_id is not None:
-        stmt = stmt.where(Project.domain_id == domain_id)
-    cap = rt.settings.pagination_max_limit
-    found = list(session.scalars(stmt.limit(cap + 1)))
-    body: dict[str, Any] = {
-        "projects": [_project_body(request, p) for p in found[:cap]],
-        "links": {"self": str(request.url), "next": None, "previous": None},
-    }
-    if len(found) > cap:
-        body["truncated"] = True  # Keystone's answer when list_limit cuts a list
-    return json_response(body)
+    cap = call.runtime.settings.pagination_max_limit
+
+    def answer(c: Call, found: list[Project]) -> Response:
+        body: dict[str, Any] = {
+            "projects": [_project_body(request, p) for p in found[:cap]],
+            "links": {"self": str(request.url), "next": None, "previous": None},
+        }
+        if len(found) > cap:
+            body["truncated"] = True  # Keystone's answer when list_limit cuts a list
+        return json_response(body)
+
+    return await call.run(
+        lambda c: store.list_projects(c.db, c.allowed, name, domain_id, cap), answer
+    )

@@ -2,41 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends
 from starlette.responses import Response
 
-from segmentd.api import schemas
-from segmentd.api.deps import (
-    Context,
-    IfMatch,
-    ListParams,
-    TransactionalRoute,
-    fields_param,
-    list_params,
-    reader,
-    writer,
-)
-from segmentd.api.wire import json_response, no_content
-from segmentd.authz import Permission, Principal, attribute_permission, can
+from segmentd.api import render, schemas
+from segmentd.api.params import IfMatch, ListParams, fields_param, list_params
+from segmentd.api.pipeline import Call, CallOf, Operation, Resource, routes
+from segmentd.authz import Permission, attribute_permission, can
 from segmentd.db.models import Network
 from segmentd.services import networks
 from segmentd.services.allocation import SegmentSpec
-from segmentd.services.audit import snapshot
 
-router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/networks", tags=["networks"])
+router = routes("/v2.0/networks", "networks")
+
+NETWORK = Resource("network", Permission.GET_NETWORK, networks.get, networks.target)
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.NETWORK_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(networks.LIST_SPEC, schemas.NETWORK_FIELDS))]
 
-
 POLICED_VIEW_ATTRS = (*schemas.PROVIDER_ATTRS, "segments")
 
 
-def _view(network: Network, principal: Principal, fields: list[str]) -> dict[str, object]:
+def view(call: Call, network: Network) -> dict[str, Any]:
     """The network as this caller may see it: each policed attribute checked."""
-    target = networks.target(network)
+    principal, target = call.caller, networks.target(network)
     shown = {
         name
         for name in POLICED_VIEW_ATTRS
@@ -46,11 +37,11 @@ def _view(network: Network, principal: Principal, fields: list[str]) -> dict[str
             target,
         )
     }
-    view = schemas.network_view(network, bool(shown))
+    full = schemas.network_view(network, bool(shown))
     for name in POLICED_VIEW_ATTRS:
         if name not in shown:
-            view.pop(name, None)
-    return schemas.project(view, fields)
+            full.pop(name, None)
+    return full
 
 
 def _explicit(req: schemas.NetworkCreate) -> frozenset[str]:
@@ -73,11 +64,10 @@ def _segments(req: schemas.NetworkCreate) -> list[SegmentSpec] | None:
     return None
 
 
-@router.post("", status_code=201)
-def create_network(
-    body: schemas.NetworkCreateBody, ctx: Context = writer(Permission.CREATE_NETWORK)
-) -> Response:
-    req = body.network
+@router.post("", status_code=201, response_model=schemas.NetworkOne)
+@Operation(Permission.CREATE_NETWORK, "create", NETWORK)
+async def create_network(call: CallOf, body: schemas.NetworkCreateBody) -> Response:
+    req, rt = body.network, call.runtime
     spec = networks.NetworkSpec(
         name=req.name,
         description=req.description,
@@ -89,63 +79,46 @@ def create_network(
         segments=_segments(req),
         attributes=_explicit(req),
     )
-    rt = ctx.runtime
-    network = networks.create(
-        ctx.session,
-        ctx.principal,
-        spec,
-        rt.drivers,
-        rt.tenant_types,
-        rt.settings.allocation_retries,
-    )
-    ctx.audit("create", "network", network.id, after=snapshot(network))
-    return json_response({"network": _view(network, ctx.principal, [])}, 201)
+
+    def create(c: Call) -> Network:
+        retries = rt.settings.allocation_retries
+        return networks.create(c.db, c.allowed, spec, rt.drivers, rt.tenant_types, retries)
+
+    return await call.run(create, render.one("network", view, status=201))
 
 
-@router.get("")
-def list_networks(
-    request: Request, params: Params, ctx: Context = reader(Permission.GET_NETWORK)
-) -> Response:
-    page = networks.list_(ctx.session, ctx.principal, params.query)
-    views = [_view(n, ctx.principal, params.fields) for n in page.items]
-    return json_response(
-        schemas.collection(request.url, "networks", views, page, params.query, params.limit_given)
+@router.get("", response_model=schemas.NetworkMany)
+@Operation(Permission.GET_NETWORK, "list", NETWORK)
+async def list_networks(call: CallOf, params: Params) -> Response:
+    return await call.run(
+        lambda c: networks.list_(c.db, c.allowed, params.query),
+        render.page("networks", view, params),
     )
 
 
-@router.get("/{network_id}")
-def show_network(
-    network_id: str, fields: Fields, ctx: Context = reader(Permission.GET_NETWORK)
-) -> Response:
-    network = networks.get(ctx.session, ctx.principal, network_id)
-    return json_response({"network": _view(network, ctx.principal, fields)})
+@router.get("/{network_id}", response_model=schemas.NetworkOne)
+@Operation(Permission.GET_NETWORK, "show", NETWORK)
+async def show_network(call: CallOf, network_id: str, fields: Fields) -> Response:
+    return await call.run(lambda c: c.target, render.one("network", view, fields), network_id)
 
 
-@router.put("/{network_id}")
-def update_network(
-    network_id: str,
-    body: schemas.NetworkUpdateBody,
-    revision: IfMatch,
-    ctx: Context = writer(Permission.UPDATE_NETWORK),
+@router.put("/{network_id}", response_model=schemas.NetworkOne)
+@Operation(Permission.UPDATE_NETWORK, "update", NETWORK)
+async def update_network(
+    call: CallOf, network_id: str, body: schemas.NetworkUpdateBody, revision: IfMatch
 ) -> Response:
     req = body.network
     changes = networks.NetworkUpdate(
         req.name, req.description, req.admin_state_up, req.shared, req.mtu, req.tags
     )
-    # Loaded once: for the audit's before-view and for the service.
-    network = networks.get(ctx.session, ctx.principal, network_id, lock=True)
-    before = snapshot(network)
-    network = networks.update(ctx.session, ctx.principal, network, changes, revision)
-    ctx.audit("update", "network", network.id, before, snapshot(network))
-    return json_response({"network": _view(network, ctx.principal, [])})
+    return await call.run(
+        lambda c: networks.update(c.db, c.allowed, c.target, changes, revision),
+        render.one("network", view),
+        network_id,
+    )
 
 
 @router.delete("/{network_id}", status_code=204)
-def delete_network(
-    network_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_NETWORK)
-) -> Response:
-    network = networks.get(ctx.session, ctx.principal, network_id, lock=True)
-    before = snapshot(network)
-    networks.delete(ctx.session, ctx.principal, network, revision)
-    ctx.audit("delete", "network", network_id, before=before)
-    return no_content()
+@Operation(Permission.DELETE_NETWORK, "delete", NETWORK)
+async def delete_network(call: CallOf, network_id: str, revision: IfMatch) -> Response:
+    return await call.run(lambda c: networks.delete(c.db, c.target, revision), None, network_id)

@@ -14,54 +14,70 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.responses import Response
 
 from segmentd import errors
-from segmentd.api import schemas
-from segmentd.api.deps import Context, ListParams, TransactionalRoute, list_params, reader, runtime
+from segmentd.api import render
+from segmentd.api.auth import runtime_of
+from segmentd.api.observability import METRICS_CONTENT_TYPE, Metrics
+from segmentd.api.params import ListParams, list_params
+from segmentd.api.pipeline import CallOf, Operation, routes
+from segmentd.api.schemas import Links, View, field_names
 from segmentd.api.wire import json_response
 from segmentd.authz import Permission
 from segmentd.db.audit import AuditEvent
-from segmentd.observability import METRICS_CONTENT_TYPE, Metrics
 from segmentd.services import audit, usage
 from segmentd.services.health import Readiness
 
-router = APIRouter(route_class=TransactionalRoute, tags=["operations"])
+router = routes(tag="operations")
+# Probes and scrapers have no token; /metrics checks its own (or loopback).
+PROBE = Operation.public()
 
-AUDIT_FIELDS = frozenset(
-    {
-        "id",
-        "created_at",
-        "request_id",
-        "user_id",
-        "project_id",
-        "action",
-        "resource_type",
-        "resource_id",
-        "permission",
-        "detail",
-        "before",
-        "after",
-    }
-)
-USAGE_FIELDS = frozenset(
-    {
-        "id",
-        "name",
-        "network_type",
-        "physical_network",
-        "minimum",
-        "maximum",
-        "default",
-        "shared",
-        "project_id",
-        "size",
-        "used",
-        "free",
-        "next_free",
-    }
-)
+
+class AuditView(View):
+    id: str
+    created_at: str
+    request_id: str
+    user_id: str | None
+    project_id: str | None
+    action: str
+    resource_type: str
+    resource_id: str | None
+    permission: str
+    detail: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditMany(View):
+    audit_events: list[AuditView]
+    audit_events_links: Links = None
+
+
+class UsageView(View):
+    id: str
+    name: str
+    network_type: str
+    physical_network: str | None
+    minimum: int
+    maximum: int
+    default: bool
+    shared: bool
+    project_id: str | None
+    size: int
+    used: int
+    free: int
+    next_free: list[int]
+
+
+class UsageMany(View):
+    network_segment_range_usage: list[UsageView]
+    network_segment_range_usage_links: Links = None
+
+
+AUDIT_FIELDS = field_names(AuditView)
+USAGE_FIELDS = field_names(UsageView)
 USAGE_MAX_PAGE = 100  # each range costs a count and a few indexed reads
 
 AuditParams = Annotated[ListParams, Depends(list_params(audit.LIST_SPEC, AUDIT_FIELDS))]
@@ -82,7 +98,8 @@ def _ops(request: Request) -> Ops:
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> Response:
+@PROBE
+async def readyz(request: Request) -> Response:
     reason = _ops(request).readiness.reason()
     if reason is None:
         return json_response({"status": "ready"})
@@ -90,7 +107,7 @@ def readyz(request: Request) -> Response:
 
 
 def _metrics_allowed(request: Request) -> bool:
-    token = runtime(request).settings.metrics_token
+    token = runtime_of(request).settings.metrics_token
     if token is not None:
         given = request.headers.get("authorization", "").encode()
         return hmac.compare_digest(given, f"Bearer {token.get_secret_value()}".encode())
@@ -102,12 +119,14 @@ def _metrics_allowed(request: Request) -> bool:
 
 
 @router.get("/metrics")
-def metrics(request: Request) -> Response:
+@PROBE
+async def metrics(call: CallOf, request: Request) -> Response:
     if not _metrics_allowed(request):
         raise errors.Forbidden()
-    rt = runtime(request)
-    body = _ops(request).metrics.render(rt.write_sessions.kw["bind"], rt.read_sessions)
-    return Response(body, media_type=METRICS_CONTENT_TYPE)
+    return await call.run(
+        lambda c: _ops(request).metrics.render(c.runtime.db.writer, c.db),
+        lambda c, body: Response(body, media_type=METRICS_CONTENT_TYPE),
+    )
 
 
 def audit_view(event: AuditEvent) -> dict[str, Any]:
@@ -127,16 +146,12 @@ def audit_view(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-@router.get("/v2.0/audit-events")
-def list_audit_events(
-    request: Request, params: AuditParams, ctx: Context = reader(Permission.GET_AUDIT_EVENT)
-) -> Response:
-    page = audit.list_(ctx.session, ctx.principal, params.query)
-    views = [schemas.project(audit_view(e), params.fields) for e in page.items]
-    return json_response(
-        schemas.collection(
-            request.url, "audit_events", views, page, params.query, params.limit_given
-        )
+@router.get("/v2.0/audit-events", response_model=AuditMany)
+@Operation(Permission.GET_AUDIT_EVENT, "list")
+async def list_audit_events(call: CallOf, params: AuditParams) -> Response:
+    return await call.run(
+        lambda c: audit.list_(c.db, c.allowed, params.query),
+        render.page("audit_events", lambda c, e: audit_view(e), params),
     )
 
 
@@ -159,16 +174,11 @@ def usage_view(found: usage.RangeUsage) -> dict[str, Any]:
     }
 
 
-@router.get("/v2.0/network-segment-range-usage")
-def list_range_usage(
-    request: Request,
-    params: UsageParams,
-    ctx: Context = reader(Permission.GET_ALLOCATION_USAGE),
-) -> Response:
+@router.get("/v2.0/network-segment-range-usage", response_model=UsageMany)
+@Operation(Permission.GET_ALLOCATION_USAGE, "list")
+async def list_range_usage(call: CallOf, params: UsageParams) -> Response:
     params.query.limit = min(params.query.limit, USAGE_MAX_PAGE)
-    page, found = usage.list_(ctx.session, ctx.principal, params.query)
-    views = [schemas.project(usage_view(u), params.fields) for u in found]
-    name = "network_segment_range_usage"
-    return json_response(
-        schemas.collection(request.url, name, views, page, params.query, params.limit_given)
+    return await call.run(
+        lambda c: usage.list_(c.db, c.allowed, params.query),
+        render.page("network_segment_range_usage", lambda c, u: usage_view(u), params),
     )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from segmentd.api.deps import authenticated
+from segmentd.api import schemas
+from segmentd.api.pipeline import Operation, routes
 from segmentd.api.wire import json_response
+from segmentd.authz import Permission
 
-router = APIRouter(tags=["discovery"])
+router = routes(tag="discovery")
+
+# Under /v2.0 everything needs a caller, as behind keystonemiddleware.
+DISCOVERY = Operation(Permission.GET_API_DISCOVERY, "info")
+PROBE = Operation.public()
 
 # Only what segmentd really implements; clients probe this list.
 EXTENSIONS = (
@@ -74,20 +80,17 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.get("/")
-def versions(request: Request) -> Response:
+@router.get("/", response_model=schemas.Versions)
+@PROBE
+async def versions(request: Request) -> Response:
     link = {"href": f"{_base(request)}/v2.0/", "rel": "self"}
     return json_response({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [link]}]})
 
 
-# Under /v2.0 everything needs a caller (as behind keystonemiddleware); these
-# two need no permission beyond that.
-AUTHENTICATED = [Depends(authenticated)]
-
-
-@router.get("/v2.0/", dependencies=AUTHENTICATED)
-@router.get("/v2.0", dependencies=AUTHENTICATED)
-def resources(request: Request) -> Response:
+@router.get("/v2.0/", response_model=schemas.Resources)
+@router.get("/v2.0", response_model=schemas.Resources)
+@DISCOVERY
+async def resources(request: Request) -> Response:
     names = (
         ("network", "networks"),
         ("segment", "segments"),
@@ -106,8 +109,9 @@ def resources(request: Request) -> Response:
     return json_response({"resources": listing})
 
 
-@router.get("/v2.0/extensions", dependencies=AUTHENTICATED)
-def extensions() -> Response:
+@router.get("/v2.0/extensions", response_model=schemas.Extensions)
+@DISCOVERY
+async def extensions() -> Response:
     items = [
         {
             "alias": alias,
@@ -121,6 +125,14 @@ def extensions() -> Response:
     return json_response({"extensions": items})
 
 
-@router.get("/healthz")
-def healthz() -> Response:
+@router.get("/openapi.json", include_in_schema=False)
+@DISCOVERY
+async def openapi(request: Request) -> Response:
+    """The OpenAPI document: for authenticated callers only (it maps the API)."""
+    return json_response(request.app.openapi())
+
+
+@router.get("/healthz", response_model=schemas.Health)
+@PROBE
+async def healthz() -> Response:
     return json_response({"status": "ok"})

@@ -7,13 +7,22 @@ attributes, and name read-only ones explicitly so the error says why.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar, Literal, Protocol, Self
 from urllib.parse import parse_qsl, urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from starlette.datastructures import URL
 
 from segmentd.db.base import Page
@@ -40,13 +49,64 @@ Description = Annotated[str, Field(max_length=DESCRIPTION_LEN, pattern=NO_NUL)]
 PhysicalNetwork = Annotated[
     str, Field(min_length=1, max_length=PHYSNET_LEN, pattern=r"^[A-Za-z0-9_.\-]+$")
 ]
-SegmentationId = Annotated[int, Field(ge=1, le=4294967295)]
+_DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+def _decimal_string(value: Any) -> Any:
+    """The one string form an integer may take: plain decimal digits.
+
+    The ``openstack`` CLI sends ``--provider-segment 101`` as the string
+    ``"101"`` (Neutron converts it), so refusing strings would break it; but
+    nothing looser passes: not ``true``, ``150.0``, ``" 152"`` or ``"+7"``.
+    """
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        return int(value)
+    return value
+
+
+# An integer as Neutron's clients send it (see ``_decimal_string``).
+WireInt = Annotated[int, BeforeValidator(_decimal_string)]
+SegmentationId = Annotated[WireInt, Field(ge=1, le=4294967295)]
+Mtu = Annotated[WireInt, Field(ge=68, le=9216)]
 Tag = Annotated[str, Field(min_length=1, max_length=TAG_LEN, pattern=r"^[^,\x00]+$")]
 Tags = Annotated[list[Tag], Field(max_length=50)]
 ProjectId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 # Views hand timestamps over as datetimes: ``wire.JSONResponse`` writes them in
 # Neutron's format, 2026-11-26T13:05:00Z, several times faster than strftime.
+
+
+# Responses --------------------------------------------------------------------
+# Response bodies are built as plain dicts (``*_view``) and written by orjson;
+# these models describe them for the OpenAPI document (and so for the fuzz
+# test's response-conformance check), and each resource's ``fields=`` names
+# come from them: one definition.
+
+
+def _nothing_required(schema: dict[str, Any]) -> None:
+    # ``fields=`` and per-attribute policy may leave any attribute out.
+    schema.pop("required", None)
+
+
+class View(BaseModel):
+    # extra="forbid": the document says "additionalProperties: false", so the
+    # fuzz test's conformance check also catches a view growing a stray key.
+    model_config = ConfigDict(
+        populate_by_name=True, extra="forbid", json_schema_extra=_nothing_required
+    )
+
+
+def field_names(model: type[BaseModel]) -> frozenset[str]:
+    """The wire names of a view's attributes: what ``fields=`` may name."""
+    return frozenset(f.alias or name for name, f in model.model_fields.items())
+
+
+class Link(View):
+    rel: str
+    href: str
+
+
+Links = list[Link] | None
 
 
 def _uuid(value: str) -> str:
@@ -65,7 +125,12 @@ def _reject(data: Any, names: Iterable[str], template: str) -> Any:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+    """A request body: unknown attributes refused, and no coercion (strict
+    mode): integers only from JSON integers, booleans only from JSON
+    booleans, strings only from strings.  ``true`` is not VLAN 1, ``150.0``
+    is not 150, and ``"yes"`` is not ``true``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=False, strict=True)
 
 
 class CreateAttrs(Strict):
@@ -146,21 +211,30 @@ class SegmentUpdateBody(Strict):
     segment: SegmentUpdate
 
 
-SEGMENT_FIELDS = frozenset(
-    {
-        "id",
-        "network_id",
-        "name",
-        "description",
-        "network_type",
-        "physical_network",
-        "segmentation_id",
-        "created_at",
-        "updated_at",
-        "revision_number",
-        "tags",
-    }
-)
+class SegmentView(View):
+    id: str
+    network_id: str
+    name: str | None
+    description: str
+    network_type: NetworkType
+    physical_network: str | None
+    segmentation_id: int | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    revision_number: int
+    tags: list[str]
+
+
+class SegmentOne(View):
+    segment: SegmentView
+
+
+class SegmentMany(View):
+    segments: list[SegmentView]
+    segments_links: Links = None
+
+
+SEGMENT_FIELDS = field_names(SegmentView)
 
 
 def segment_view(segment: Segment | SegmentRecord) -> dict[str, Any]:
@@ -207,7 +281,7 @@ class NetworkCreate(OwnedCreateAttrs):
     description: Description = ""
     admin_state_up: bool = True
     shared: bool = False
-    mtu: Annotated[int, Field(ge=68, le=9216)] | None = None
+    mtu: Mtu | None = None
     tags: Tags | None = None
     availability_zone_hints: Annotated[list[str], Field(max_length=0)] = []
     network_type: NetworkType | None = Field(None, alias="provider:network_type")
@@ -237,7 +311,7 @@ class NetworkUpdate(UpdateAttrs):
     description: Description | None = None
     admin_state_up: bool | None = None
     shared: bool | None = None
-    mtu: Annotated[int, Field(ge=68, le=9216)] | None = None
+    mtu: Mtu | None = None
     tags: Tags | None = None
 
 
@@ -249,29 +323,43 @@ class NetworkUpdateBody(Strict):
     network: NetworkUpdate
 
 
-NETWORK_FIELDS = frozenset(
-    {
-        "id",
-        "name",
-        "description",
-        "project_id",
-        "tenant_id",
-        "admin_state_up",
-        "status",
-        "shared",
-        "mtu",
-        "subnets",
-        "availability_zone_hints",
-        "availability_zones",
-        "router:external",
-        "tags",
-        "created_at",
-        "updated_at",
-        "revision_number",
-        "segments",
-        *PROVIDER_ATTRS,
-    }
-)
+class ProviderView(View):
+    network_type: str | None = Field(alias="provider:network_type")
+    physical_network: str | None = Field(alias="provider:physical_network")
+    segmentation_id: int | None = Field(alias="provider:segmentation_id")
+
+
+class NetworkView(ProviderView):
+    id: str
+    name: str
+    description: str
+    project_id: str
+    tenant_id: str
+    admin_state_up: bool
+    status: str
+    shared: bool
+    mtu: int | None
+    subnets: list[str]
+    availability_zone_hints: list[str]
+    availability_zones: list[str]
+    router_external: bool = Field(alias="router:external")
+    tags: list[str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    revision_number: int
+    segments: list[ProviderView]
+
+
+class NetworkOne(View):
+    network: NetworkView
+
+
+class NetworkMany(View):
+    networks: list[NetworkView]
+    networks_links: Links = None
+
+
+NETWORK_FIELDS = field_names(NetworkView)
 
 
 def _provider(segment: Segment | None) -> dict[str, Any]:
@@ -390,32 +478,41 @@ class SubnetUpdateBody(Strict):
     subnet: SubnetUpdate
 
 
-SUBNET_FIELDS = frozenset(
-    {
-        "id",
-        "network_id",
-        "segment_id",
-        "name",
-        "description",
-        "project_id",
-        "tenant_id",
-        "cidr",
-        "ip_version",
-        "gateway_ip",
-        "allocation_pools",
-        "enable_dhcp",
-        "dns_nameservers",
-        "host_routes",
-        "ipv6_ra_mode",
-        "ipv6_address_mode",
-        "subnetpool_id",
-        "service_types",
-        "tags",
-        "created_at",
-        "updated_at",
-        "revision_number",
-    }
-)
+class SubnetView(View):
+    id: str
+    name: str
+    description: str
+    network_id: str
+    segment_id: str | None
+    project_id: str
+    tenant_id: str
+    cidr: str
+    ip_version: int
+    gateway_ip: str | None
+    allocation_pools: list[AllocationPool]
+    enable_dhcp: bool
+    dns_nameservers: list[str]
+    host_routes: list[dict[str, str]]
+    ipv6_ra_mode: str | None
+    ipv6_address_mode: str | None
+    subnetpool_id: str | None
+    service_types: list[str]
+    tags: list[str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    revision_number: int
+
+
+class SubnetOne(View):
+    subnet: SubnetView
+
+
+class SubnetMany(View):
+    subnets: list[SubnetView]
+    subnets_links: Links = None
+
+
+SUBNET_FIELDS = field_names(SubnetView)
 
 
 def pool_views(subnet: Subnet) -> list[dict[str, str]]:
@@ -513,7 +610,7 @@ def collection(
 # Network segment ranges -----------------------------------------------------------
 
 RangeNetworkType = Literal["vlan", "vxlan", "geneve", "gre"]
-RangeBound = Annotated[int, Field(ge=1, le=4294967295)]
+RangeBound = Annotated[WireInt, Field(ge=1, le=4294967295)]
 RANGE_COMPUTED = ("used", "used_count", "available", "available_count", "available_ranges")
 RANGE_READ_ONLY = ("id", "default", *RANGE_COMPUTED, "created_at", "updated_at", "revision_number")
 RANGE_IMMUTABLE = ("network_type", "physical_network", "shared", "project_id", "tenant_id")
@@ -551,25 +648,38 @@ class RangeUpdateBody(Strict):
     network_segment_range: RangeUpdate
 
 
-RANGE_FIELDS = frozenset(
-    {
-        "id",
-        "name",
-        "description",
-        "default",
-        "shared",
-        "project_id",
-        "network_type",
-        "physical_network",
-        "minimum",
-        "maximum",
-        *RANGE_COMPUTED,
-        "tags",
-        "created_at",
-        "updated_at",
-        "revision_number",
-    }
-)
+class RangeView(View):
+    id: str
+    name: str
+    description: str
+    default: bool
+    shared: bool
+    project_id: str | None
+    network_type: RangeNetworkType
+    physical_network: str | None
+    minimum: int
+    maximum: int
+    used: dict[str, str | None]
+    used_count: int
+    available: list[int]
+    available_count: int
+    available_ranges: list[list[int]]
+    tags: list[str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    revision_number: int
+
+
+class RangeOne(View):
+    network_segment_range: RangeView
+
+
+class RangeMany(View):
+    network_segment_ranges: list[RangeView]
+    network_segment_ranges_links: Links = None
+
+
+RANGE_FIELDS = field_names(RangeView)
 
 
 def range_view(row: NetworkSegmentRange, usage: Usage | None) -> dict[str, Any]:
@@ -599,3 +709,56 @@ def range_view(row: NetworkSegmentRange, usage: Usage | None) -> dict[str, Any]:
             available_ranges=[list(run) for run in usage.available_ranges],
         )
     return view
+
+
+# Host mapping and discovery ------------------------------------------------------
+
+
+class HostView(View):
+    host: str
+
+
+class HostMany(View):
+    hosts: list[HostView]
+    hosts_links: Links = None
+
+
+class MappedHostMany(View):
+    segment_host_mappings: list[HostView]
+    segment_host_mappings_links: Links = None
+
+
+class Version(View):
+    id: str
+    status: str
+    links: list[Link]
+
+
+class Versions(View):
+    versions: list[Version]
+
+
+class ResourceLink(View):
+    name: str
+    collection: str
+    links: list[Link]
+
+
+class Resources(View):
+    resources: list[ResourceLink]
+
+
+class Extension(View):
+    alias: str
+    name: str
+    description: str
+    updated: str
+    links: list[Link]
+
+
+class Extensions(View):
+    extensions: list[Extension]
+
+
+class Health(View):
+    status: str

@@ -2,110 +2,79 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends
 from starlette.responses import Response
 
-from segmentd.api import schemas
-from segmentd.api.deps import (
-    Context,
-    IfMatch,
-    ListParams,
-    TransactionalRoute,
-    bounded_read,
-    fields_param,
-    list_params,
-    reader,
-    writer,
-)
-from segmentd.api.wire import json_response, no_content
+from segmentd.api import render, schemas
+from segmentd.api.params import IfMatch, ListParams, fields_param, list_params
+from segmentd.api.pipeline import Call, CallOf, Operation, Resource, routes
 from segmentd.authz import Permission
-from segmentd.db.models import Segment
 from segmentd.services import segments
 from segmentd.services.allocation import SegmentSpec
-from segmentd.services.audit import snapshot
 
-router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/segments", tags=["segments"])
+router = routes("/v2.0/segments", "segments")
+
+SEGMENT = Resource("segment", Permission.GET_SEGMENT, segments.get, segments.target)
+# A show reads a record, not an ORM object: no identity map, a third of the cost.
+SEGMENT_RECORD = Resource("segment", Permission.GET_SEGMENT, segments.read, segments.target)
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.SEGMENT_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(segments.LIST_SPEC, schemas.SEGMENT_FIELDS))]
 
 
-def _one(
-    segment: Segment | segments.SegmentRecord, fields: list[str], status: int = 200
-) -> Response:
-    return json_response(
-        {"segment": schemas.project(schemas.segment_view(segment), fields)}, status
-    )
+def view(call: Call, segment: Any) -> dict[str, Any]:
+    return schemas.segment_view(segment)
 
 
-@router.post("", status_code=201)
-def create_segment(
-    body: schemas.SegmentCreateBody, ctx: Context = writer(Permission.CREATE_SEGMENT)
-) -> Response:
-    req = body.segment
+@router.post("", status_code=201, response_model=schemas.SegmentOne)
+@Operation(Permission.CREATE_SEGMENT, "create", SEGMENT)
+async def create_segment(call: CallOf, body: schemas.SegmentCreateBody) -> Response:
+    req, rt = body.segment, call.runtime
     spec = SegmentSpec(
         req.network_type, req.physical_network, req.segmentation_id, req.name, req.description
     )
-    rt = ctx.runtime
-    segment = segments.create(
-        ctx.session,
-        ctx.principal,
-        req.network_id,
-        spec,
-        rt.drivers,
-        rt.settings.allocation_retries,
-        req.tags,
-    )
-    ctx.audit("create", "segment", segment.id, after=snapshot(segment))
-    return _one(segment, [], 201)
+
+    def create(c: Call) -> Any:
+        retries = rt.settings.allocation_retries
+        return segments.create(c.db, c.allowed, req.network_id, spec, rt.drivers, retries, req.tags)
+
+    return await call.run(create, render.one("segment", view, status=201))
 
 
-@router.get("")
-def list_segments(
-    request: Request, params: Params, ctx: Context = reader(Permission.GET_SEGMENT)
-) -> Response:
-    page = segments.list_(ctx.session, ctx.principal, params.query)
-    views = [schemas.project(schemas.segment_view(s), params.fields) for s in page.items]
-    return json_response(
-        schemas.collection(request.url, "segments", views, page, params.query, params.limit_given)
+@router.get("", response_model=schemas.SegmentMany)
+@Operation(Permission.GET_SEGMENT, "list", SEGMENT)
+async def list_segments(call: CallOf, params: Params) -> Response:
+    return await call.run(
+        lambda c: segments.list_(c.db, c.allowed, params.query),
+        render.page("segments", view, params),
     )
 
 
-@router.get("/{segment_id}")
-@bounded_read
-def show_segment(
-    segment_id: str, fields: Fields, ctx: Context = reader(Permission.GET_SEGMENT)
-) -> Response:
-    return _one(segments.read(ctx.session, ctx.principal, segment_id), fields)
+@router.get("/{segment_id}", response_model=schemas.SegmentOne)
+@Operation(Permission.GET_SEGMENT, "show", SEGMENT_RECORD, inline=True)
+async def show_segment(call: CallOf, segment_id: str, fields: Fields) -> Response:
+    return await call.run(lambda c: c.target, render.one("segment", view, fields), segment_id)
 
 
-@router.put("/{segment_id}")
-def update_segment(
-    segment_id: str,
-    body: schemas.SegmentUpdateBody,
-    revision: IfMatch,
-    ctx: Context = writer(Permission.UPDATE_SEGMENT),
+@router.put("/{segment_id}", response_model=schemas.SegmentOne)
+@Operation(Permission.UPDATE_SEGMENT, "update", SEGMENT)
+async def update_segment(
+    call: CallOf, segment_id: str, body: schemas.SegmentUpdateBody, revision: IfMatch
 ) -> Response:
     req = body.segment
     changes = segments.SegmentUpdate(
         req.name, req.description, req.tags, frozenset(req.model_fields_set)
     )
-    # Loaded once: for the audit's before-view and for the service.
-    segment = segments.get(ctx.session, ctx.principal, segment_id, lock=True)
-    before = snapshot(segment)
-    segment = segments.update(ctx.session, ctx.principal, segment, changes, revision)
-    ctx.audit("update", "segment", segment.id, before, snapshot(segment))
-    return _one(segment, [])
+    return await call.run(
+        lambda c: segments.update(c.db, c.target, changes, revision),
+        render.one("segment", view),
+        segment_id,
+    )
 
 
 @router.delete("/{segment_id}", status_code=204)
-def delete_segment(
-    segment_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_SEGMENT)
-) -> Response:
-    segment = segments.get(ctx.session, ctx.principal, segment_id)
-    before = snapshot(segment)
-    segments.delete(ctx.session, ctx.principal, segment, revision)
-    ctx.audit("delete", "segment", segment_id, before=before)
-    return no_content()
+@Operation(Permission.DELETE_SEGMENT, "delete", SEGMENT)
+async def delete_segment(call: CallOf, segment_id: str, revision: IfMatch) -> Response:
+    return await call.run(lambda c: segments.delete(c.db, c.target, revision), None, segment_id)

@@ -1,62 +1,44 @@
-"""/v2.0/subnets, and the subnets of one segment: thin handlers over ``services.subnets``."""
+"""/v2.0/subnets, and the subnets of a segment or a host: thin handlers over ``services.subnets``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends
 from starlette.responses import Response
 
-from segmentd import errors
-from segmentd.api import schemas
-from segmentd.api.deps import (
-    Context,
-    IfMatch,
-    ListParams,
-    TransactionalRoute,
-    fields_param,
-    list_params,
-    reader,
-    writer,
-)
-from segmentd.api.wire import json_response, no_content
-from segmentd.authz import Permission, Principal, can
+from segmentd.api import render, schemas
+from segmentd.api.params import HostName, IfMatch, ListParams, fields_param, list_params
+from segmentd.api.pipeline import Call, CallOf, Operation, Resource, routes
+from segmentd.api.segments import SEGMENT
+from segmentd.authz import Permission, Scope, can
 from segmentd.db.base import Page
-from segmentd.db.models import HOST_LEN, Subnet
+from segmentd.db.models import Subnet
 from segmentd.services import subnets
-from segmentd.services.agents import HOST_RE
-from segmentd.services.audit import snapshot
 
-router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/subnets", tags=["subnets"])
-segment_router = APIRouter(
-    route_class=TransactionalRoute, prefix="/v2.0/segments", tags=["segments"]
-)
-host_router = APIRouter(route_class=TransactionalRoute, prefix="/v2.0/hosts", tags=["host mapping"])
+router = routes("/v2.0/subnets", "subnets")
+segment_router = routes("/v2.0/segments", "segments")
+host_router = routes("/v2.0/hosts", "host mapping")
+
+SUBNET = Resource("subnet", Permission.GET_SUBNET, subnets.get, subnets.target)
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.SUBNET_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(subnets.LIST_SPEC, schemas.SUBNET_FIELDS))]
 
 
-def _view(subnet: Subnet, principal: Principal, fields: list[str]) -> dict[str, object]:
-    show_segment = can(principal, Permission.GET_SUBNET_SEGMENT_ID)
-    return schemas.project(schemas.subnet_view(subnet, show_segment), fields)
+def view(call: Call, subnet: Subnet) -> dict[str, Any]:
+    # get_subnet:segment_id is admin-only in Neutron's defaults.
+    show_segment = can(call.caller, Permission.GET_SUBNET_SEGMENT_ID, subnets.target(subnet))
+    return schemas.subnet_view(subnet, show_segment)
 
 
 def _pools(pools: list[schemas.AllocationPool]) -> list[tuple[str, str]]:
     return [(p.start, p.end) for p in pools]
 
 
-def _page(request: Request, page: Page, params: ListParams, principal: Principal) -> Response:
-    views = [_view(s, principal, params.fields) for s in page.items]
-    return json_response(
-        schemas.collection(request.url, "subnets", views, page, params.query, params.limit_given)
-    )
-
-
-@router.post("", status_code=201)
-def create_subnet(
-    body: schemas.SubnetCreateBody, ctx: Context = writer(Permission.CREATE_SUBNET)
-) -> Response:
+@router.post("", status_code=201, response_model=schemas.SubnetOne)
+@Operation(Permission.CREATE_SUBNET, "create", SUBNET)
+async def create_subnet(call: CallOf, body: schemas.SubnetCreateBody) -> Response:
     req = body.subnet
     spec = subnets.SubnetSpec(
         network_id=req.network_id,
@@ -72,33 +54,30 @@ def create_subnet(
         project_id=req.owner,
         tags=req.tags or [],
     )
-    subnet = subnets.create(ctx.session, ctx.principal, spec)
-    ctx.audit("create", "subnet", subnet.id, after=snapshot(subnet))
-    return json_response({"subnet": _view(subnet, ctx.principal, [])}, 201)
+    return await call.run(
+        lambda c: subnets.create(c.db, c.allowed, spec), render.one("subnet", view, status=201)
+    )
 
 
-@router.get("")
-def list_subnets(
-    request: Request, params: Params, ctx: Context = reader(Permission.GET_SUBNET)
-) -> Response:
-    page = subnets.list_(ctx.session, ctx.principal, params.query)
-    return _page(request, page, params, ctx.principal)
+@router.get("", response_model=schemas.SubnetMany)
+@Operation(Permission.GET_SUBNET, "list", SUBNET)
+async def list_subnets(call: CallOf, params: Params) -> Response:
+    return await call.run(
+        lambda c: subnets.list_(c.db, c.allowed, params.query),
+        render.page("subnets", view, params),
+    )
 
 
-@router.get("/{subnet_id}")
-def show_subnet(
-    subnet_id: str, fields: Fields, ctx: Context = reader(Permission.GET_SUBNET)
-) -> Response:
-    subnet = subnets.get(ctx.session, ctx.principal, subnet_id)
-    return json_response({"subnet": _view(subnet, ctx.principal, fields)})
+@router.get("/{subnet_id}", response_model=schemas.SubnetOne)
+@Operation(Permission.GET_SUBNET, "show", SUBNET)
+async def show_subnet(call: CallOf, subnet_id: str, fields: Fields) -> Response:
+    return await call.run(lambda c: c.target, render.one("subnet", view, fields), subnet_id)
 
 
-@router.put("/{subnet_id}")
-def update_subnet(
-    subnet_id: str,
-    body: schemas.SubnetUpdateBody,
-    revision: IfMatch,
-    ctx: Context = writer(Permission.UPDATE_SUBNET),
+@router.put("/{subnet_id}", response_model=schemas.SubnetOne)
+@Operation(Permission.UPDATE_SUBNET, "update", SUBNET)
+async def update_subnet(
+    call: CallOf, subnet_id: str, body: schemas.SubnetUpdateBody, revision: IfMatch
 ) -> Response:
     req = body.subnet
     given = frozenset(req.model_fields_set)
@@ -112,40 +91,44 @@ def update_subnet(
         tags=req.tags,
         fields_set=given,
     )
-    before = snapshot(subnets.get(ctx.session, ctx.principal, subnet_id))
-    subnet = subnets.update(ctx.session, ctx.principal, subnet_id, changes, revision)
-    ctx.audit("update", "subnet", subnet.id, before, snapshot(subnet))
-    return json_response({"subnet": _view(subnet, ctx.principal, [])})
+    return await call.run(
+        lambda c: subnets.update(c.db, c.allowed, c.target, changes, revision),
+        render.one("subnet", view),
+        subnet_id,
+    )
 
 
 @router.delete("/{subnet_id}", status_code=204)
-def delete_subnet(
-    subnet_id: str, revision: IfMatch, ctx: Context = writer(Permission.DELETE_SUBNET)
-) -> Response:
-    before = snapshot(subnets.get(ctx.session, ctx.principal, subnet_id))
-    subnets.delete(ctx.session, ctx.principal, subnet_id, revision)
-    ctx.audit("delete", "subnet", subnet_id, before=before)
-    return no_content()
+@Operation(Permission.DELETE_SUBNET, "delete", SUBNET)
+async def delete_subnet(call: CallOf, subnet_id: str, revision: IfMatch) -> Response:
+    return await call.run(lambda c: subnets.delete(c.db, c.target, revision), None, subnet_id)
 
 
-@segment_router.get("/{segment_id}/subnets")
-def list_segment_subnets(
-    request: Request, segment_id: str, params: Params, ctx: Context = reader(Permission.GET_SEGMENT)
-) -> Response:
+def _visible_subnets(c: Call, params: ListParams, condition: Any) -> Any:
+    """The subnets on a segment or host that the caller may see as subnets."""
+    seen = Scope(c.caller, Permission.GET_SUBNET)
+    return subnets.list_(c.db, seen, params.query, condition)
+
+
+@segment_router.get("/{segment_id}/subnets", response_model=schemas.SubnetMany)
+@Operation(Permission.GET_SEGMENT, "show", SEGMENT)
+async def list_segment_subnets(call: CallOf, segment_id: str, params: Params) -> Response:
     """Read-only: the subnets (and so address ranges) bound to one segment; admin-only."""
-    page = subnets.list_for_segment(ctx.session, ctx.principal, segment_id, params.query)
-    return _page(request, page, params, ctx.principal)
+    return await call.run(
+        lambda c: _visible_subnets(c, params, subnets.on_segment(c.target.id)),
+        render.page("subnets", view, params),
+        segment_id,
+    )
 
 
-@host_router.get("/{host}/subnets")
-def list_host_subnets(
-    request: Request,
-    host: str,
-    params: Params,
-    ctx: Context = reader(Permission.GET_SEGMENT_HOST_MAPPING),
-) -> Response:
+@host_router.get("/{host}/subnets", response_model=schemas.SubnetMany)
+@Operation(Permission.GET_SEGMENT_HOST_MAPPING, "list")
+async def list_host_subnets(call: CallOf, host: HostName, params: Params) -> Response:
     """Read-only: the subnets (address ranges) ports on ``host`` can use; admin-only."""
-    if not HOST_RE.match(host) or len(host) > HOST_LEN:
-        raise errors.InvalidInput(error_message="invalid host name")
-    page = subnets.list_for_host(ctx.session, ctx.principal, host, params.query)
-    return _page(request, page, params, ctx.principal)
+
+    def find(c: Call) -> Any:
+        if not c.allowed.unrestricted():  # the mapping has no project: all of it or none
+            return Page([], False)
+        return _visible_subnets(c, params, subnets.on_host(host))
+
+    return await call.run(find, render.page("subnets", view, params))

@@ -17,8 +17,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from segmentd.db.base import Base, UtcDateTime
 
-AUDIT_ACTIONS = ("create", "update", "delete", "deny")
-
 
 def audit_now() -> dt.datetime:
     # Full precision (unlike ``utcnow``): events of one second keep their order.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy import (
     event,
     or_,
 )
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -118,6 +119,56 @@ def statement_canceller(connection: Connection) -> Callable[[], None]:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+class Database:
+    """The service's engines, and the one way to open a transaction on them.
+
+    ``writer`` serves transactions that may write, ``reader`` those that only
+    read.  On PostgreSQL they share one pool.  SQLite admits one writer at a
+    time, and a writer finding the lock taken sleeps in SQLite's busy
+    handler with growing back-off (up to 100 ms a nap), which gave
+    concurrent writes second-long tails; so each process has one write
+    connection, and its writers queue for it in arrival order while readers
+    keep a pool of their own (``BEGIN DEFERRED``: they never queue).
+    """
+
+    def __init__(self, writer: Engine, reader: Engine) -> None:
+        self.writer = writer
+        self.reader = reader
+        self._sessions = {True: make_sessionmaker(writer), False: make_sessionmaker(reader)}
+
+    @classmethod
+    def open(
+        cls, url: str, statement_timeout_ms: int, busy_timeout_ms: int, **engine_kwargs: Any
+    ) -> Database:
+        timeouts = (statement_timeout_ms, busy_timeout_ms)
+        if not url.startswith("sqlite"):
+            engine = make_engine(url, *timeouts, **engine_kwargs)
+            return cls(engine, read_only(engine))
+        writer = make_engine(
+            url, *timeouts, pool_size=1, max_overflow=0, pool_timeout=60, **engine_kwargs
+        )
+        return cls(writer, read_only(make_engine(url, *timeouts, **engine_kwargs)))
+
+    @property
+    def embedded(self) -> bool:
+        """SQLite: in this process, no network round trips."""
+        return self.writer.dialect.name == "sqlite"
+
+    @contextmanager
+    def transaction(self, write: bool) -> Iterator[Session]:
+        """A session in a transaction, committed when the block ends normally."""
+        with self._sessions[write]() as session, session.begin():
+            yield session
+
+    def read_connection_free(self) -> bool:
+        pool: Any = self.reader.pool
+        return bool(pool.checkedout() < pool.size())
+
+    def dispose(self) -> None:
+        for engine in (self.writer, self.reader):
+            engine.dispose()
 
 
 # Keyset pagination ----------------------------------------------------------------

@@ -205,6 +205,8 @@ class Subnet(StandardAttrs, Base):
         lazy="raise", passive_deletes=True
     )
     tags: Mapped[list[SubnetTag]] = relationship(lazy="raise", passive_deletes=True)
+    # Read-only: a subnet's policy target names its network's owner and sharing.
+    network: Mapped[Network] = relationship(lazy="raise", viewonly=True)
 
 
 class SubnetAllocationPool(Base):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from segmentd import errors
+from segmentd.authz import Scope
 from segmentd.db.identity import (
     DEFAULT_DOMAIN_ID,
     DEFAULT_DOMAIN_NAME,
@@ -101,9 +102,9 @@ def create_user(
     return user
 
 
-def set_password(session: Session, passwords: Passwords, user: User, password: str) -> None:
-    user.password_hash = passwords.hash(password)
-    session.flush()
+def set_password_hash(session: Session, user_id: str, password_hash: str) -> None:
+    """Hashes are computed before the transaction: hashing is slow and memory-hard."""
+    session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
 
 
 def add_role(session: Session, user: User, project: Project, role: str) -> bool:
@@ -135,3 +136,27 @@ def roles_on(session: Session, user_id: str, project_id: str) -> list[str]:
         .order_by(RoleAssignment.role)
     )
     return list(session.scalars(stmt))
+
+
+def get_project(session: Session, scope: Scope, project_id: str, lock: bool = False) -> Project:
+    """A project ``scope`` may see (Keystone: an admin any, others their
+    token's), or 404.  Decided on the id asked for, before any lookup, so
+    the 403 Keystone answers for another project says nothing of whether
+    it exists."""
+    scope.require({"project_id": project_id})
+    project = session.get(Project, project_id)
+    if project is None:
+        raise errors.ProjectNotFound(project=project_id)
+    return project
+
+
+def list_projects(
+    session: Session, scope: Scope, name: str | None, domain_id: str | None, cap: int
+) -> list[Project]:
+    """Up to ``cap + 1`` projects ``scope`` sees, by name (one more: "truncated")."""
+    stmt = select(Project).where(scope.where(project=Project.id)).order_by(Project.name, Project.id)
+    if name is not None:
+        stmt = stmt.where(Project.name == name)
+    if domain_id is not None:
+        stmt = stmt.where(Project.domain_id == domain_id)
+    return list(session.scalars(stmt.limit(cap + 1)))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,16 +30,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from segmentd import errors
-from segmentd.authz import Permission, Principal, admin_only, can, require
+from segmentd.authz import Scope
+from segmentd.db import dialect
 from segmentd.db.base import Page, utcnow
 from segmentd.db.models import Agent, AgentPhysnet, new_id
-from segmentd.services import host_mapping
 from segmentd.services.host_mapping import AGENT_TYPES
 from segmentd.services.query import Filter, ListQuery, QuerySpec, list_page, parse_bool, parse_uuid
-
-# Host names: RFC 1123 labels, dots, plus the underscore Neutron tolerates.
-HOST_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.\-]{0,253}[A-Za-z0-9])?$"
-HOST_RE = re.compile(HOST_PATTERN)
 
 LIST_SPEC = QuerySpec(
     filters={
@@ -105,8 +100,6 @@ def normalize(report: AgentReport) -> _Normalized:
     rule = AGENT_TYPES.get(report.agent_type)
     if rule is None:
         raise errors.InvalidInput(error_message=f"unknown agent type '{report.agent_type}'")
-    if not HOST_RE.match(report.host):
-        raise errors.InvalidInput(error_message="invalid host name")
     configs: dict[str, dict[str, Any]] = {}
     for key in sorted(report.configurations):
         if key not in rule.mapping_keys:
@@ -128,12 +121,15 @@ def normalize(report: AgentReport) -> _Normalized:
 
 def report_state(
     session: Session,
-    principal: Principal,
+    scope: Scope,
     reports: Sequence[AgentReport],
     policy: ReportPolicy,
 ) -> list[ReportResult]:
-    """Reconcile one or many agent reports in the caller's transaction."""
-    require(principal, Permission.CREATE_AGENT_REPORT)
+    """Reconcile one or many agent reports in the caller's transaction.
+
+    Host names and shapes were checked by the API schema; the per-type
+    rules are checked here."""
+    scope.require()
     if len(reports) > policy.max_agents:
         raise errors.TooManyAgents(maximum=policy.max_agents)
     items = [normalize(r) for r in reports]
@@ -201,7 +197,7 @@ def _write_changed(
     ]
     if new_rows:
         # executemany: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues").
-        stmt = host_mapping.dialect_insert(session, AgentPhysnet)
+        stmt = dialect.insert(session, AgentPhysnet)
         session.execute(
             stmt.on_conflict_do_nothing(index_elements=["agent_id", "physical_network"]), new_rows
         )
@@ -234,7 +230,7 @@ def _upsert_agents(
         ]
         if not rows:
             continue
-        stmt = host_mapping.dialect_insert(session, Agent)
+        stmt = dialect.insert(session, Agent)
         updated = ["binary", "topic", "configurations", "config_hash", "heartbeat_timestamp"]
         if restarted:
             updated.append("started_at")
@@ -257,31 +253,28 @@ class AgentUpdate:
     description: str | None = None
 
 
-def _can_read(principal: Principal) -> bool:
-    return can(principal, Permission.GET_AGENT)
-
-
-def get(session: Session, principal: Principal, agent_id: str) -> Agent:
-    stmt = select(Agent).where(Agent.id == agent_id, admin_only(principal))
-    agent = session.scalars(stmt).first() if _can_read(principal) else None
-    if agent is None:
+def get(session: Session, scope: Scope, agent_id: str, lock: bool = False) -> Agent:
+    """The agent, if ``scope`` sees agents (they have no project); else a 404."""
+    if not scope.unrestricted():
+        raise errors.AgentNotFound(id=agent_id)
+    stmt = select(Agent).where(Agent.id == agent_id)
+    agent = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    if agent is None or not scope.allows(target(agent)):
         raise errors.AgentNotFound(id=agent_id)
     return agent
 
 
-def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
-    if not _can_read(principal):
+def target(agent: Agent) -> dict[str, object]:
+    return {"id": agent.id, "host": agent.host, "agent_type": agent.agent_type}
+
+
+def list_(session: Session, scope: Scope, query: ListQuery) -> Page:
+    if not scope.unrestricted():
         return Page([], False)
-    return list_page(
-        session, principal, select(Agent).where(admin_only(principal)), LIST_SPEC, query, Agent.id
-    )
+    return list_page(session, scope.principal, select(Agent), LIST_SPEC, query, Agent.id)
 
 
-def update_agent(
-    session: Session, principal: Principal, agent_id: str, changes: AgentUpdate
-) -> Agent:
-    agent = get(session, principal, agent_id)
-    require(principal, Permission.UPDATE_AGENT)
+def update_agent(session: Session, agent: Agent, changes: AgentUpdate) -> Agent:
     if changes.admin_state_up is not None:
         agent.admin_state_up = changes.admin_state_up
     if changes.description is not None:
@@ -290,10 +283,8 @@ def update_agent(
     return agent
 
 
-def delete_agent(session: Session, principal: Principal, agent_id: str) -> None:
+def delete_agent(session: Session, agent: Agent) -> None:
     """Delete an agent; the mappings only it justified go with its physnets (cascade)."""
-    agent = get(session, principal, agent_id)
-    require(principal, Permission.DELETE_AGENT)
     session.execute(delete(Agent).where(Agent.id == agent.id))
 
 

@@ -15,13 +15,15 @@ only the attributes that changed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, inspect, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from segmentd.authz import Permission, Principal, admin_only, can
+from segmentd.authz import Principal, Scope
 from segmentd.db.audit import AuditEvent
 from segmentd.db.base import Page
 from segmentd.services.query import Filter, ListQuery, QuerySpec, list_page, parse_uuid
@@ -133,37 +135,117 @@ def record(
     )
 
 
+def _resource_type(permission: str) -> str:
+    action, _, resource_type = permission.partition("_")
+    return resource_type or action
+
+
 def record_denial(
-    sessions: sessionmaker[Session],
+    session: Session,
     principal: Principal | None,
     request_id: str,
     permission: str,
     resource_id: str | None,
     reason: str,
 ) -> None:
-    """Record a refused mutation in its own transaction (the request's rolled back)."""
-    action, _, resource_type = permission.partition("_")
-    with sessions() as session, session.begin():
-        session.execute(
-            _INSERT_EVENT,
-            {
-                "request_id": request_id[:64],
-                "user_id": principal.subject[:255] if principal is not None else None,
-                "project_id": principal.project_id[:255] if principal is not None else None,
-                "action": "deny",
-                "resource_type": resource_type or action,
-                "resource_id": resource_id,
-                "permission": permission,
-                "detail": reason,
-            },
-        )
+    """Record a refused mutation (in a transaction of its own: the request's rolled back)."""
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "request_id": request_id[:64],
+            "user_id": principal.subject[:255] if principal is not None else None,
+            "project_id": principal.project_id[:255] if principal is not None else None,
+            "action": "deny",
+            "resource_type": _resource_type(permission),
+            "resource_id": resource_id,
+            "permission": permission,
+            "detail": reason,
+        },
+    )
 
 
-def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
-    if not can(principal, Permission.GET_AUDIT_EVENT, {"project_id": None, "tenant_id": None}):
-        return Page([], False)
-    scoped = select(AuditEvent).where(admin_only(principal, Permission.GET_AUDIT_EVENT))
+def record_suppressed_denials(
+    session: Session, permission: str, address: str, count: int, window_s: float
+) -> None:
+    """One event for ``count`` anonymous denials not recorded one by one."""
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "request_id": "",
+            "action": "deny",
+            "resource_type": _resource_type(permission),
+            "permission": permission,
+            "detail": "not_authenticated_repeated",
+            "after": {"client_address": address, "count": count, "window_seconds": window_s},
+        },
+    )
+
+
+class DenialCounter:
+    """Anonymous denials per (client address, permission) and time window.
+
+    An anonymous caller could otherwise append a row to the append-only
+    trail with every refused request.  ``admit`` says whether a denial is
+    the first of its key's window (record it); later ones are only counted,
+    and ``closed`` hands back, once, the counts of windows that have ended,
+    to be recorded as one event each.  Keys are bounded: when the table is
+    full, windows are closed early rather than grown.
+    """
+
+    def __init__(
+        self,
+        window_s: float = 60.0,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window_s = window_s
+        self.max_keys = max_keys
+        self._clock = clock
+        self._windows: dict[tuple[str, str], tuple[float, int]] = {}  # key -> (start, suppressed)
+        self._lock = threading.Lock()
+        self._flush_due = False
+
+    def clear(self) -> None:
+        """Forget every window and count (a fresh start, as after a restart)."""
+        with self._lock:
+            self._windows.clear()
+            self._flush_due = False
+
+    def flush_due(self) -> bool:
+        """True once while counts wait for their windows to end: whoever
+        gets True arranges a ``closed`` call one window later."""
+        with self._lock:
+            if self._flush_due or not any(n for _, n in self._windows.values()):
+                return False
+            self._flush_due = True
+            return True
+
+    def admit(self, key: tuple[str, str]) -> bool:
+        """True: the first denial of a window, record it.  Call ``closed``
+        first, so an ended window's count is collected before it restarts."""
+        now = self._clock()
+        with self._lock:
+            found = self._windows.get(key)
+            if found is not None and now - found[0] < self.window_s:
+                self._windows[key] = (found[0], found[1] + 1)
+                return False
+            if len(self._windows) < self.max_keys:  # full: record each, track none
+                self._windows[key] = (now, 0)
+            return True
+
+    def closed(self) -> list[tuple[tuple[str, str], int]]:
+        """(key, suppressed count) of every window that has ended, once each."""
+        now = self._clock()
+        with self._lock:
+            self._flush_due = False
+            ended = [k for k, (start, _) in self._windows.items() if now - start >= self.window_s]
+            out = [(k, self._windows.pop(k)[1]) for k in ended]
+        return [(k, n) for k, n in out if n]
+
+
+def list_(session: Session, scope: Scope, query: ListQuery) -> Page:
+    scoped = select(AuditEvent).where(scope.where())
     if not query.sorts:
         # A trail reads in time order; ``id`` breaks ties between equal stamps.
         query.sorts = [("created_at", True)]
-    return list_page(session, principal, scoped, LIST_SPEC, query, AuditEvent.id)
+    return list_page(session, scope.principal, scoped, LIST_SPEC, query, AuditEvent.id)

@@ -17,14 +17,25 @@ and segment creations to race on.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, true
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from segmentd.db.models import AgentPhysnet, Segment
+
+# Host names: RFC 1123 labels and dots, plus the underscore Neutron
+# tolerates; at most 255 characters.  The one rule for a host name, in a
+# report, a path or a page marker.
+HOST_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.\-]{0,253}[A-Za-z0-9])?$"
+_HOST_RE = re.compile(HOST_PATTERN)
+
+
+def parse_host(value: str) -> str:
+    if not _HOST_RE.match(value):
+        raise ValueError("not a host name")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +63,6 @@ AGENT_TYPES: dict[str, AgentTypeRule] = {
 }
 
 
-def agent_types_serving(network_type: str) -> list[str]:
-    return sorted(t for t, rule in AGENT_TYPES.items() if network_type in rule.network_types)
-
-
 # Only these types carry a physical network (the type drivers refuse one elsewhere).
 PHYSNET_TYPES = frozenset({"flat", "vlan"})
 
@@ -78,17 +85,6 @@ def served(agent_type: Any, network_type: Any) -> ColumnElement[bool]:
             for types, names in sorted(by_types.items(), key=lambda kv: sorted(kv[0]))
         )
     )
-
-
-def dialect_insert(session: Session, table: Any) -> Any:
-    """``INSERT`` with ``ON CONFLICT`` support for the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 # The mapping -------------------------------------------------------------------------

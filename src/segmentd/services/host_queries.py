@@ -1,7 +1,8 @@
-"""Admin queries over the segment-host mapping: always paginated, always scoped.
+"""Queries over the segment-host mapping: always paginated, always scoped.
 
 Host lists page by the host name itself (keyset on the indexed ``host``
-column); segment lists reuse the segment list's filters, sorts and keyset.
+column), with their parameters declared in a ``QuerySpec`` like any list;
+segment lists reuse the segment list's filters, sorts and keyset.
 """
 
 from __future__ import annotations
@@ -10,27 +11,39 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from segmentd import errors
-from segmentd.authz import Permission, Principal, admin_only, can
+from segmentd.authz import Scope
 from segmentd.db.base import Page, SortKey, paginate
 from segmentd.db.models import Agent, AgentPhysnet, Segment
 from segmentd.services import host_mapping
 from segmentd.services import segments as segment_service
-from segmentd.services.query import ListQuery, list_page
+from segmentd.services.query import ListQuery, Param, QuerySpec, parse_uuid
 
 
-@dataclass(frozen=True, slots=True)
-class HostQuery:
-    """A page of host names: keyset on the name itself."""
+def parse_agent_type(value: str) -> str:
+    if value not in host_mapping.AGENT_TYPES:
+        raise ValueError("unknown agent type")
+    return value
 
-    limit: int
-    marker: str | None = None
-    reverse: bool = False
-    include_agent_types: tuple[str, ...] = ()
-    exclude_agent_types: tuple[str, ...] = ()
-    segment_ids: tuple[str, ...] = ()
+
+_AGENT_TYPE_FILTERS = {
+    "include_agent_types": Param(parse_agent_type),
+    "exclude_agent_types": Param(parse_agent_type),
+}
+# Hosts page by name: no sort keys but the name itself.
+SEGMENT_HOSTS_SPEC = QuerySpec(
+    filters=_AGENT_TYPE_FILTERS,
+    sorts={},
+    marker=host_mapping.parse_host,
+    marker_kind="a host name",
+)
+MAPPED_HOSTS_SPEC = QuerySpec(
+    filters={**_AGENT_TYPE_FILTERS, "segment_id": Param(parse_uuid)},
+    sorts={},
+    marker=host_mapping.parse_host,
+    marker_kind="a host name",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,23 +57,25 @@ class HostItem:
         return self.host
 
 
-def _agent_type_condition(host_column: Any, query: HostQuery) -> ColumnElement[bool] | None:
+def _agent_type_condition(host_column: Any, query: ListQuery) -> ColumnElement[bool] | None:
     """The incumbent's include/exclude rule: exclude wins, agentless hosts drop out."""
-    if not (query.include_agent_types or query.exclude_agent_types):
+    include = query.filters.get("include_agent_types", [])
+    exclude = query.filters.get("exclude_agent_types", [])
+    if not (include or exclude):
         return None
 
     def has_agent(*extra: ColumnElement[bool]) -> ColumnElement[bool]:
         return exists(select(1).where(Agent.host == host_column, *extra))
 
     conditions = [has_agent()]
-    if query.include_agent_types:
-        conditions.append(has_agent(Agent.agent_type.in_(query.include_agent_types)))
-    if query.exclude_agent_types:
-        conditions.append(~has_agent(Agent.agent_type.in_(query.exclude_agent_types)))
+    if include:
+        conditions.append(has_agent(Agent.agent_type.in_(include)))
+    if exclude:
+        conditions.append(~has_agent(Agent.agent_type.in_(exclude)))
     return and_(*conditions)
 
 
-def _host_page(session: Session, stmt: Select[Any], query: HostQuery) -> Page:
+def _host_page(session: Session, stmt: Select[Any], query: ListQuery) -> Page:
     """``stmt`` selects ``agent_physnets.host``: page the distinct names."""
     condition = _agent_type_condition(AgentPhysnet.host, query)
     if condition is not None:
@@ -73,44 +88,25 @@ def _host_page(session: Session, stmt: Select[Any], query: HostQuery) -> Page:
     return Page([HostItem(h) for h in page.items], page.has_more)
 
 
-def _may_read(principal: Principal) -> bool:
-    return can(principal, Permission.GET_SEGMENT_HOST_MAPPING)
+def hosts_of_segment(session: Session, segment: Segment, query: ListQuery) -> Page:
+    """Hosts mapped to ``segment`` (loaded, so already in the caller's scope)."""
+    return _host_page(session, host_mapping.hosts_reaching(segment.id), query)
 
 
-def hosts_of_segment(
-    session: Session, principal: Principal, segment_id: str, query: HostQuery
-) -> Page:
-    """Hosts mapped to one segment; a segment the caller cannot see is a 404."""
-    if not _may_read(principal):
-        raise errors.SegmentNotFound(segment_id=segment_id)
-    segment_service.get(session, principal, segment_id)  # 404 outside the caller's scope
-    return _host_page(session, host_mapping.hosts_reaching(segment_id), query)
-
-
-def mapped_hosts(session: Session, principal: Principal, query: HostQuery) -> Page:
+def mapped_hosts(session: Session, scope: Scope, query: ListQuery) -> Page:
     """Every host with at least one mapping (the incumbent's
     ``get_hosts_mapped_with_segments``), filtered by agent type, paginated."""
-    if not _may_read(principal):
+    if not scope.unrestricted():  # the mapping has no project: all of it or none
         return Page([], False)
     stmt = select(AgentPhysnet.host).where(host_mapping.mapped())
-    if query.segment_ids:
-        on_segments = select(Segment.physical_network).where(Segment.id.in_(query.segment_ids))
+    segment_ids = query.filters.get("segment_id", [])
+    if segment_ids:
+        on_segments = select(Segment.physical_network).where(Segment.id.in_(segment_ids))
         stmt = stmt.where(AgentPhysnet.physical_network.in_(on_segments))
     return _host_page(session, stmt, query)
 
 
-def segments_of_host(session: Session, principal: Principal, host: str, query: ListQuery) -> Page:
+def segments_of_host(session: Session, scope: Scope, host: str, query: ListQuery) -> Page:
     """Segments mapped to ``host``, with the segment list's filters and sorts."""
-    if not _may_read(principal):
-        return Page([], False)
     reachable = Segment.id.in_(host_mapping.reachable_segments(bindparam("host", host)))
-    scoped = select(Segment).where(admin_only(principal), reachable)
-    return list_page(
-        session,
-        principal,
-        scoped,
-        segment_service.LIST_SPEC,
-        query,
-        Segment.id,
-        [selectinload(Segment.tags)],
-    )
+    return segment_service.list_(session, scope, query, reachable)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from segmentd import errors
-from segmentd.authz import Permission, Principal, attribute_permission, can, require, visible
+from segmentd.authz import Permission, Scope
 from segmentd.db.base import Page
 from segmentd.db.models import Network, NetworkTag, Segment, Subnet
 from segmentd.services import segments as segment_service
@@ -130,30 +130,29 @@ def target(network: Network) -> dict[str, object]:
     }
 
 
-def _check_create_policy(principal: Principal, spec: NetworkSpec) -> None:
-    project = spec.project_id or principal.project_id
+def _check_create_policy(scope: Scope, spec: NetworkSpec) -> None:
+    project = spec.project_id or scope.principal.project_id
     resource = {"project_id": project, "tenant_id": project, "shared": spec.shared}
-    require(principal, Permission.CREATE_NETWORK, resource)
+    scope.require(resource)
     attributes = set(spec.attributes)
     if spec.shared:
         attributes.add("shared")
     if spec.segments is not None and not attributes & {"segments", "provider:network_type"}:
         attributes.add("segments")  # fail safe for callers that do not name them
     for name in sorted(attributes):
-        permission = attribute_permission("create_network", name)
-        if permission is not None:
-            require(principal, permission, resource)
+        scope.require_attribute(name, resource)
 
 
 def create(
     session: Session,
-    principal: Principal,
+    scope: Scope,
     spec: NetworkSpec,
     drivers: dict[str, TypeDriver],
     tenant_types: list[str],
     retries: int,
 ) -> Network:
-    _check_create_policy(principal, spec)
+    _check_create_policy(scope, spec)
+    principal = scope.principal
     network = Network(
         project_id=spec.project_id or principal.project_id,
         name=spec.name,
@@ -208,44 +207,44 @@ def _reload(session: Session, network_id: str) -> Network:
     return session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 
-def _scoped(principal: Principal) -> Select[Network]:
-    return select(Network).where(visible(principal, Network.project_id, Network.shared))
+def _scoped(scope: Scope) -> Select[Network]:
+    return select(Network).where(scope.where(Network.project_id, Network.shared))
 
 
-def get(session: Session, principal: Principal, network_id: str, lock: bool = False) -> Network:
-    """``lock``: for a change, the row locked until the transaction ends, so
+def get(session: Session, scope: Scope, network_id: str, lock: bool = False) -> Network:
+    """The network ``scope`` sees, or a 404.
+
+    ``lock``: for a change, the row locked until the transaction ends, so
     concurrent writers serialise and each compares and increments the
-    committed revision (FOR UPDATE; SQLite's writers are serial anyway)."""
-    stmt = _scoped(principal).options(*_LOAD).where(Network.id == network_id)
+    committed revision (FOR UPDATE; SQLite's writers are serial anyway).
+    """
+    stmt = _scoped(scope).options(*_LOAD).where(Network.id == network_id)
     if lock:
         stmt = stmt.with_for_update(of=Network)
     network = session.scalars(stmt).first()
-    if network is None or not can(principal, Permission.GET_NETWORK, target(network)):
+    if network is None or not scope.allows(target(network)):
         raise errors.NetworkNotFound(net_id=network_id)
     return network
 
 
-def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
-    # No early "may it read networks" check: a caller who may read only
-    # shared networks still lists those; _scoped() decides, in SQL.
-    return list_page(session, principal, _scoped(principal), LIST_SPEC, query, Network.id, _LOAD)
+def list_(session: Session, scope: Scope, query: ListQuery) -> Page:
+    # A caller who may read only shared networks still lists those:
+    # the scope decides, in SQL.
+    return list_page(session, scope.principal, _scoped(scope), LIST_SPEC, query, Network.id, _LOAD)
 
 
 def update(
     session: Session,
-    principal: Principal,
+    scope: Scope,
     network: Network,
     changes: NetworkUpdate,
     if_revision: int | None,
 ) -> Network:
-    """Apply ``changes`` to ``network``, as loaded by ``get`` in this session.
-
-    Visible but not writable (a shared network of another project): 403,
-    which says nothing the caller could not already see.
-    """
-    require(principal, Permission.UPDATE_NETWORK, target(network))
+    """Apply ``changes`` to ``network``, as loaded (locked) by ``get``; the
+    pipeline has required ``scope``'s permission on it, this requires the
+    attribute rules (``update_network:shared``)."""
     if changes.shared is not None and changes.shared != network.shared:
-        require(principal, Permission.UPDATE_NETWORK_SHARED, target(network))
+        scope.require_attribute("shared", target(network))
     standard.check_revision(network, if_revision)
     for attr in ("name", "description", "admin_state_up", "shared", "mtu"):
         value = getattr(changes, attr)
@@ -258,11 +257,8 @@ def update(
     return _reload(session, network.id)
 
 
-def delete(
-    session: Session, principal: Principal, network: Network, if_revision: int | None
-) -> None:
-    """Delete ``network``, as loaded by ``get`` in this session."""
-    require(principal, Permission.DELETE_NETWORK, target(network))
+def delete(session: Session, network: Network, if_revision: int | None) -> None:
+    """Delete ``network``, as loaded (locked) by ``get``."""
     standard.check_revision(network, if_revision)
     # ``network`` was loaded locked: the network row before its children.
     # Subnets first: their segment foreign key is ON DELETE RESTRICT.  Then

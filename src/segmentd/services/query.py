@@ -78,6 +78,14 @@ class CustomFilter:
 
 
 @dataclass(frozen=True)
+class Param:
+    """An allow-listed parameter the service reads itself (not a column filter)."""
+
+    parse: Parser = parse_str
+    permission: Permission | None = None
+
+
+@dataclass(frozen=True)
 class TagTable:
     """How a resource's tags are stored: the table and its owner column."""
 
@@ -88,9 +96,12 @@ class TagTable:
 
 @dataclass(frozen=True)
 class QuerySpec:
-    filters: Mapping[str, Filter | CustomFilter]
+    filters: Mapping[str, Filter | CustomFilter | Param]
     sorts: Mapping[str, Any]
     tags: TagTable | None = None
+    # Pages are keyed by ``id`` (a UUID) unless the resource says otherwise.
+    marker: Parser = parse_uuid
+    marker_kind: str = "a UUID"
 
 
 @dataclass(slots=True)
@@ -179,7 +190,9 @@ def refuse_hidden_filters(principal: Principal, spec: QuerySpec, query: ListQuer
 
 def apply_filters(stmt: Select[Any], spec: QuerySpec, query: ListQuery) -> Select[Any]:
     for name, values in query.filters.items():
-        stmt = stmt.where(spec.filters[name].condition(values))
+        flt = spec.filters[name]
+        if not isinstance(flt, Param):
+            stmt = stmt.where(flt.condition(values))
     if spec.tags is not None:
         for kind, values in query.tag_filters.items():
             if values:

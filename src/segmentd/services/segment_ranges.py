@@ -11,18 +11,17 @@ the ID space.
 from __future__ import annotations
 
 import uuid
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from segmentd import errors
-from segmentd.authz import Permission, Principal, admin_only, can, require
+from segmentd.authz import Scope
 from segmentd.config import TUNNEL_ID_LIMITS, VLAN_ID_LIMITS, IdRange
+from segmentd.db import dialect
 from segmentd.db.base import Page, utcnow
 from segmentd.db.models import Network, NetworkSegmentRange, NetworkSegmentRangeTag, Segment
 from segmentd.services import standard
@@ -129,8 +128,7 @@ def sync_default_ranges(session: Session, configured: Iterable[IdRange]) -> None
         }
         for rid, r in wanted.items()
     ]
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Range).on_conflict_do_nothing(index_elements=["id"])
+    stmt = dialect.insert(session, Range).on_conflict_do_nothing(index_elements=["id"])
     session.execute(stmt, rows)
 
 
@@ -295,11 +293,7 @@ def _lock_pools(session: Session, network_type: str, *, exclusive: bool) -> None
     never wait for each other).  SQLite writers are already serialised by
     ``BEGIN IMMEDIATE``.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    key = zlib.crc32(f"segment-range:{network_type}".encode())
-    lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    session.execute(text(f"SELECT {lock}(:key)"), {"key": key})
+    dialect.lock(session, f"segment-range:{network_type}", exclusive=exclusive)
 
 
 def _check_overlap(session: Session, spec: RangeSpec, exclude_id: str | None = None) -> None:
@@ -329,13 +323,9 @@ def _ids_in_use(session: Session, r: Range, lo: int, hi: int) -> bool:
     )
 
 
-def create(
-    session: Session, principal: Principal, spec: RangeSpec, vlan_physnets: Sequence[str]
-) -> Range:
+def create(session: Session, scope: Scope, spec: RangeSpec, vlan_physnets: Sequence[str]) -> Range:
     owner = None if spec.shared else spec.project_id
-    require(
-        principal,
-        Permission.CREATE_NETWORK_SEGMENT_RANGE,
+    scope.require(
         {
             "project_id": owner,
             "tenant_id": owner,
@@ -374,8 +364,8 @@ def _reload(session: Session, range_id: str) -> Range:
     return session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 
-def _scoped(principal: Principal) -> Select[Range]:
-    return select(Range).where(admin_only(principal, Permission.GET_NETWORK_SEGMENT_RANGE))
+def _scoped(scope: Scope) -> Select[Range]:
+    return select(Range).where(scope.where(Range.project_id, Range.shared))
 
 
 def target(row: Range) -> dict[str, Any]:
@@ -390,43 +380,30 @@ def target(row: Range) -> dict[str, Any]:
     }
 
 
-def get(session: Session, principal: Principal, range_id: str, lock: bool = False) -> Range:
-    """``lock``: for a change (see ``networks.get``)."""
-    stmt = _scoped(principal).options(selectinload(Range.tags)).where(Range.id == range_id)
+def get(session: Session, scope: Scope, range_id: str, lock: bool = False) -> Range:
+    """The range ``scope`` sees, or a 404; ``lock``: for a change (see ``networks.get``)."""
+    stmt = _scoped(scope).options(selectinload(Range.tags)).where(Range.id == range_id)
     if lock:
         stmt = stmt.with_for_update(of=Range)
     found = session.scalars(stmt).first()
-    if found is None or not can(principal, Permission.GET_NETWORK_SEGMENT_RANGE, target(found)):
+    if found is None or not scope.allows(target(found)):
         raise errors.NetworkSegmentRangeNotFound(range_id=range_id)
     return found
 
 
-def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
-    if not can(
-        principal, Permission.GET_NETWORK_SEGMENT_RANGE, {"project_id": None, "tenant_id": None}
-    ):
-        return Page([], False)
-    return list_page(
-        session,
-        principal,
-        _scoped(principal),
-        LIST_SPEC,
-        query,
-        Range.id,
-        [selectinload(Range.tags)],
-    )
+def list_(session: Session, scope: Scope, query: ListQuery) -> Page:
+    options = [selectinload(Range.tags)]
+    return list_page(session, scope.principal, _scoped(scope), LIST_SPEC, query, Range.id, options)
 
 
 def update(
     session: Session,
-    principal: Principal,
     row: Range,
     changes: RangeUpdate,
     if_revision: int | None,
     vlan_physnets: Sequence[str],
 ) -> Range:
-    """Apply ``changes`` to ``row``, as loaded by ``get`` in this session."""
-    require(principal, Permission.UPDATE_NETWORK_SEGMENT_RANGE, target(row))
+    """Apply ``changes`` to ``row``, as loaded (locked) by ``get``."""
     if row.default:
         raise errors.NetworkSegmentRangeDefaultReadOnly(range_id=row.id)
     standard.check_revision(row, if_revision)
@@ -456,9 +433,8 @@ def update(
     return _reload(session, row.id)
 
 
-def delete_(session: Session, principal: Principal, row: Range, if_revision: int | None) -> None:
-    """Delete ``row``, as loaded by ``get`` in this session."""
-    require(principal, Permission.DELETE_NETWORK_SEGMENT_RANGE, target(row))
+def delete_(session: Session, row: Range, if_revision: int | None) -> None:
+    """Delete ``row``, as loaded (locked) by ``get``."""
     if row.default:
         raise errors.NetworkSegmentRangeDefaultReadOnly(range_id=row.id)
     standard.check_revision(row, if_revision)

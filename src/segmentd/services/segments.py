@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy import delete as sql_delete
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from segmentd import errors
-from segmentd.authz import Permission, Principal, admin_only, can, require, sees_all, visible
+from segmentd.authz import Permission, Principal, Scope
 from segmentd.config import IdRange
 from segmentd.db.base import Page
 from segmentd.db.models import Network, Segment, SegmentTag, Subnet
@@ -126,7 +126,7 @@ def mtu_for(network_types: Iterable[str]) -> int:
 
 def create(
     session: Session,
-    principal: Principal,
+    scope: Scope,
     network_id: str,
     spec: SegmentSpec,
     drivers: dict[str, TypeDriver],
@@ -136,14 +136,13 @@ def create(
     # Decide before any write, and before telling whether the network exists:
     # a caller refused by policy gets 403 for a missing network too.
     # FOR UPDATE orders segment creations per network; SQLite renders none
-    # (its writers are already serialised).
-    stmt = (
-        select(Network)
-        .where(Network.id == network_id, visible(principal, Network.project_id, Network.shared))
-        .with_for_update()
-    )
+    # (its writers are already serialised).  The network must be one the
+    # caller may see (a cross-entity rule: the parent's own visibility).
+    principal = scope.principal
+    seen = Scope(principal, Permission.GET_NETWORK).where(Network.project_id, Network.shared)
+    stmt = select(Network).where(Network.id == network_id, seen).with_for_update()
     network = session.scalars(stmt).first()
-    require(principal, Permission.CREATE_SEGMENT, _create_target(principal, network, spec))
+    scope.require(_create_target(principal, network, spec))
     if network is None:
         raise errors.NetworkNotFound(net_id=network_id)
     segment = add_to_network(
@@ -207,8 +206,9 @@ class SegmentRecord:
 
 _Shown = TypeVar("_Shown", Segment, SegmentRecord)
 
-# In SegmentRecord's field order: records are built positionally from rows.
-_RECORD_COLUMNS = [Segment.__table__.c[f.name] for f in fields(SegmentRecord)[:-1]]
+# Every column a record holds (all but its tags), read by name from rows.
+_RECORD_FIELDS = [f.name for f in fields(SegmentRecord) if f.name != "tag_names"]
+_RECORD_COLUMNS = [Segment.__table__.c[name] for name in _RECORD_FIELDS]
 # Statements built once: their SQL compiles once and is cached by identity.
 _READ_ONE = (
     select(*_RECORD_COLUMNS, SegmentTag.tag)
@@ -220,13 +220,13 @@ _TAGS_OF = select(SegmentTag.segment_id, SegmentTag.tag).where(
 )
 
 
-def _record(columns: Any, tags: list[str]) -> SegmentRecord:
-    """``columns``: the values of ``_RECORD_COLUMNS``, in order."""
-    return _new_record(*columns, tags)
+def _record(row: Sequence[Any], tags: list[str]) -> SegmentRecord:
+    """A record from a row whose first columns are ``_RECORD_COLUMNS``.
 
-
-# Positional construction from rows, whose length mypy cannot count.
-_new_record = cast(Callable[..., SegmentRecord], SegmentRecord)
+    Values are matched to names by the statement's own column list (built
+    from ``_RECORD_FIELDS``), not by the dataclass's field order.
+    """
+    return SegmentRecord(**dict(zip(_RECORD_FIELDS, row, strict=False)), tag_names=tags)
 
 
 def _records(session: Session, rows: Sequence[Row[Any]]) -> list[SegmentRecord]:
@@ -238,13 +238,13 @@ def _records(session: Session, rows: Sequence[Row[Any]]) -> list[SegmentRecord]:
     return [_record(row, sorted(tags.get(row.id, ()))) for row in rows]
 
 
-def read(session: Session, principal: Principal, segment_id: str) -> SegmentRecord:
-    """``get`` for display: the same answers, read as a record."""
-    if not sees_all(principal, Permission.GET_SEGMENT):
+def read(session: Session, scope: Scope, segment_id: str, lock: bool = False) -> SegmentRecord:
+    """``get`` for display: the same answers, read as a record (never locked)."""
+    if not scope.unrestricted():
         raise errors.SegmentNotFound(segment_id=segment_id)
     rows = session.execute(_READ_ONE, {"segment_id": segment_id}).all()
     tags = sorted(row.tag for row in rows if row.tag is not None)
-    return _shown(principal, segment_id, _record(rows[0][:-1], tags) if rows else None)
+    return _shown(scope, segment_id, _record(rows[0], tags) if rows else None)
 
 
 _GET = select(Segment).options(_WITH_TAGS).where(Segment.id == bindparam("segment_id"))
@@ -259,46 +259,39 @@ def _reload(session: Session, segment_id: str, lock: bool = False) -> Segment:
     return session.scalars(stmt, {"segment_id": segment_id}).unique().one()
 
 
-def get(session: Session, principal: Principal, segment_id: str, lock: bool = False) -> Segment:
+def get(session: Session, scope: Scope, segment_id: str, lock: bool = False) -> Segment:
     """The segment as an ORM object, for changing it (``read`` is for display).
 
-    ``lock``: the row locked until the transaction ends (see ``networks.get``);
-    for updates.  A delete must lock the network first (``delete``)."""
-    if not sees_all(principal, Permission.GET_SEGMENT):
+    Segments have no project: a scope sees all of them or none, and then
+    each one its rule allows.  ``lock``: the row locked until the
+    transaction ends (see ``networks.get``), for updates; a delete locks
+    the network first and the segment again (``delete``)."""
+    if not scope.unrestricted():
         raise errors.SegmentNotFound(segment_id=segment_id)
     found = session.scalars(_GET_LOCKED if lock else _GET, {"segment_id": segment_id})
-    return _shown(principal, segment_id, found.unique().first())
+    return _shown(scope, segment_id, found.unique().first())
 
 
-def _shown(principal: Principal, segment_id: str, found: _Shown | None) -> _Shown:
-    """``found``, if the caller may see it; else the 404 a missing one gets."""
-    if found is None or not can(principal, Permission.GET_SEGMENT, target(found)):
+def _shown(scope: Scope, segment_id: str, found: _Shown | None) -> _Shown:
+    """``found``, if the scope allows it; else the 404 a missing one gets."""
+    if found is None or not scope.allows(target(found)):
         raise errors.SegmentNotFound(segment_id=segment_id)
     return found
 
 
-def _can_read(principal: Principal) -> bool:
-    # Segments have no project: "may it read segments" is asked of any segment.
-    return can(principal, Permission.GET_SEGMENT, {"project_id": None, "tenant_id": None})
-
-
-def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
-    if not _can_read(principal):
+def list_(session: Session, scope: Scope, query: ListQuery, *conditions: Any) -> Page:
+    """A page of segments the scope sees; ``conditions`` narrow it (a host's segments)."""
+    if not scope.unrestricted():
         return Page([], False)
-    scoped = select(*_RECORD_COLUMNS).where(admin_only(principal, Permission.GET_SEGMENT))
-    page = list_page(session, principal, scoped, LIST_SPEC, query, Segment.id)
+    scoped = select(*_RECORD_COLUMNS).where(*conditions)
+    page = list_page(session, scope.principal, scoped, LIST_SPEC, query, Segment.id)
     return Page(_records(session, page.items), page.has_more, page.extra)
 
 
 def update(
-    session: Session,
-    principal: Principal,
-    segment: Segment,
-    changes: SegmentUpdate,
-    if_revision: int | None,
+    session: Session, segment: Segment, changes: SegmentUpdate, if_revision: int | None
 ) -> Segment:
-    """Apply ``changes`` to ``segment``, as loaded by ``get`` in this session."""
-    require(principal, Permission.UPDATE_SEGMENT, target(segment))
+    """Apply ``changes`` to ``segment``, as loaded (locked) by ``get``."""
     standard.check_revision(segment, if_revision)
     if "name" in changes.fields_set:
         segment.name = changes.name
@@ -312,11 +305,8 @@ def update(
     return segment if changes.tags is None else _reload(session, segment.id)
 
 
-def delete(
-    session: Session, principal: Principal, segment: Segment, if_revision: int | None
-) -> None:
+def delete(session: Session, segment: Segment, if_revision: int | None) -> None:
     """Delete ``segment``, as loaded by ``get`` in this session."""
-    require(principal, Permission.DELETE_SEGMENT, target(segment))
     # Subnet creation locks the network row too, so no subnet can bind to
     # this segment between the check and the delete (FOR UPDATE: no-op on
     # SQLite).  Network first, then the segment, read again under its lock:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from segmentd import errors
-from segmentd.authz import Permission, Principal, can, require, visible
+from segmentd.authz import Permission, Principal, Scope
 from segmentd.db.base import Page
 from segmentd.db.models import (
     Network,
@@ -32,7 +33,6 @@ from segmentd.db.models import (
     SubnetTag,
 )
 from segmentd.services import host_mapping, standard
-from segmentd.services import segments as segment_service
 from segmentd.services import subnet_rules as rules
 from segmentd.services.query import (
     Filter,
@@ -78,7 +78,11 @@ LIST_SPEC = QuerySpec(
     tags=TagTable(SubnetTag, SubnetTag.subnet_id, Subnet.id),
 )
 
-_LOAD = (selectinload(Subnet.allocation_pools), selectinload(Subnet.tags))
+_LOAD = (
+    selectinload(Subnet.allocation_pools),
+    selectinload(Subnet.tags),
+    joinedload(Subnet.network, innerjoin=True).load_only(Network.project_id, Network.shared),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +124,9 @@ def _network_shared() -> ColumnElement[bool]:
     return shared
 
 
-def _scoped(principal: Principal) -> Select[Subnet]:
+def _scoped(scope: Scope) -> Select[Subnet]:
     """Neutron's get_subnet: admin, the subnet's project, or a shared network."""
-    return select(Subnet).where(
-        visible(principal, Subnet.project_id, _network_shared(), Permission.GET_SUBNET)
-    )
+    return select(Subnet).where(scope.where(Subnet.project_id, _network_shared()))
 
 
 def _reload(session: Session, subnet_id: str, lock: bool = False) -> Subnet:
@@ -135,56 +137,74 @@ def _reload(session: Session, subnet_id: str, lock: bool = False) -> Subnet:
     return subnet
 
 
-def get(session: Session, principal: Principal, subnet_id: str) -> Subnet:
-    subnet = session.scalars(
-        _scoped(principal).options(*_LOAD).where(Subnet.id == subnet_id)
-    ).first()
-    if subnet is None or not can(principal, Permission.GET_SUBNET):
+def target(subnet: Subnet) -> dict[str, object]:
+    """What policy rules about a subnet may read, its network's owner included
+    (Neutron's ``network:tenant_id``)."""
+    network = subnet.network
+    return {
+        "id": subnet.id,
+        "project_id": subnet.project_id,
+        "tenant_id": subnet.project_id,
+        "network_id": subnet.network_id,
+        "segment_id": subnet.segment_id,
+        "shared": network.shared,
+        "network:project_id": network.project_id,
+        "network:tenant_id": network.project_id,
+    }
+
+
+def get(session: Session, scope: Scope, subnet_id: str, lock: bool = False) -> Subnet:
+    """The subnet ``scope`` sees, or a 404.
+
+    ``lock``: for a change.  Locks are taken in one order everywhere, the
+    network row and then its children, so the subnet is found, its network
+    locked, and the subnet read again under its own lock: the revision
+    compared and incremented is the committed one.
+    """
+    stmt = _scoped(scope).options(*_LOAD).where(Subnet.id == subnet_id)
+    subnet = session.scalars(stmt).first()
+    if subnet is None or not scope.allows(target(subnet)):
         raise errors.SubnetNotFound(subnet_id=subnet_id)
+    if lock:
+        session.execute(select(Network.id).where(Network.id == subnet.network_id).with_for_update())
+        subnet = _reload(session, subnet.id, lock=True)
     return subnet
 
 
-def list_(session: Session, principal: Principal, query: ListQuery) -> Page:
-    if not can(principal, Permission.GET_SUBNET):
-        return Page([], False)
-    return list_page(session, principal, _scoped(principal), LIST_SPEC, query, Subnet.id, _LOAD)
+def list_(session: Session, scope: Scope, query: ListQuery, *conditions: Any) -> Page:
+    """A page of the subnets ``scope`` sees; ``conditions`` narrow it."""
+    scoped = _scoped(scope).where(*conditions)
+    return list_page(session, scope.principal, scoped, LIST_SPEC, query, Subnet.id, _LOAD)
 
 
-def list_for_segment(
-    session: Session, principal: Principal, segment_id: str, query: ListQuery
-) -> Page:
-    """Subnets bound to one segment: the address ranges reachable on it (admin view)."""
-    segment = segment_service.get(session, principal, segment_id)
-    scoped = _scoped(principal).where(Subnet.segment_id == segment.id)
-    return list_page(session, principal, scoped, LIST_SPEC, query, Subnet.id, _LOAD)
+def on_segment(segment_id: str) -> ColumnElement[bool]:
+    """Subnets bound to one segment: the address ranges reachable on it."""
+    return Subnet.segment_id == segment_id
 
 
-def list_for_host(session: Session, principal: Principal, host: str, query: ListQuery) -> Page:
-    """Subnets a port on ``host`` can use: those bound to segments mapped to it.
-
-    The operator's view the incumbent lacks: which address ranges reach a
-    host, through the segment-host mapping (admin, like that mapping).
-    """
-    if not can(principal, Permission.GET_SEGMENT_HOST_MAPPING, {"project_id": None}):
-        return Page([], False)
-    reachable = Subnet.segment_id.in_(host_mapping.reachable_segments(host))
-    return list_page(
-        session, principal, _scoped(principal).where(reachable), LIST_SPEC, query, Subnet.id, _LOAD
-    )
+def on_host(host: str) -> ColumnElement[bool]:
+    """Subnets a port on ``host`` can use: those bound to segments mapped to it
+    (the operator's view the incumbent lacks)."""
+    return Subnet.segment_id.in_(host_mapping.reachable_segments(host))
 
 
 # Writing ----------------------------------------------------------------------------
 
 
 def _lock_network(session: Session, principal: Principal, network_id: str) -> Network:
-    """The visible network, row-locked until commit (FOR UPDATE is a no-op on SQLite)."""
+    """The network, if the caller may see it, row-locked until commit
+    (FOR UPDATE is a no-op on SQLite): a cross-entity rule, the parent's
+    own visibility."""
+    seen = Scope(principal, Permission.GET_NETWORK)
     stmt = (
         select(Network)
-        .where(Network.id == network_id, visible(principal, Network.project_id, Network.shared))
+        .where(Network.id == network_id, seen.where(Network.project_id, Network.shared))
         .with_for_update()
     )
     network = session.scalars(stmt).first()
-    if network is None or not can(principal, Permission.GET_NETWORK):
+    if network is None or not seen.allows(
+        {"project_id": network.project_id, "shared": network.shared}
+    ):
         raise errors.NetworkNotFound(net_id=network_id)
     return network
 
@@ -255,15 +275,6 @@ def _check_all_or_none(session: Session, network_id: str, routed: bool) -> None:
     raise errors.SubnetsNotAllAssociatedWithSegments(network_id=network_id, reason=reason)
 
 
-def _require_writer(principal: Principal, subnet: Subnet, network_project: str) -> None:
-    """Neutron's update/delete_subnet: admin, a member of the subnet's project or the network owner.
-
-    The caller can see this subnet, so refusing says nothing new: 403.
-    """
-    if not principal.is_admin and principal.project_id not in (subnet.project_id, network_project):
-        raise errors.Forbidden()
-
-
 def _store_pools(session: Session, subnet_id: str, pools: list[rules.Pool]) -> None:
     session.execute(
         sql_delete(SubnetAllocationPool).where(SubnetAllocationPool.subnet_id == subnet_id)
@@ -275,16 +286,37 @@ def _store_pools(session: Session, subnet_id: str, pools: list[rules.Pool]) -> N
         session.execute(sql_insert(SubnetAllocationPool), rows)
 
 
-def create(session: Session, principal: Principal, spec: SubnetSpec) -> Subnet:
-    require(principal, Permission.CREATE_SUBNET)
-    if spec.segment_id is not None:
-        require(principal, Permission.CREATE_SUBNET_SEGMENT_ID)
-    if spec.project_id not in (None, principal.project_id) and not principal.is_admin:
-        raise errors.Forbidden()
+def _create_target(
+    principal: Principal, spec: SubnetSpec, network_project: str
+) -> dict[str, object]:
+    project = spec.project_id or principal.project_id
+    return {
+        "project_id": project,
+        "tenant_id": project,
+        "network_id": spec.network_id,
+        "segment_id": spec.segment_id,
+        "network:project_id": network_project,
+        "network:tenant_id": network_project,
+    }
+
+
+def create(session: Session, scope: Scope, spec: SubnetSpec) -> Subnet:
+    """Neutron's create_subnet rule reads the network's owner: a project adds
+    subnets only to its own networks, shared or not (admins to any)."""
+    principal = scope.principal
+    # Decided first as if the network were the caller's own, so a caller who
+    # may not create such a subnet at all gets 403, never whether a network
+    # exists; then on the network found.
+
+    def check(network_project: str) -> None:
+        resource = _create_target(principal, spec, network_project)
+        scope.require(resource)
+        if spec.segment_id is not None:
+            scope.require_attribute("segment_id", resource)
+
+    check(principal.project_id)
     network = _lock_network(session, principal, spec.network_id)
-    if not principal.is_admin and network.project_id != principal.project_id:
-        # Neutron: a project may add subnets only to its own networks, shared or not.
-        raise errors.Forbidden()
+    check(network.project_id)
     addressing = _addressing(spec)
     _check_cidr_free(session, network.id, addressing.network)
     if spec.segment_id is not None:
@@ -335,33 +367,17 @@ def _change_segment(session: Session, subnet: Subnet, segment_id: str | None) ->
     subnet.segment_id = segment_id
 
 
-def _for_write(
-    session: Session, principal: Principal, subnet_id: str, permission: Permission
-) -> Subnet:
-    subnet = get(session, principal, subnet_id)
-    require(principal, permission)
-    # Locks in one order everywhere: the network row, then its children.
-    # The subnet is read again under its own lock, so the revision compared
-    # and incremented is the committed one (concurrent PUTs serialise here).
-    network = session.scalars(
-        select(Network).where(Network.id == subnet.network_id).with_for_update()
-    ).one()
-    subnet = _reload(session, subnet.id, lock=True)
-    _require_writer(principal, subnet, network.project_id)
-    return subnet
-
-
 def update(
     session: Session,
-    principal: Principal,
-    subnet_id: str,
+    scope: Scope,
+    subnet: Subnet,
     changes: SubnetUpdate,
     if_revision: int | None,
 ) -> Subnet:
-    subnet = _for_write(session, principal, subnet_id, Permission.UPDATE_SUBNET)
+    """Apply ``changes`` to ``subnet``, as loaded (locked) by ``get``."""
     given = changes.fields_set
     if "segment_id" in given:
-        require(principal, Permission.UPDATE_SUBNET_SEGMENT_ID)
+        scope.require_attribute("segment_id", target(subnet))
     standard.check_revision(subnet, if_revision)
     network = ipaddress.ip_network(subnet.cidr)
     gateway = (
@@ -410,8 +426,8 @@ def update(
     return _reload(session, subnet.id)
 
 
-def delete(session: Session, principal: Principal, subnet_id: str, if_revision: int | None) -> None:
-    subnet = _for_write(session, principal, subnet_id, Permission.DELETE_SUBNET)
+def delete(session: Session, subnet: Subnet, if_revision: int | None) -> None:
+    """Delete ``subnet``, as loaded (locked) by ``get``."""
     standard.check_revision(subnet, if_revision)
     # Pools and tags go with it through ON DELETE CASCADE.
     session.execute(sql_delete(Subnet).where(Subnet.id == subnet.id))

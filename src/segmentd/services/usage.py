@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from segmentd.authz import Permission, Principal, admin_only, can
+from segmentd.authz import Scope
 from segmentd.config import IdRange
 from segmentd.db.base import Page
 from segmentd.db.models import NetworkSegmentRange, Segment
@@ -57,6 +57,11 @@ class RangeUsage:
     @property
     def free(self) -> int:
         return self.size - self.used
+
+    @property
+    def id(self) -> str:
+        """The range's id: a page marker."""
+        return self.row.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,16 +116,12 @@ def range_usage(session: Session, row: NetworkSegmentRange, next_free: int) -> R
     )
 
 
-def list_(
-    session: Session, principal: Principal, query: ListQuery
-) -> tuple[Page, list[RangeUsage]]:
-    """A page of ranges (the ranges' own filters and sort keys) with their usage."""
+def list_(session: Session, scope: Scope, query: ListQuery) -> Page:
+    """A page of ranges (the ranges' own filters and sort keys), as their usage."""
     next_free = int(query.filters.pop("next_free", [DEFAULT_NEXT_FREE])[-1])
-    if not can(principal, Permission.GET_ALLOCATION_USAGE, {"project_id": None, "tenant_id": None}):
-        return Page([], False), []
-    scoped = select(Range).where(admin_only(principal, Permission.GET_ALLOCATION_USAGE))
-    page = list_page(session, principal, scoped, LIST_SPEC, query, Range.id)
-    return page, [range_usage(session, row, next_free) for row in page.items]
+    scoped = select(Range).where(scope.where(Range.project_id, Range.shared))
+    page = list_page(session, scope.principal, scoped, LIST_SPEC, query, Range.id)
+    return Page([range_usage(session, row, next_free) for row in page.items], page.has_more)
 
 
 def merge(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -42,7 +42,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd.api.wire import REQUEST_ID_HEADER
@@ -204,7 +204,7 @@ class Metrics:
             self.pool_checked_out.set(pool.checkedout())
             self.pool_size.set(pool.size())
 
-    def render(self, engine: Engine, sessions: sessionmaker[Session]) -> bytes:
+    def render(self, engine: Engine, session: Session) -> bytes:
         """The exposition: this process's (or every worker's) metrics, then the pools."""
         self.observe_pool(engine)
         if self.multiprocess:
@@ -215,7 +215,7 @@ class Metrics:
         else:
             assert self.registry is not None  # noqa: S101 - set whenever not multiprocess
             own = generate_latest(self.registry)
-        return own + generate_latest(_pool_registry(sessions))
+        return own + generate_latest(_pool_registry(session))
 
 
 class _Families(Collector):
@@ -226,7 +226,7 @@ class _Families(Collector):
         return self.families
 
 
-def _pool_registry(sessions: sessionmaker[Session]) -> CollectorRegistry:
+def _pool_registry(session: Session) -> CollectorRegistry:
     ids = GaugeMetricFamily(
         "segmentd_segmentation_ids",
         "Segmentation IDs in the configured ranges, used or free, per type and physical network",
@@ -237,8 +237,7 @@ def _pool_registry(sessions: sessionmaker[Session]) -> CollectorRegistry:
         "Segmentation IDs in the union of the ranges, per type and physical network",
         labels=["network_type", "physical_network"],
     )
-    with sessions() as session, session.begin():
-        pools = usage.pool_usage(session)
+    pools = usage.pool_usage(session)
     for pool in pools:
         physnet = pool.physical_network or ""
         ids.add_metric([pool.network_type, physnet, "used"], pool.used)

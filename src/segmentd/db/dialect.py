@@ -1,0 +1,37 @@
+"""What differs between SQLite and PostgreSQL, in one place.
+
+Services ask these questions instead of branching on dialect names
+themselves: an ``INSERT`` with ``ON CONFLICT``, a transaction-scoped lock
+named by a key, whether the database serialises writers on its own.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert(session: Session, table: Any) -> Any:
+    """``INSERT`` with ``on_conflict_do_nothing``/``do_update`` for the session's database."""
+    return postgresql.insert(table) if is_postgres(session) else sqlite.insert(table)
+
+
+def lock(session: Session, name: str, *, exclusive: bool = True) -> None:
+    """A lock named ``name`` until the transaction ends (shared or exclusive).
+
+    PostgreSQL: an advisory transaction lock.  SQLite needs none: its
+    writers take the database lock at ``BEGIN IMMEDIATE`` and run one at a time.
+    """
+    if not is_postgres(session):
+        return
+    key = zlib.crc32(name.encode())
+    take = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+    session.execute(select(take(key)))
