@@ -53,6 +53,10 @@ BENCH_PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway local bench 
 # measured) but with limits no benchmark reaches.
 UNTHROTTLED = {
     f"SEGMENTD_RATELIMIT_{klass}": "100000000/minute" for klass in ("READ", "WRITE", "REPORT")
+} | {
+    # Quotas are checked (their cost is measured) but never reached.
+    f"SEGMENTD_QUOTA_{resource}": "-1"
+    for resource in ("NETWORK", "SUBNET", "SEGMENT")
 }
 
 

@@ -75,6 +75,10 @@ class Permission(StrEnum):
     # Operations: the audit trail and allocation usage
     GET_AUDIT_EVENT = "get_audit_event"
     GET_ALLOCATION_USAGE = "get_allocation_usage"
+    # Quotas
+    GET_QUOTA = "get_quota"
+    UPDATE_QUOTA = "update_quota"
+    DELETE_QUOTA = "delete_quota"
     # What any authenticated caller may read: versions, extensions, the API schema
     GET_API_DISCOVERY = "get_api_discovery"
     # The built-in identity service (Keystone's rule names)
@@ -160,6 +164,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("get_segment_host_mapping", ADMIN, "Show segment-host mappings"),
     Rule("get_audit_event", ADMIN, "List the audit trail"),
     Rule("get_allocation_usage", ADMIN, "Show used and free segmentation IDs per range"),
+    Rule("get_quota", ADMIN_OR_PROJECT_READER, "Show a project's quotas and usage"),
+    Rule("update_quota", ADMIN, "Set a project's quotas"),
+    Rule("delete_quota", ADMIN, "Reset a project's quotas to the defaults"),
     Rule("get_api_discovery", "@", "List API versions, resources, extensions and the schema"),
     # Keystone's service_admin_or_token_subject: a token's own user, an
     # admin, or a service (which validates tokens on behalf of others).

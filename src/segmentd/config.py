@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     # costs a memory-hard hash, so a handful of addresses must not be able
     # to keep the CPU busy.
     ratelimit_login_address: str = "30/minute"
+    # Per-project quotas (Neutron's defaults; -1: unlimited).  Admins set a
+    # project's own with PUT /v2.0/quotas/{project_id}.
+    quota_network: int = Field(default=100, ge=-1)
+    quota_subnet: int = Field(default=100, ge=-1)
+    quota_segment: int = Field(default=100, ge=-1)
     # Refused anonymous writes: the first per client address and route in
     # this window is an audit event; the rest are counted into one event.
     audit_denial_window_seconds: float = Field(default=60.0, gt=0, le=86400)
@@ -289,6 +294,13 @@ class Settings(BaseSettings):
 
     def default_tenant_type(self) -> str:
         return next(v.strip() for v in self.tenant_network_types.split(",") if v.strip())
+
+    def quota_defaults(self) -> dict[str, int]:
+        return {
+            "network": self.quota_network,
+            "subnet": self.quota_subnet,
+            "segment": self.quota_segment,
+        }
 
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -167,6 +167,10 @@ class SegmentInUse(InUse):
     message = "Segment %(segment_id)s cannot be deleted: %(reason)s."
 
 
+class OverQuota(Conflict):
+    message = "Quota exceeded for resources: %(overs)s."
+
+
 class NetworkSegmentRangeOverlaps(Conflict):
     message = "Network segment range overlaps with range(s) with id %(range_id)s"
 

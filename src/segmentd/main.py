@@ -15,6 +15,7 @@ from segmentd.api import (
     identity,
     networks,
     ops,
+    quotas,
     root,
     segments,
     subnets,
@@ -78,6 +79,7 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
         limits=build_limits(settings),
         slots=HandlerSlots.for_settings(settings),
         denials=audit.DenialCounter(settings.audit_denial_window_seconds),
+        quotas=settings.quota_defaults(),
     )
 
 
@@ -119,6 +121,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         segment_range_routes.router,
         agents.router,
         host_mapping.router,
+        quotas.router,
         root.router,
         identity.router,
         ops.router,

@@ -34,6 +34,7 @@ def test_concurrent_creations_across_processes(database_url: str, engine: Engine
     env = {
         "SEGMENTD_NETWORK_VLAN_RANGES": f"physnet1:1:{VLAN_POOL}",
         "SEGMENTD_ENVIRONMENT": "test",
+        "SEGMENTD_QUOTA_SEGMENT": "-1",  # 248 segments in one project
     }
     with ExitStack() as stack:
         bases = [stack.enter_context(running_server(database_url, env=env)) for _ in range(SERVERS)]

@@ -82,7 +82,9 @@ async def create_network(call: CallOf, body: schemas.NetworkCreateBody) -> Respo
 
     def create(c: Call) -> Network:
         retries = rt.settings.allocation_retries
-        return networks.create(c.db, c.allowed, spec, rt.drivers, rt.tenant_types, retries)
+        return networks.create(
+            c.db, c.allowed, spec, rt.drivers, rt.tenant_types, retries, rt.quotas
+        )
 
     return await call.run(create, render.one("network", view, status=201))
 

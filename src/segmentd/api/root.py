@@ -72,6 +72,12 @@ EXTENSIONS = (
         "Filter parameters validation",
         "Provides validation on filter parameters.",
     ),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    (
+        "quota_details",
+        "Quota details management support",
+        "Expose functions for quotas usage statistics per project",
+    ),
     ("agent", "agent", "The agent management extension."),
 )
 

@@ -78,6 +78,8 @@ class Runtime:
     token_cache: tokens.TokenCache = field(default_factory=lambda: tokens.TokenCache(0))
     slots: HandlerSlots = field(default_factory=HandlerSlots)
     denials: audit.DenialCounter = field(default_factory=audit.DenialCounter)
+    # Per-project quota defaults by resource (``settings.quota_defaults``).
+    quotas: dict[str, int] = field(default_factory=dict)
 
     def reads_inline(self) -> bool:
         """May a bounded read run on the event loop?  Only on an embedded

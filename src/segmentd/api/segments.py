@@ -38,7 +38,9 @@ async def create_segment(call: CallOf, body: schemas.SegmentCreateBody) -> Respo
 
     def create(c: Call) -> Any:
         retries = rt.settings.allocation_retries
-        return segments.create(c.db, c.allowed, req.network_id, spec, rt.drivers, retries, req.tags)
+        return segments.create(
+            c.db, c.allowed, req.network_id, spec, rt.drivers, retries, rt.quotas, req.tags
+        )
 
     return await call.run(create, render.one("segment", view, status=201))
 

@@ -55,7 +55,8 @@ async def create_subnet(call: CallOf, body: schemas.SubnetCreateBody) -> Respons
         tags=req.tags or [],
     )
     return await call.run(
-        lambda c: subnets.create(c.db, c.allowed, spec), render.one("subnet", view, status=201)
+        lambda c: subnets.create(c.db, c.allowed, spec, c.runtime.quotas),
+        render.one("subnet", view, status=201),
     )
 
 

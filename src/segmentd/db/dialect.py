@@ -24,14 +24,15 @@ def insert(session: Session, table: Any) -> Any:
     return postgresql.insert(table) if is_postgres(session) else sqlite.insert(table)
 
 
-def lock(session: Session, name: str, *, exclusive: bool = True) -> None:
-    """A lock named ``name`` until the transaction ends (shared or exclusive).
+def lock(session: Session, *names: str, exclusive: bool = True) -> None:
+    """Locks named ``names`` until the transaction ends (shared or exclusive),
+    taken in one statement, in a fixed order (no deadlock between takers).
 
-    PostgreSQL: an advisory transaction lock.  SQLite needs none: its
-    writers take the database lock at ``BEGIN IMMEDIATE`` and run one at a time.
+    PostgreSQL: advisory transaction locks.  SQLite needs none: its writers
+    take the database lock at ``BEGIN IMMEDIATE`` and run one at a time.
     """
-    if not is_postgres(session):
+    if not is_postgres(session) or not names:
         return
-    key = zlib.crc32(name.encode())
     take = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
-    session.execute(select(take(key)))
+    keys = sorted({zlib.crc32(name.encode()) for name in names})
+    session.execute(select(*(take(key) for key in keys)))

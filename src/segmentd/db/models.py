@@ -281,6 +281,18 @@ class AgentPhysnet(Base):
     agent_type: Mapped[str] = mapped_column(String(AGENT_TYPE_LEN))
 
 
+class Quota(Base):
+    """A project's limit on one resource, where it differs from the default."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (CheckConstraint('"limit" >= -1', name="limit"),)
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # -1: unlimited (Neutron's convention).
+    limit: Mapped[int] = mapped_column(BigInteger)
+
+
 # Identity tables share the metadata (migrations, fixtures); they live in
 # their own module.
 from segmentd.db.audit import AuditEvent  # noqa: E402
@@ -296,6 +308,7 @@ __all__ = [
     "NetworkSegmentRangeTag",
     "NetworkTag",
     "Project",
+    "Quota",
     "RoleAssignment",
     "Segment",
     "SegmentTag",

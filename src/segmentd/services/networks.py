@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Select, exists, false, select, true
@@ -13,8 +14,8 @@ from segmentd import errors
 from segmentd.authz import Permission, Scope
 from segmentd.db.base import Page
 from segmentd.db.models import Network, NetworkTag, Segment, Subnet
+from segmentd.services import quotas, standard
 from segmentd.services import segments as segment_service
-from segmentd.services import standard
 from segmentd.services.allocation import SegmentSpec, TypeDriver
 from segmentd.services.query import (
     CustomFilter,
@@ -150,9 +151,13 @@ def create(
     drivers: dict[str, TypeDriver],
     tenant_types: list[str],
     retries: int,
+    quota: Mapping[str, int],
 ) -> Network:
     _check_create_policy(scope, spec)
     principal = scope.principal
+    project = spec.project_id or principal.project_id
+    adding = {"network": 1, "segment": len(spec.segments or [None])}
+    quotas.check(session, quota, project, adding)
     network = Network(
         project_id=spec.project_id or principal.project_id,
         name=spec.name,

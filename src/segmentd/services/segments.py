@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ from segmentd.authz import Permission, Principal, Scope
 from segmentd.config import IdRange
 from segmentd.db.base import Page
 from segmentd.db.models import Network, Segment, SegmentTag, Subnet
-from segmentd.services import segment_ranges, standard
+from segmentd.services import quotas, segment_ranges, standard
 from segmentd.services.allocation import SegmentSpec, TypeDriver, claim
 from segmentd.services.query import (
     Filter,
@@ -131,6 +131,7 @@ def create(
     spec: SegmentSpec,
     drivers: dict[str, TypeDriver],
     retries: int,
+    quota: Mapping[str, int],
     tags: list[str] | None = None,
 ) -> Segment:
     # Decide before any write, and before telling whether the network exists:
@@ -145,6 +146,7 @@ def create(
     scope.require(_create_target(principal, network, spec))
     if network is None:
         raise errors.NetworkNotFound(net_id=network_id)
+    quotas.check(session, quota, network.project_id, {"segment": 1})
     segment = add_to_network(
         session, network, spec, drivers, retries, tags, limited_to_pools=not principal.is_admin
     )

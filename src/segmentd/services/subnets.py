@@ -14,6 +14,7 @@ claim overlapping CIDRs.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from segmentd.db.models import (
     SubnetAllocationPool,
     SubnetTag,
 )
-from segmentd.services import host_mapping, standard
+from segmentd.services import host_mapping, quotas, standard
 from segmentd.services import subnet_rules as rules
 from segmentd.services.query import (
     Filter,
@@ -300,7 +301,7 @@ def _create_target(
     }
 
 
-def create(session: Session, scope: Scope, spec: SubnetSpec) -> Subnet:
+def create(session: Session, scope: Scope, spec: SubnetSpec, quota: Mapping[str, int]) -> Subnet:
     """Neutron's create_subnet rule reads the network's owner: a project adds
     subnets only to its own networks, shared or not (admins to any)."""
     principal = scope.principal
@@ -317,6 +318,7 @@ def create(session: Session, scope: Scope, spec: SubnetSpec) -> Subnet:
     check(principal.project_id)
     network = _lock_network(session, principal, spec.network_id)
     check(network.project_id)
+    quotas.check(session, quota, spec.project_id or principal.project_id, {"subnet": 1})
     addressing = _addressing(spec)
     _check_cidr_free(session, network.id, addressing.network)
     if spec.segment_id is not None:
