@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     agent_down_time: int = 75
     agent_heartbeat_write_interval: int = 35
     max_agents_per_report: int = 1000
+    # Distinct physical networks one agent may report (all its mappings
+    # together; more answer 400).  A bulk report writes up to
+    # max_agents_per_report x this many rows in one transaction, which on
+    # SQLite every other write waits for.
+    max_physnets_per_agent: int = 64
     # Operations.  Logs: level and format (one JSON object per line, or text).
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: Literal["json", "text"] = "json"
@@ -230,6 +235,8 @@ class Settings(BaseSettings):
     def _agent_timing(self) -> Settings:
         if self.max_agents_per_report < 1 or self.agent_down_time < 2:
             raise ValueError("max_agents_per_report and agent_down_time must be positive")
+        if self.max_physnets_per_agent < 1:
+            raise ValueError("max_physnets_per_agent must be positive")
         if not 0 <= self.agent_heartbeat_write_interval * 2 <= self.agent_down_time:
             raise ValueError("agent_heartbeat_write_interval must be at most agent_down_time / 2")
         return self

@@ -34,7 +34,9 @@ Params = Annotated[ListParams, Depends(list_params(agents.LIST_SPEC, wire.AGENT_
 
 def _policy(ctx: Context) -> ReportPolicy:
     s = ctx.runtime.settings
-    return ReportPolicy(s.max_agents_per_report, s.agent_heartbeat_write_interval)
+    return ReportPolicy(
+        s.max_agents_per_report, s.agent_heartbeat_write_interval, s.max_physnets_per_agent
+    )
 
 
 def _view(ctx: Context, agent: Agent, fields: list[str]) -> dict[str, object]:
