@@ -133,7 +133,14 @@ class RequestGuards:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = await self._read_body(scope, receive)
+        try:
+            body = await self._read_body(scope, receive)
+        except errors.RequestBodyIncomplete as exc:
+            # The client left, or took too long (http_limits), before its body
+            # was complete: never act on part of a body.  Nobody will read
+            # this answer; it names the outcome in the access log.
+            await self._answer(scope, receive, send, exc)
+            return
         if body is None:
             too_large = errors.RequestBodyTooLarge(maximum=self.max_body)
             await self._answer(scope, receive, send, too_large)
@@ -191,7 +198,10 @@ class RequestGuards:
                 await task
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The whole body, or None when it is larger than allowed."""
+        """The whole body, or None when it is larger than allowed.
+
+        Raises ``RequestBodyIncomplete`` when the client is gone before the end.
+        """
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -204,7 +214,7 @@ class RequestGuards:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                break  # disconnected: the app sees an empty body and its own disconnect
+                raise errors.RequestBodyIncomplete()
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
