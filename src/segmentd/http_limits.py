@@ -1,9 +1,9 @@
 """Limits on reading a request, enforced by the HTTP protocol before the app runs (CWE-400).
 
 uvicorn's httptools protocol accepts a request head of any size (httptools
-re-copies a header value on every read, so a 64 MiB header cost seconds of
-the worker's CPU while it served nobody else), and waits for ever for a head
-or a body that never completes.  ``GuardedHttpToolsProtocol`` is that
+re-copies a header value on every read, so its cost grows with the square of
+its size, and the worker serves nobody else meanwhile), and waits for ever
+for a head or a body that never completes.  ``GuardedHttpToolsProtocol`` is that
 protocol plus, per connection, the limits production servers apply (nginx
 ``large_client_header_buffers`` and ``client_*_timeout``, gunicorn
 ``limit_request_*``):
