@@ -131,7 +131,9 @@ def run(backend: str, url: str, hosts: int) -> list[Row]:
     rt = build_runtime(settings)
     engine = rt.db.writer
     policy = ReportPolicy(
-        max_agents=BULK, heartbeat_write_interval=settings.agent_heartbeat_write_interval
+        max_agents=BULK,
+        heartbeat_write_interval=settings.agent_heartbeat_write_interval,
+        max_physnets=settings.max_physnets_per_agent,
     )
     rows: list[Row] = []
 

@@ -26,6 +26,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from segmentd.api.observability import log_config, prepare_multiproc_dir
+    from segmentd.http_limits import HttpLimits, protocol_class
 
     settings = load_settings()
     if args.upgrade:
@@ -51,6 +52,9 @@ def _serve(args: argparse.Namespace) -> int:
             log_config=log_config(level, args.log_format or settings.log_format),
             access_log=False,  # segmentd.access logs each request, with route and principal
             timeout_graceful_shutdown=args.graceful_timeout,
+            # Bounds on reading requests (README, "Limits and guards").
+            http=protocol_class(HttpLimits.from_settings(settings)),
+            limit_concurrency=settings.http_max_connections,
         )
     finally:
         if metrics_dir is not None and owned:

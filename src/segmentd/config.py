@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     agent_down_time: int = 75
     agent_heartbeat_write_interval: int = 35
     max_agents_per_report: int = 1000
+    # Distinct physical networks one agent may report (all its mappings
+    # together; more answer 400).  A bulk report writes up to
+    # max_agents_per_report x this many rows in one transaction, which on
+    # SQLite every other write waits for.
+    max_physnets_per_agent: int = 64
     # Operations.  Logs: level and format (one JSON object per line, or text).
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: Literal["json", "text"] = "json"
@@ -139,6 +144,17 @@ class Settings(BaseSettings):
     # committed is rolled back (0 disables the deadline).
     max_request_body_bytes: int = 4 * 1024 * 1024
     request_timeout_seconds: float = 30.0
+    # Reading a request, before the app runs (``http_limits``): the request
+    # target (414 beyond), header fields in bytes and in number (431), the
+    # time a head and then a body may take to arrive (408), and the
+    # connections a worker serves at once (uvicorn's limit_concurrency:
+    # requests beyond it answer 503).
+    http_max_url_bytes: int = 16 * 1024
+    http_max_header_bytes: int = 32 * 1024
+    http_max_header_count: int = 100
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 30.0
+    http_max_connections: int = 1000
     # Threads that run handlers, per worker.  Handlers mostly hold the GIL,
     # so past a few threads they only fight over it (16 clients listing on
     # SQLite: 296 req/s on anyio's default 40 threads, 490 on 2).  Unset: 2
@@ -223,6 +239,16 @@ class Settings(BaseSettings):
             raise ValueError("max_request_body_bytes must be >= 1024, request_timeout_seconds >= 0")
         if self.sqlite_busy_timeout_ms < 0 or self.db_statement_timeout_ms < 0:
             raise ValueError("database timeouts must not be negative")
+        http_bounds = (
+            self.http_max_url_bytes,
+            self.http_max_header_bytes,
+            self.http_max_header_count,
+            self.http_header_timeout_seconds,
+            self.http_body_timeout_seconds,
+            self.http_max_connections,
+        )
+        if min(http_bounds) <= 0:
+            raise ValueError("http_* limits and timeouts must be positive")
         rates = [
             self.ratelimit_read,
             self.ratelimit_write,
@@ -245,6 +271,8 @@ class Settings(BaseSettings):
     def _agent_timing(self) -> Settings:
         if self.max_agents_per_report < 1 or self.agent_down_time < 2:
             raise ValueError("max_agents_per_report and agent_down_time must be positive")
+        if self.max_physnets_per_agent < 1:
+            raise ValueError("max_physnets_per_agent must be positive")
         if not 0 <= self.agent_heartbeat_write_interval * 2 <= self.agent_down_time:
             raise ValueError("agent_heartbeat_write_interval must be at most agent_down_time / 2")
         return self

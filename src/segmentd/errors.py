@@ -126,6 +126,14 @@ class TooManyAgents(PayloadTooLarge):
     message = "A bulk report may carry at most %(maximum)s agents."
 
 
+class RequestBodyIncomplete(BadRequest):
+    message = "The request body ended before its announced length."
+
+
+class TooManyPhysicalNetworks(BadRequest):
+    message = "Agent on host %(host)s reports more than %(maximum)s physical networks."
+
+
 # Not found --------------------------------------------------------------------
 
 

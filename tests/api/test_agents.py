@@ -140,6 +140,56 @@ def test_bulk_cap(make_api: Callable[..., Api], snapshot: Snapshot) -> None:
     assert ok.status_code == 200
 
 
+def test_physnets_per_agent_cap(make_api: Callable[..., Api], snapshot: Snapshot) -> None:
+    capped = make_api(max_physnets_per_agent=3)
+    before = snapshot()
+
+    def linux_bridge(host: str, bridges: list[str], interfaces: list[str]) -> dict[str, Any]:
+        configurations = {
+            "bridge_mappings": {p: f"br-{p}" for p in bridges},
+            "interface_mappings": {p: f"if-{p}" for p in interfaces},
+        }
+        return {"host": host, "agent_type": LB, "binary": "lb", "configurations": configurations}
+
+    # Counted over all of an agent's mappings together; one agent over the
+    # cap refuses the whole bulk report.
+    over = [
+        ("/v2.0/agents/report", {"agent": ovs("h1", "p1", "p2", "p3", "p4")}),
+        (
+            "/v2.0/agents/report/bulk",
+            {"agents": [ovs("h0", "p1"), linux_bridge("h2", ["p1", "p2"], ["p3", "p4"])]},
+        ),
+    ]
+    for path, body in over:
+        error = assert_error(capped.post(path, body), 400, "TooManyPhysicalNetworks")
+        assert error["message"].startswith("Agent on host h")
+    assert snapshot() == before
+    # At the cap; a physnet in two mappings counts once.
+    at_cap = [ovs("h1", "p1", "p2", "p3"), linux_bridge("h2", ["p1", "p2"], ["p1", "p3"])]
+    resp = capped.post("/v2.0/agents/report/bulk", {"agents": at_cap})
+    assert resp.status_code == 200, resp.text
+    assert [r["result"] for r in resp.json()["agents"]] == ["created", "created"]
+    physnets = sorted((row[2], row[1]) for row in snapshot()["agent_physnets"])
+    assert physnets == [(host, p) for host in ("h1", "h2") for p in ("p1", "p2", "p3")]
+
+
+def test_bulk_report_writes_in_batches(api: Api, engine: Engine) -> None:
+    # A bulk report is one batch per table whatever its size: the agents'
+    # upsert, the replaced physnets' delete and their insert.
+    with count_statements(engine) as counter:
+        resp = api.post(
+            "/v2.0/agents/report/bulk",
+            {"agents": [ovs(f"h{i}", "p1", "p2", "p3") for i in range(50)]},
+        )
+    assert resp.status_code == 200, resp.text
+    assert len(counter.reads) == 1, counter.statements
+    assert [w.split()[0:3] for w in counter.writes] == [
+        ["INSERT", "INTO", "agents"],
+        ["DELETE", "FROM", "agent_physnets"],
+        ["INSERT", "INTO", "agent_physnets"],
+    ]
+
+
 def test_update_agent(api: Api) -> None:
     agent = report(api, ovs("compute-1", "physnet1"))
     resp = api.put(

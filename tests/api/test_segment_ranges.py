@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,10 +12,10 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 
 from segmentd.api.runtime import Runtime
-from segmentd.db.models import NetworkSegmentRange
+from segmentd.db.models import NetworkSegmentRange, Segment
 from segmentd.main import build_runtime
 from segmentd.services.segment_ranges import sync_default_ranges
 from tests.client import Api
@@ -390,3 +391,35 @@ def test_every_vlan_range_lists_available_as_integers(api: Api) -> None:
     available = api.get(f"{PATH}/{body['id']}").json()["network_segment_range"]["available"]
     assert all(isinstance(i, int) for i in available)
     assert len(available) == 4094 - len(body["used"])
+
+
+def test_alternating_used_ids_are_listed_in_order_and_bounded(
+    make_api: Callable[..., Api], engine: Engine
+) -> None:
+    # The shape that made listing quadratic: every other ID used.
+    api = make_api(segment_range_detail_max=50)
+    net = api.create_network(name="n", project_id="alice", **{"provider:network_type": "local"})
+    body = create_range(api, network_type="gre", minimum=1, maximum=1000)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Segment),
+            [
+                {
+                    "id": str(uuid.uuid4()),
+                    "network_id": net["id"],
+                    "network_type": "gre",
+                    "segmentation_id": 2 * i + 1,
+                    "segment_index": i + 1,
+                }
+                for i in range(300)
+            ],
+        )
+    listed = api.get(PATH, params={"network_type": "gre"}).json()["network_segment_ranges"]
+    for shown in listed:
+        assert list(shown["used"]) == [str(2 * i + 1) for i in range(50)]
+        assert set(shown["used"].values()) == {"alice"}
+        assert shown["used_count"] == 300
+        assert shown["available"] == [2 * i for i in range(1, 51)]
+        assert shown["available_ranges"] == [[2 * i, 2 * i] for i in range(1, 51)]
+    mine = next(r for r in listed if r["id"] == body["id"])
+    assert mine["available_count"] == 1000 - 300

@@ -30,7 +30,9 @@ Params = Annotated[ListParams, Depends(list_params(agents.LIST_SPEC, wire.AGENT_
 
 def _policy(call: Call) -> ReportPolicy:
     s = call.runtime.settings
-    return ReportPolicy(s.max_agents_per_report, s.agent_heartbeat_write_interval)
+    return ReportPolicy(
+        s.max_agents_per_report, s.agent_heartbeat_write_interval, s.max_physnets_per_agent
+    )
 
 
 def view(call: Call, agent: Agent) -> dict[str, Any]:

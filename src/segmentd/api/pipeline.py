@@ -43,6 +43,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from segmentd import errors
@@ -345,7 +346,12 @@ async def admit(request: Request, op: Operation) -> Call:
             _flush_later(rt)
         raise
     if request.method in BODY_METHODS:
-        await request.body()  # within max_request_body_bytes (guards), else 413
+        try:
+            await request.body()  # within max_request_body_bytes (guards), else 413
+        except ClientDisconnect:
+            # The client left, or was too slow (http_limits), before its body
+            # was complete: never act on part of a body, and no 500 either.
+            raise errors.RequestBodyIncomplete() from None
     return Call(request, rt, op, principal)
 
 

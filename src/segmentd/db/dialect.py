@@ -10,8 +10,9 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 
@@ -22,6 +23,14 @@ def is_postgres(session: Session) -> bool:
 def insert(session: Session, table: Any) -> Any:
     """``INSERT`` with ``on_conflict_do_nothing``/``do_update`` for the session's database."""
     return postgresql.insert(table) if is_postgres(session) else sqlite.insert(table)
+
+
+def json_array_elements(session: Session, array: Any) -> Any:
+    """A table of the elements of a JSON array parameter, column ``value``:
+    PostgreSQL's ``jsonb_array_elements``, SQLite's ``json_each``."""
+    if is_postgres(session):
+        return func.jsonb_array_elements(cast(array, JSONB)).table_valued("value")
+    return func.json_each(array).table_valued("value")
 
 
 def lock(session: Session, *names: str, exclusive: bool = True) -> None:

@@ -15,6 +15,16 @@ A report carries the host's full state and is reconciled idempotently:
 
 So a steady agent costs one read per report, and one small write every
 ``heartbeat_write_interval`` seconds, instead of a write per report.
+
+Everything that needs no database (bounds, normalisation, fingerprints, the
+physnet rows as JSON) is computed by ``prepare`` before the first statement:
+on SQLite the transaction holds the one write lock from its first statement
+to its commit, and every other write waits for it.  Inside it, each table
+gets one statement: the agents one batched upsert, their physnets one
+``INSERT ... SELECT`` that the database unpacks from a single JSON parameter
+(no per-row work in Python while the lock is held).  A report is bounded by
+``max_agents_per_report`` agents of ``max_physnets_per_agent`` physical
+networks each.
 """
 
 from __future__ import annotations
@@ -26,7 +36,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select, update
+import orjson
+from sqlalchemy import String, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from segmentd import errors
@@ -77,6 +88,7 @@ class AgentReport:
 class ReportPolicy:
     max_agents: int
     heartbeat_write_interval: int
+    max_physnets: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +106,12 @@ class _Normalized:
     physnets: frozenset[str]
     fingerprint: str
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.report.host, self.report.agent_type)
 
-def normalize(report: AgentReport) -> _Normalized:
+
+def normalize(report: AgentReport, max_physnets: int) -> _Normalized:
     """Apply the per-agent-type rules and fingerprint the result."""
     rule = AGENT_TYPES.get(report.agent_type)
     if rule is None:
@@ -111,12 +127,41 @@ def normalize(report: AgentReport) -> _Normalized:
             for physnet, dev in sorted(report.configurations[key].items())
         }
     physnets = frozenset(p for mapping in configs.values() for p in mapping)
+    if len(physnets) > max_physnets:
+        raise errors.TooManyPhysicalNetworks(maximum=max_physnets, host=report.host)
     canonical = json.dumps(
         [report.agent_type, report.binary, report.topic, configs],
         sort_keys=True,
         separators=(",", ":"),
     )
     return _Normalized(report, configs, physnets, hashlib.sha256(canonical.encode()).hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A checked report and its rows, built before the transaction writes."""
+
+    items: list[_Normalized]  # in request order
+    # Per agent, its physnet rows as JSON array elements: [host, agent_type, physnet].
+    physnet_rows: dict[tuple[str, str], str]
+
+
+def prepare(reports: Sequence[AgentReport], policy: ReportPolicy) -> _Prepared:
+    """Bounds, normalisation, fingerprints and rows: all the work that needs no database."""
+    if len(reports) > policy.max_agents:
+        raise errors.TooManyAgents(maximum=policy.max_agents)
+    items = [normalize(r, policy.max_physnets) for r in reports]
+    keys = {n.key for n in items}
+    if len(keys) != len(items):
+        raise errors.InvalidInput(error_message="an agent appears twice in one report")
+    rows = {n.key: _json_rows(n.key, sorted(n.physnets)) for n in items}
+    return _Prepared(items, rows)
+
+
+def _json_rows(key: tuple[str, str], physnets: list[str]) -> str:
+    """``[host, agent_type, physnet]`` arrays, comma-separated (see ``_insert_physnets``)."""
+    host, agent_type = key
+    return orjson.dumps([[host, agent_type, p] for p in physnets]).decode()[1:-1]
 
 
 def report_state(
@@ -128,42 +173,38 @@ def report_state(
     """Reconcile one or many agent reports in the caller's transaction.
 
     Host names and shapes were checked by the API schema; the per-type
-    rules are checked here."""
+    rules are checked here (``prepare``, before anything is written)."""
     scope.require()
-    if len(reports) > policy.max_agents:
-        raise errors.TooManyAgents(maximum=policy.max_agents)
-    items = [normalize(r) for r in reports]
-    keys = [(n.report.host, n.report.agent_type) for n in items]
-    if len(set(keys)) != len(keys):
-        raise errors.InvalidInput(error_message="an agent appears twice in one report")
-    if not items:
+    prepared = prepare(reports, policy)
+    if not prepared.items:
         return []
     now = utcnow()
-    stored = _stored(session, sorted({k[0] for k in keys}))
+    stored = _stored(session, sorted({n.key[0] for n in prepared.items}))
     fresh_after = now - dt.timedelta(seconds=policy.heartbeat_write_interval)
 
     results: dict[tuple[str, str], ReportResult] = {}
     touch: list[str] = []
     changed: list[_Normalized] = []
-    for item, key in zip(items, keys, strict=True):
-        row = stored.get(key)
+    for item in prepared.items:
+        row = stored.get(item.key)
         if row is None or row.config_hash != item.fingerprint or item.report.start_flag:
             changed.append(item)
             continue
         if row.heartbeat_timestamp > fresh_after:
-            results[key] = ReportResult(row.id, *key, "unchanged")
+            results[item.key] = ReportResult(row.id, *item.key, "unchanged")
         else:
             touch.append(row.id)
-            results[key] = ReportResult(row.id, *key, "heartbeat")
+            results[item.key] = ReportResult(row.id, *item.key, "heartbeat")
     if touch:
         session.execute(
             update(Agent).where(Agent.id.in_(sorted(touch))).values(heartbeat_timestamp=now)
         )
     if changed:
-        for item, agent_id in _write_changed(session, changed, now):
-            key = (item.report.host, item.report.agent_type)
-            results[key] = ReportResult(agent_id, *key, "updated" if key in stored else "created")
-    return [results[k] for k in keys]
+        ids = _write_changed(session, changed, prepared.physnet_rows, now)
+        for item in changed:
+            result = "updated" if item.key in stored else "created"
+            results[item.key] = ReportResult(ids[item.key], *item.key, result)
+    return [results[n.key] for n in prepared.items]
 
 
 def _stored(session: Session, hosts: list[str]) -> dict[tuple[str, str], Any]:
@@ -177,31 +218,39 @@ def _stored(session: Session, hosts: list[str]) -> dict[tuple[str, str], Any]:
 def _write_changed(
     session: Session,
     changed: list[_Normalized],
+    physnet_rows: dict[tuple[str, str], str],
     now: dt.datetime,
-) -> list[tuple[_Normalized, str]]:
-    changed.sort(key=lambda n: (n.report.host, n.report.agent_type))  # one lock order
+) -> dict[tuple[str, str], str]:
+    changed = sorted(changed, key=lambda n: n.key)  # one lock order
     ids = _upsert_agents(session, changed, now)
-    agent_ids = [ids[(n.report.host, n.report.agent_type)] for n in changed]
     # The physnets are the mapping's only stored input (host_mapping derives
     # the rest), so replacing them is the whole reconciliation.
+    agent_ids = [ids[n.key] for n in changed]
     session.execute(delete(AgentPhysnet).where(AgentPhysnet.agent_id.in_(agent_ids)))
-    new_rows = [
-        {
-            "agent_id": agent_id,
-            "physical_network": physnet,
-            "host": item.report.host,
-            "agent_type": item.report.agent_type,
-        }
-        for item, agent_id in zip(changed, agent_ids, strict=True)
-        for physnet in sorted(item.physnets)
-    ]
-    if new_rows:
-        # executemany: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues").
-        stmt = dialect.insert(session, AgentPhysnet)
-        session.execute(
-            stmt.on_conflict_do_nothing(index_elements=["agent_id", "physical_network"]), new_rows
-        )
-    return list(zip(changed, agent_ids, strict=True))
+    rows = "[" + ",".join(filter(None, (physnet_rows[n.key] for n in changed))) + "]"
+    if rows != "[]":
+        session.execute(_insert_physnets(session, rows))
+    return ids
+
+
+def _insert_physnets(session: Session, rows_json: str) -> Any:
+    """``INSERT ... SELECT`` of every physnet row of the report, from one JSON parameter.
+
+    Up to max_agents x max_physnets rows: as a JSON array the database
+    unpacks them itself and finds each agent's id by the (host, agent_type)
+    index, so the transaction spends nothing per row in Python (an
+    ``executemany`` spent more in SQLAlchemy's parameter handling than
+    SQLite did inserting).
+    """
+    elements = dialect.json_array_elements(session, bindparam("rows", rows_json, type_=String))
+    host, agent_type, physnet = (
+        elements.c.value.op("->>", return_type=String)(i) for i in range(3)
+    )
+    source = select(Agent.id, physnet, Agent.host, Agent.agent_type).join_from(
+        elements, Agent, (Agent.host == host) & (Agent.agent_type == agent_type)
+    )
+    columns = ["agent_id", "physical_network", "host", "agent_type"]
+    return insert(AgentPhysnet).from_select(columns, source)
 
 
 def _upsert_agents(

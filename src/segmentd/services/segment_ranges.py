@@ -135,21 +135,26 @@ def sync_default_ranges(session: Session, configured: Iterable[IdRange]) -> None
 # Allocation pools -----------------------------------------------------------------
 
 
-def subtract(lo: int, hi: int, holes: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``[lo, hi]`` minus the given inclusive intervals."""
-    pieces = [(lo, hi)]
-    for h_lo, h_hi in holes:
-        next_pieces = []
-        for p_lo, p_hi in pieces:
-            if h_hi < p_lo or h_lo > p_hi:
-                next_pieces.append((p_lo, p_hi))
-                continue
-            if p_lo < h_lo:
-                next_pieces.append((p_lo, h_lo - 1))
-            if h_hi < p_hi:
-                next_pieces.append((h_hi + 1, p_hi))
-        pieces = next_pieces
-    return pieces
+def subtract(
+    lo: int, hi: int, holes: Iterable[tuple[int, int]], limit: int | None = None
+) -> list[tuple[int, int]]:
+    """``[lo, hi]`` minus the given inclusive intervals: the free runs, in order.
+
+    One sweep over the holes in order (a sorted merge), so the cost is linear
+    in the holes (Timsort takes already sorted input, as ``usage`` passes it,
+    in one pass); with ``limit``, the sweep stops once that many runs are found.
+    """
+    runs: list[tuple[int, int]] = []
+    start = lo  # the lowest ID not yet known to be in a hole
+    for h_lo, h_hi in sorted(holes):
+        if start > hi or h_lo > hi or (limit is not None and len(runs) >= limit):
+            break
+        if h_lo > start:
+            runs.append((start, h_lo - 1))
+        start = max(start, h_hi + 1)
+    if start <= hi and (limit is None or len(runs) < limit):
+        runs.append((start, hi))
+    return runs
 
 
 def usable_pools(
@@ -239,7 +244,7 @@ def usage(session: Session, r: Range, cap: int) -> Usage:
         )
     # Free runs are known up to the last used ID read (all of them unless truncated).
     end = rows[cap][0] - 1 if truncated else r.maximum
-    runs = subtract(r.minimum, end, [(i, i) for i in used])
+    runs = subtract(r.minimum, end, [(i, i) for i in used], limit=cap)
     return Usage(
         used=used,
         used_count=used_count,
