@@ -81,7 +81,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./segmentd.db"
-    public_url: str = "http://127.0.0.1:9696"
+    public_url: str | None = None
     # Neutron ml2 options, same syntax.
     network_vlan_ranges: str = "physnet1:1000:2999,physnet2:1000:2999"
     flat_networks: str = "*"
@@ -279,6 +279,15 @@ class Settings(BaseSettings):
 
     def default_tenant_type(self) -> str:
         return next(v.strip() for v in self.tenant_network_types.split(",") if v.strip())
+
+    def public_base(self, served: str) -> str:
+        """The URL the token catalog advertises: ``public_url``, else the one served.
+
+        ``served`` is the scheme, host and port the request reached, so a
+        server on any port advertises itself unless told otherwise (a proxy
+        in front sets ``public_url``).
+        """
+        return (self.public_url or served).rstrip("/")
 
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

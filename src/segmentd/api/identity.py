@@ -124,7 +124,7 @@ def _domain(domain_id: str) -> dict[str, str]:
 
 def _catalog(request: Request) -> list[dict[str, Any]]:
     settings = runtime(request).settings
-    base, region = settings.public_url.rstrip("/"), settings.region_name
+    base, region = settings.public_base(str(request.base_url)), settings.region_name
 
     def service(kind: str, name: str, url: str) -> dict[str, Any]:
         endpoints = [
