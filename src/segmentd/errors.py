@@ -222,6 +222,10 @@ class UserNotFound(NotFound):
     message = "Could not find user: %(user)s."
 
 
+class RoleNotFound(NotFound):
+    message = "Could not find role: %(role)s."
+
+
 class ProjectExists(Conflict):
     message = "Project %(name)s already exists."
 

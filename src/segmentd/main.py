@@ -14,6 +14,7 @@ from segmentd.api import (
     guards,
     host_mapping,
     identity,
+    identity_admin,
     networks,
     ops,
     root,
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         host_mapping.router,
         root.router,
         identity.router,
+        identity_admin.router,
         ops.router,
     )
     for router in routers:

@@ -129,13 +129,9 @@ def list_projects(
     session: Session,
     name: str | None = None,
     domain_id: str | None = None,
-    only_id: str | None = None,
     limit: int | None = None,
 ) -> list[Project]:
-    """By name then id; ``only_id`` narrows to one project (a non-admin's own)."""
     stmt = select(Project).order_by(Project.name, Project.id)
-    if only_id is not None:
-        stmt = stmt.where(Project.id == only_id)
     if name is not None:
         stmt = stmt.where(Project.name == name)
     if domain_id is not None:
