@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from segmentd import __version__, identity_cli, listen
+from segmentd.cli_output import add_format_option, render
 from segmentd.config import load_settings
 from segmentd.db import migrate
 
@@ -121,6 +122,23 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> int:
+    """The settings in force (environment, then the config file, then defaults)."""
+    from pydantic import SecretStr
+
+    settings = load_settings()
+    rows: list[dict[str, object]] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = "(set)"
+        elif name == "database_url":
+            value = safe_url(value)
+        rows.append({"setting": name, "value": value})
+    print(render(rows, ("setting", "value"), args.format))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="segmentd")
     top.add_argument("--version", action="version", version=f"segmentd {__version__}")
@@ -159,6 +177,11 @@ def parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser("upgrade", help="apply migrations")
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(func=_db_upgrade)
+    shown = sub.add_parser(
+        "settings", help="the settings in force (SEGMENTD_* variables, then segmentd.toml)"
+    )
+    add_format_option(shown)
+    shown.set_defaults(func=_settings)
     identity_cli.add_commands(sub)
     return top
 
