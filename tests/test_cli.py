@@ -246,3 +246,24 @@ def test_deletes_that_would_strand_the_service_are_refused(run: Run, fresh_url: 
     )
     ok(run("user", "delete", "admin"))
     assert [u["name"] for u in _rows(run, "user", "list")] == ["root2"]
+
+
+def test_settings_in_force_hide_secrets(tmp_path: Path) -> None:
+    (tmp_path / "segmentd.toml").write_text('region_name = "RegionTwo"\nmax_fields = 7\n')
+    env = {
+        "SEGMENTD_CONFIG_FILE": str(tmp_path / "segmentd.toml"),
+        "SEGMENTD_DATABASE_URL": "postgresql+psycopg://segmentd:db-secret@db.example/segmentd",
+        "SEGMENTD_METRICS_TOKEN": "metrics-secret-0123456789",
+        "SEGMENTD_MAX_FIELDS": "9",  # the environment wins over the file
+    }
+    done = segmentd(tmp_path, env, "settings", "-f", "json")
+    shown = {row["setting"]: row["value"] for row in json.loads(ok(done))}
+    assert shown["database_url"] == "postgresql+psycopg://segmentd:***@db.example/segmentd"
+    assert shown["metrics_token"] == "(set)"  # noqa: S105 - the placeholder shown
+    assert (shown["region_name"], shown["max_fields"], shown["public_url"]) == (
+        "RegionTwo",
+        9,
+        None,
+    )
+    assert "secret" not in done.stdout
+    assert not (tmp_path / "segmentd.db").exists()
