@@ -17,8 +17,11 @@ PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 .PHONY: install install-run run settings-doc test lint audit test-sqlite test-postgres bench clean
 
+# A current pip: the venv's own (23.x on Python 3.11) resolves and installs
+# this dependency tree markedly slower (bench/RESULTS-operator.md).
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[client]"

@@ -7,7 +7,8 @@
 # directory, runs `make TARGET` there (default `run`) on a free loopback port,
 # and reports the seconds from `make` to the first answered /healthz and to
 # the first answered `openstack network list` through the catalog, and the
-# size of the venv.  With TARGET=install it times the install alone.
+# size of the venv.  With TARGET=install it times the install alone (wall
+# and CPU seconds: CPU moves less with the neighbours' load).
 # Results: bench/RESULTS-operator.md.  Uses pip's cache as it finds it.
 set -euo pipefail
 repo=${1:-$(git rev-parse --show-toplevel)}
@@ -21,8 +22,11 @@ since() { python3 -c "print(f'{$(now) - $1:.1f}')"; }
 
 start=$(now)
 if [ "$target" = install ]; then
-    make install-run >make.log 2>&1
-    echo "make install-run: $(since "$start") s, venv $(du -sm .venv | cut -f1) MB"
+    # What `make run` installs (before the client extra existed: everything).
+    make -n install-run >/dev/null 2>&1 && what=install-run || what=install
+    TIMEFORMAT="make $what: %R s wall, %U s user + %S s sys CPU"
+    time make "$what" >make.log 2>&1
+    echo "venv: $(du -sm .venv | cut -f1) MB, $(ls .venv/lib/python3*/site-packages | wc -l) entries in site-packages"
     rm -rf "$work"
     exit 0
 fi
