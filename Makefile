@@ -1,33 +1,49 @@
-# Two commands do everything on a fresh machine with Python 3.11:
-#   make run    set up, migrate, bootstrap the admin user and serve on SQLite (./segmentd.db)
-#   make test   set up, lint and run the whole suite on SQLite and PostgreSQL
+# Two commands do everything on a fresh machine with Python 3.11 or 3.12:
+#   make run    install what serving and the openstack CLI need, migrate,
+#               bootstrap the admin user and serve on SQLite (./segmentd.db)
+#   make test   install the test and lint tools too, lint and run the whole
+#               suite on SQLite and PostgreSQL
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What is installed: serving + client (run), or everything (dev, a superset).
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 9696
 # The suite's PostgreSQL pass; set SEGMENTD_TEST_NO_POSTGRES=1 to skip it on purpose.
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint audit test-sqlite test-postgres bench clean
+.PHONY: install install-run run settings-doc test lint audit test-sqlite test-postgres bench clean
 
+# A current pip: the venv's own (23.x on Python 3.11) resolves and installs
+# this dependency tree markedly slower (bench/RESULTS-operator.md).
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-
-$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
 
-install: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[client]"
+	touch $(RUN_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[client,test,lint]"
+	touch $(RUN_STAMP) $(DEV_STAMP)
+
+install-run: $(RUN_STAMP)
+install: $(DEV_STAMP)
 
 # bootstrap is idempotent: the first run creates the admin user and prints its
-# password once; later runs only check it.  The catalog advertises the URL served.
-run: install
-	SEGMENTD_PUBLIC_URL=$${SEGMENTD_PUBLIC_URL:-http://$(HOST):$(PORT)} $(BIN)/segmentd bootstrap
-	SEGMENTD_PUBLIC_URL=$${SEGMENTD_PUBLIC_URL:-http://$(HOST):$(PORT)} $(BIN)/segmentd serve --host $(HOST) --port $(PORT)
+# password once; later runs only check it.  Unless SEGMENTD_PUBLIC_URL says
+# otherwise, the token catalog advertises the address served.
+run: install-run
+	$(BIN)/segmentd bootstrap
+	$(BIN)/segmentd serve --host $(HOST) --port $(PORT)
+
+# The README's settings table, regenerated from the Settings model.
+settings-doc: install-run
+	$(BIN)/python -m segmentd.settings_doc --write README.md
 
 lint: install
 	$(BIN)/ruff format --check src tests bench

@@ -86,6 +86,13 @@ class Permission(StrEnum):
     REVOKE_TOKEN = "identity:revoke_token"  # noqa: S105 - a rule name
     GET_PROJECT = "identity:get_project"
     LIST_PROJECTS = "identity:list_projects"
+    LIST_USERS = "identity:list_users"
+    GET_USER = "identity:get_user"
+    LIST_ROLES = "identity:list_roles"
+    GET_ROLE = "identity:get_role"
+    LIST_ROLE_ASSIGNMENTS = "identity:list_role_assignments"
+    # The identity write calls, always refused naming the segmentd command.
+    REACH_IDENTITY_WRITES = "identity:reach_writes"
 
 
 # Neutron's secure-RBAC building blocks (neutron/conf/policies/base.py).
@@ -174,6 +181,16 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("identity:revoke_token", TOKEN_SUBJECT, "Revoke a token (X-Subject-Token)"),
     Rule("identity:get_project", OWN_PROJECT, "Show a project"),
     Rule("identity:list_projects", OWN_PROJECT, "List projects (others: their token's only)"),
+    Rule("identity:list_users", ADMIN, "List users"),
+    Rule("identity:get_user", f"({ADMIN}) or user_id:%(user_id)s", "Show a user (or oneself)"),
+    Rule("identity:list_roles", ADMIN, "List roles"),
+    Rule("identity:get_role", ADMIN, "Show a role"),
+    Rule("identity:list_role_assignments", ADMIN, "List role assignments"),
+    Rule(
+        "identity:reach_writes",
+        "@",
+        "Reach the identity write calls (answered 403 naming the segmentd command)",
+    ),
 )
 
 # Keystone's default implied roles: admin implies member implies reader.

@@ -79,123 +79,239 @@ def parse_tunnel_ranges(network_type: str, spec: str) -> list[IdRange]:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SEGMENTD_", extra="forbid")
 
-    environment: Literal["development", "test", "production"] = "development"
-    database_url: str = "sqlite:///./segmentd.db"
-    public_url: str = "http://127.0.0.1:9696"
-    # Neutron ml2 options, same syntax.
-    network_vlan_ranges: str = "physnet1:1000:2999,physnet2:1000:2999"
-    flat_networks: str = "*"
-    vni_ranges: str = "1:16777215"
-    geneve_vni_ranges: str = "1:16777215"
-    gre_id_ranges: str = "1:4294967295"
-    tenant_network_types: str = "vxlan"
-    # Bounds (CWE-400).
-    pagination_default_limit: int = 100
-    pagination_max_limit: int = 1000
-    max_filter_values: int = 100
-    max_sort_keys: int = 4
-    max_fields: int = 50
-    # Entries of a range's ``used``, ``available`` (integers, as openstackclient
-    # needs) and ``available_ranges`` per response; counts stay exact.  4094
-    # keeps every VLAN range complete, as the incumbent shows it.
-    segment_range_detail_max: int = 4094
-    db_statement_timeout_ms: int = 10_000
-    allocation_retries: int = 16
-    # "token": every /v2.0 request needs an X-Auth-Token issued by the
-    # built-in identity service.  "noauth" (development and tests only): no
-    # token, the caller names its project and roles in headers.
-    auth_strategy: Literal["token", "noauth"] = "token"
-    token_ttl_seconds: int = 3600
-    # Seconds a validated token is trusted without a database read (0: never).
-    # A revocation or role change made through another process takes effect
-    # within this time; through the same process, at once.
-    token_cache_seconds: float = 5.0
-    max_token_ttl_seconds: int = 400 * 86400
-    # oslo.policy overrides (YAML or JSON), Neutron's rule names.
-    policy_file: str | None = None
-    region_name: str = "RegionOne"
-    # argon2id cost (RFC 9106 second recommended option by default).
-    password_time_cost: int = 3
-    password_memory_kib: int = 65536
-    password_parallelism: int = 4
-    # Agents and host mapping.  An agent is alive while its last heartbeat is
-    # younger than agent_down_time.  An unchanged report only rewrites the
-    # heartbeat once the stored one is heartbeat_write_interval old, so keep
-    # (agent report interval + heartbeat_write_interval) < agent_down_time.
-    agent_down_time: int = 75
-    agent_heartbeat_write_interval: int = 35
-    max_agents_per_report: int = 1000
-    # Distinct physical networks one agent may report (all its mappings
-    # together; more answer 400).  A bulk report writes up to
-    # max_agents_per_report x this many rows in one transaction, which on
-    # SQLite every other write waits for.
-    max_physnets_per_agent: int = 64
-    # Operations.  Logs: level and format (one JSON object per line, or text).
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    log_format: Literal["json", "text"] = "json"
-    # /metrics: with a token, scrapers send "Authorization: Bearer <token>";
-    # without one, only loopback callers may scrape.
-    metrics_token: SecretStr | None = None
-    # /readyz answers from a probe at most this old (one probe per process).
-    readiness_cache_seconds: float = 1.0
-    # Request guards (CWE-400).  Bodies larger than max_request_body_bytes are
-    # refused with 413 before parsing.  A request still running after
-    # request_timeout_seconds is answered 503 and anything it would have
-    # committed is rolled back (0 disables the deadline).
-    max_request_body_bytes: int = 4 * 1024 * 1024
-    request_timeout_seconds: float = 30.0
-    # Reading a request, before the app runs (``http_limits``): the request
-    # target (414 beyond), header fields in bytes and in number (431), the
-    # time a head and then a body may take to arrive (408), and the
-    # connections a worker serves at once (uvicorn's limit_concurrency:
-    # requests beyond it answer 503).
-    http_max_url_bytes: int = 16 * 1024
-    http_max_header_bytes: int = 32 * 1024
-    http_max_header_count: int = 100
-    http_header_timeout_seconds: float = 10.0
-    http_body_timeout_seconds: float = 30.0
-    http_max_connections: int = 1000
-    # Threads that run handlers, per worker.  Handlers mostly hold the GIL,
-    # so past a few threads they only fight over it (16 clients listing on
-    # SQLite: 296 req/s on anyio's default 40 threads, 490 on 2).  Unset: 2
-    # on SQLite, 8 on PostgreSQL, whose round trips leave the GIL free (raise
-    # it when the database is far away).  On SQLite, writes also wait for a
-    # slot of their own, one, as SQLite has one writer.
-    handler_threads: int | None = Field(default=None, ge=1, le=1000)
-    sqlite_busy_timeout_ms: int = 10_000
-    # Rate limits (``limits`` syntax: "N/second|minute|hour|day"), per
-    # principal and class of request; unauthenticated requests count per
-    # client address; failed logins count per user name.  Memory storage is
-    # per process; ``redis://host:port/db`` shares counters between workers.
-    ratelimit_enabled: bool = True
-    ratelimit_storage_url: str = "memory://"
-    ratelimit_strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = (
-        "moving-window"
+    # Each description is the README's "Settings" table (``segmentd.settings_doc``
+    # renders it; a test fails when the README's copy differs).
+    environment: Literal["development", "test", "production"] = Field(
+        "development",
+        description="`production` refuses `noauth` and weak password hashing",
     )
-    ratelimit_key_prefix: str = "segmentd"
-    ratelimit_fail_open: bool = True
-    ratelimit_read: str = "12000/minute"
-    ratelimit_write: str = "3000/minute"
-    ratelimit_report: str = "60000/minute"
-    ratelimit_anonymous: str = "600/minute"
-    ratelimit_login: str = "10/minute"
-    # Every login attempt (right or wrong password) per client address: each
-    # costs a memory-hard hash, so a handful of addresses must not be able
-    # to keep the CPU busy.
-    ratelimit_login_address: str = "30/minute"
-    # Per-project quotas (Neutron's defaults; -1: unlimited).  Admins set a
-    # project's own with PUT /v2.0/quotas/{project_id}.
-    quota_network: int = Field(default=100, ge=-1)
-    quota_subnet: int = Field(default=100, ge=-1)
-    quota_segment: int = Field(default=100, ge=-1)
-    # Refused anonymous writes: the first per client address and route in
-    # this window is an audit event; the rest are counted into one event.
-    audit_denial_window_seconds: float = Field(default=60.0, gt=0, le=86400)
-    # Password hashes computed at once per worker; more logins wait in line.
-    password_hash_concurrency: int = Field(default=1, ge=1, le=64)
-    # Per-role overrides, e.g. {"service": {"report": "120000/minute"}}: a
-    # caller gets the most generous limit among its roles' overrides.
-    ratelimit_roles: dict[str, dict[str, str]] = {}
+    database_url: str = Field(
+        "sqlite:///./segmentd.db",
+        description="SQLite file (WAL; relative to the working directory) or "
+        "`postgresql+psycopg://user@host/db`",
+    )
+    public_url: str | None = Field(
+        None,
+        description="base URL the token catalog advertises; unset: the scheme, host and port "
+        "each request reached. Set it behind a proxy (`serve` warns when it does not "
+        "match the address it binds)",
+    )
+    # Neutron ml2 options, same syntax.
+    network_vlan_ranges: str = Field(
+        "physnet1:1000:2999,physnet2:1000:2999",
+        description="physnets and their allocatable VLANs (`physnet3` alone: explicit IDs only)",
+    )
+    flat_networks: str = Field(
+        "*", description="physnets allowed for flat segments (`*`: any known physnet)"
+    )
+    vni_ranges: str = Field("1:16777215", description="allocatable VXLAN VNIs")
+    geneve_vni_ranges: str = Field("1:16777215", description="allocatable Geneve VNIs")
+    gre_id_ranges: str = Field("1:4294967295", description="allocatable GRE keys")
+    tenant_network_types: str = Field(
+        "vxlan",
+        description="types tried, in order, for networks created without provider attributes",
+    )
+    allocation_retries: int = Field(
+        16, description="attempts to claim a free segmentation ID when others take it first"
+    )
+    # Bounds (CWE-400).
+    pagination_default_limit: int = Field(
+        100, description="page size when none is given (capped by `pagination_max_limit`)"
+    )
+    pagination_max_limit: int = Field(
+        1000,
+        description="largest page served: a larger `limit` is clamped (as Neutron does), "
+        "`limit=0` means this; a negative or non-integer `limit` is 400",
+    )
+    max_filter_values: int = Field(100, description="filter values per list query (more: 400)")
+    max_sort_keys: int = Field(4, description="`sort_key`s per list query (more: 400)")
+    max_fields: int = Field(50, description="`fields` per query (more: 400)")
+    segment_range_detail_max: int = Field(
+        4094,
+        description="entries of a network segment range's `used`, `available` and "
+        "`available_ranges` per response (the lowest ones); `used_count`, `available_count` "
+        "stay exact. 4094 keeps every VLAN range complete",
+    )
+    auth_strategy: Literal["token", "noauth"] = Field(
+        "token",
+        description="`token`: every `/v2.0` request needs an `X-Auth-Token` from the built-in "
+        "identity service; `noauth` (development and tests only): the caller names its "
+        "project and roles in `X-Project-Id` / `X-Roles`",
+    )
+    token_ttl_seconds: int = Field(
+        3600, description="lifetime of a token from a password login (and `token issue`'s default)"
+    )
+    token_cache_seconds: float = Field(
+        5.0,
+        description="how long a validated token is trusted without a database read (0: never); "
+        "a revocation or role change made through another process takes effect within it",
+    )
+    max_token_ttl_seconds: int = Field(
+        400 * 86400, description="longest `segmentd token issue --ttl` (agent tokens)"
+    )
+    policy_file: str | None = Field(
+        None, description="oslo.policy overrides (YAML or JSON) with Neutron's rule names"
+    )
+    region_name: str = Field("RegionOne", description="the region of the catalog's endpoints")
+    password_time_cost: int = Field(
+        3, description="argon2id passes (RFC 9106's second recommended option by default)"
+    )
+    password_memory_kib: int = Field(
+        65536, description="argon2id memory (below 19456 is refused in production)"
+    )
+    password_parallelism: int = Field(4, description="argon2id lanes")
+    password_hash_concurrency: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="password hashes computed at once per worker, always outside any "
+        "transaction; more logins wait their turn",
+    )
+    # Agents and host mapping: keep (report interval + heartbeat_write_interval)
+    # below agent_down_time.
+    agent_down_time: int = Field(
+        75, description="seconds without a heartbeat before an agent is reported dead"
+    )
+    agent_heartbeat_write_interval: int = Field(
+        35,
+        description="seconds: minimum age of the stored heartbeat before an unchanged report "
+        "rewrites it (at most `agent_down_time` / 2)",
+    )
+    max_agents_per_report: int = Field(1000, description="agents per bulk report (more: 413)")
+    max_physnets_per_agent: int = Field(
+        64,
+        description="distinct physical networks one agent may report, all its mappings "
+        "together (more: 400 `TooManyPhysicalNetworks`, nothing written); a bulk report "
+        "writes up to `max_agents_per_report` x this many rows in one transaction",
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="request and error logs (`serve --log-level` overrides it)"
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="`json` (one object per line) or `text` (`serve --log-format`)"
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="bearer token (16+ characters) scrapers send to `/metrics`; "
+        "unset: loopback callers only",
+    )
+    readiness_cache_seconds: float = Field(
+        1.0, description="how long a `/readyz` probe result is reused (per process)"
+    )
+    audit_denial_window_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="anonymous refused writes: the first per client address and route in the "
+        "window is an audit event, the rest one event with their count",
+    )
+    max_request_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        description="larger bodies answer 413 `RequestBodyTooLarge` before any parsing "
+        "(Content-Length and streamed bytes)",
+    )
+    request_timeout_seconds: float = Field(
+        30.0,
+        description="deadline: 503 `RequestTimeout` + `Retry-After`, and the request's "
+        "transaction is rolled back (0 disables)",
+    )
+    # Reading a request, before the app runs (``http_limits``).
+    http_max_url_bytes: int = Field(
+        16 * 1024, description="request target (path and query) in bytes (more: 414)"
+    )
+    http_max_header_bytes: int = Field(
+        32 * 1024, description="header fields of a request in bytes (more: 431)"
+    )
+    http_max_header_count: int = Field(100, description="header fields of a request (more: 431)")
+    http_header_timeout_seconds: float = Field(
+        10.0, description="time a request's head may take to arrive (then 408 and close)"
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0, description="time a request's body may take to arrive (then 408 and close)"
+    )
+    http_max_connections: int = Field(
+        1000,
+        description="connections a worker serves at once (uvicorn's `limit_concurrency`; "
+        "requests beyond it answer 503; idle keep-alive connections count)",
+    )
+    # Handlers mostly hold the GIL, so past a few threads they only fight over
+    # it (16 clients listing on SQLite: 296 req/s on anyio's default 40
+    # threads, 490 on 2); PostgreSQL's round trips leave the GIL free.
+    handler_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="threads running handlers per worker; unset: 2 on SQLite, 8 on "
+        "PostgreSQL (raise it for a distant database). On SQLite writes also queue for one "
+        "slot of their own",
+    )
+    db_statement_timeout_ms: int = Field(
+        10_000,
+        description="PostgreSQL `statement_timeout` on every connection (a cancelled "
+        "statement answers 503)",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        10_000, description="SQLite `busy_timeout`: how long a writer queues for the lock"
+    )
+    # Rate limits: ``limits`` syntax, "N/second|minute|hour|day".
+    ratelimit_enabled: bool = Field(True, description="rate limiting on or off")
+    ratelimit_storage_url: str = Field(
+        "memory://",
+        description="counters per process; `redis://host:6379/0` shares them between "
+        "workers and machines",
+    )
+    ratelimit_strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = Field(
+        "moving-window",
+        description="the `limits` library's strategies; with `memory://` the moving window "
+        "is segmentd's own (same decisions, O(1) per hit, no timer threads)",
+    )
+    ratelimit_key_prefix: str = Field(
+        "segmentd", description="namespace of the counters (several deployments on one Redis)"
+    )
+    ratelimit_fail_open: bool = Field(
+        True,
+        description="Redis unreachable: let requests through (logged, counted), or refuse "
+        "them with 503 `RateLimiterUnavailable`",
+    )
+    ratelimit_read: str = Field("12000/minute", description="per principal (token's user): GET")
+    ratelimit_write: str = Field("3000/minute", description="per principal: POST, PUT, DELETE")
+    ratelimit_report: str = Field(
+        "60000/minute",
+        description="per principal: agent reports (agents usually share one credential: size "
+        "it for the fleet)",
+    )
+    ratelimit_anonymous: str = Field(
+        "600/minute",
+        description="per client address: every request whose authentication fails "
+        "(identity routes included)",
+    )
+    ratelimit_login_address: str = Field(
+        "30/minute",
+        description="per client address: every login attempt, right or wrong (each costs a "
+        "memory-hard hash)",
+    )
+    ratelimit_login: str = Field(
+        "10/minute",
+        description="failed logins per user name and client address (per address, so nobody "
+        "can lock the real user out from elsewhere); successful logins are not counted",
+    )
+    ratelimit_roles: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='per-role overrides, e.g. `{"service": {"report": "120000/minute"}}`; '
+        "the most generous of the caller's roles wins",
+    )
+    # Quotas (Neutron's defaults); admins set a project's own with PUT /v2.0/quotas/{id}.
+    quota_network: int = Field(
+        100, ge=-1, description="networks per project unless set for it (-1: unlimited)"
+    )
+    quota_subnet: int = Field(
+        100, ge=-1, description="subnets per project unless set for it (-1: unlimited)"
+    )
+    quota_segment: int = Field(
+        100,
+        ge=-1,
+        description="segments on a project's networks unless set for it (-1: unlimited)",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -329,6 +445,15 @@ class Settings(BaseSettings):
             "subnet": self.quota_subnet,
             "segment": self.quota_segment,
         }
+
+    def public_base(self, served: str) -> str:
+        """The URL the token catalog advertises: ``public_url``, else the one served.
+
+        ``served`` is the scheme, host and port the request reached, so a
+        server on any port advertises itself unless told otherwise (a proxy
+        in front sets ``public_url``).
+        """
+        return (self.public_url or served).rstrip("/")
 
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -230,12 +230,43 @@ class UserNotFound(NotFound):
     message = "Could not find user: %(user)s."
 
 
+class RoleNotFound(NotFound):
+    message = "Could not find role: %(role)s."
+
+
 class ProjectExists(Conflict):
     message = "Project %(name)s already exists."
 
 
 class UserExists(Conflict):
     message = "User %(name)s already exists."
+
+
+class ProjectHasResources(InUse):
+    message = "Project %(project)s still owns %(what)s; delete them first."
+
+
+class LastAdmin(Conflict):
+    message = (
+        "%(what)s would remove the last admin role assignment; grant admin to another user first."
+    )
+
+
+class IdentityAdminOnly(Forbidden):
+    # The Keystone routes answer only what openstackclient's read-only
+    # commands ask; everything else is the operator's ``segmentd`` command.
+    message = "%(action)s is for admins here; an operator can run `segmentd %(command)s`."
+
+
+class IdentityNotManagedHere(Forbidden):
+    message = "%(action)s is not available over this API; use `segmentd %(command)s` on the server."
+
+
+# Admin commands (never raised by the API) ------------------------------------
+
+
+class DatabaseNotReady(SegmentdError):
+    message = "%(reason)s"
 
 
 # Subnets and routed networks ---------------------------------------------------

@@ -2,7 +2,9 @@
 
 Operator commands over the built-in identity store.  Passwords never travel
 on the command line: they come from an environment variable, standard input
-(``--password-stdin``) or an interactive prompt.
+(``--password-stdin``) or an interactive prompt.  Every command but
+``bootstrap`` (which migrates) first checks that the database exists and is
+migrated, and says which database it looked at when it is not.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from segmentd import errors
 from segmentd.authz import Policy
+from segmentd.cli_output import add_format_option, render
 from segmentd.config import Settings, load_settings
 from segmentd.db import migrate
-from segmentd.db.base import make_engine, make_sessionmaker, utcnow
+from segmentd.db.base import Database, utcnow
 from segmentd.db.identity import ROLE_NAMES, User
 from segmentd.identity import store, tokens
 from segmentd.identity.passwords import Passwords
@@ -33,12 +37,15 @@ USER_PASSWORD_ENV = "SEGMENTD_USER_PASSWORD"  # noqa: S105 - a variable name
 
 @contextmanager
 def _session(settings: Settings) -> Iterator[Session]:
-    engine = make_engine(settings.database_url, settings.db_statement_timeout_ms)
+    migrate.require_current(settings.database_url)
+    db = Database.open(
+        settings.database_url, settings.db_statement_timeout_ms, settings.sqlite_busy_timeout_ms
+    )
     try:
-        with make_sessionmaker(engine)() as session, session.begin():
+        with db.transaction(write=True) as session:
             yield session
     finally:
-        engine.dispose()
+        db.dispose()
 
 
 def _passwords(settings: Settings) -> Passwords:
@@ -51,11 +58,17 @@ def _run(
     body: Callable[[Settings, argparse.Namespace], int],
 ) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
+        settings = load_settings()
         try:
-            return body(load_settings(), args)
+            return body(settings, args)
         except errors.SegmentdError as exc:
             print(f"error: {exc.msg}", file=sys.stderr)
-            return 1
+        except SQLAlchemyError as exc:
+            # One line, never the driver's traceback (it can be 50 lines of SQL).
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"]
+            shown = migrate.shown_url(settings.database_url)
+            print(f"error: database {shown}: {reason[0]}", file=sys.stderr)
+        return 1
 
     return command
 
@@ -91,7 +104,11 @@ def _bootstrap(settings: Settings, args: argparse.Namespace) -> int:
         print(
             f"user {args.username!r} exists; ensured the admin role on project {args.project_name!r}"
         )
-    print(f"auth_url: {settings.public_url.rstrip('/')}/identity/v3")
+    print(f"database: {migrate.shown_url(settings.database_url)}")
+    if settings.public_url:
+        print(f"auth_url: {settings.public_url.rstrip('/')}/identity/v3")
+    else:
+        print("auth_url: <the address `segmentd serve` prints>/identity/v3")
     return 0
 
 
@@ -138,6 +155,96 @@ def _role(settings: Settings, args: argparse.Namespace) -> int:
             store.add_role(session, user, project, args.role)
         else:
             store.remove_role(session, user, project, args.role)
+    return 0
+
+
+def _print(rows: list[dict[str, object]], columns: tuple[str, ...], fmt: str) -> None:
+    text = render(rows, columns, fmt)
+    if text:
+        print(text)
+
+
+PROJECT_COLUMNS = ("id", "name", "description", "enabled")
+USER_COLUMNS = ("id", "name", "default_project", "enabled", "password", "roles")
+ASSIGNMENT_COLUMNS = ("user", "project", "role", "user_id", "project_id")
+
+
+def _project_list(settings: Settings, args: argparse.Namespace) -> int:
+    with _session(settings) as session:
+        rows = [
+            {"id": p.id, "name": p.name, "description": p.description, "enabled": p.enabled}
+            for p in store.list_projects(session)
+        ]
+    _print(rows, PROJECT_COLUMNS, args.format)
+    return 0
+
+
+def _project_delete(settings: Settings, args: argparse.Namespace) -> int:
+    with _session(settings) as session:
+        for name in args.projects:
+            store.delete_project(session, store.lookup_project(session, name))
+    return 0
+
+
+def _user_list(settings: Settings, args: argparse.Namespace) -> int:
+    with _session(settings) as session:
+        names = {p.id: p.name for p in store.list_projects(session)}
+        roles: dict[str, list[str]] = {}
+        for a in store.list_assignments(session):
+            roles.setdefault(a.user_id, []).append(f"{a.role} on {a.project_name}")
+        rows: list[dict[str, object]] = [
+            {
+                "id": u.id,
+                "name": u.name,
+                "default_project": names.get(u.default_project_id or ""),
+                "enabled": u.enabled,
+                # Token-only users (agents) have no password to log in with.
+                "password": u.password_hash is not None,
+                "roles": roles.get(u.id, []),
+            }
+            for u in store.list_users(session)
+        ]
+    _print(rows, USER_COLUMNS, args.format)
+    return 0
+
+
+def _user_delete(settings: Settings, args: argparse.Namespace) -> int:
+    with _session(settings) as session:
+        for name in args.users:
+            store.delete_user(session, store.lookup_user(session, name))
+    return 0
+
+
+def _user_set(settings: Settings, args: argparse.Namespace) -> int:
+    """A new password (the way back from a lost admin password); old tokens stop working."""
+    password = _read_password(args)
+    if password is None:
+        raise errors.InvalidInput(error_message="an empty password cannot be set")
+    with _session(settings) as session:
+        user = store.lookup_user(session, args.user)
+        revoked = store.reset_password(session, _passwords(settings), user, password, utcnow())
+    print(f"password of {user.name!r} changed; {revoked} live token(s) revoked")
+    return 0
+
+
+def _role_list(settings: Settings, args: argparse.Namespace) -> int:
+    with _session(settings) as session:
+        user = store.lookup_user(session, args.user) if args.user else None
+        project = store.lookup_project(session, args.project) if args.project else None
+        found = store.list_assignments(
+            session, user.id if user else None, project.id if project else None, args.role
+        )
+    rows: list[dict[str, object]] = [
+        {
+            "user": a.user_name,
+            "project": a.project_name,
+            "role": a.role,
+            "user_id": a.user_id,
+            "project_id": a.project_id,
+        }
+        for a in found
+    ]
+    _print(rows, ASSIGNMENT_COLUMNS, args.format)
     return 0
 
 
@@ -196,6 +303,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     create.add_argument("name")
     create.add_argument("--description", default="")
     create.set_defaults(func=_run(_project_create))
+    listing = project.add_parser("list", help="every project")
+    add_format_option(listing)
+    listing.set_defaults(func=_run(_project_list))
+    remove = project.add_parser(
+        "delete", help="delete projects that own no resources (their role assignments go too)"
+    )
+    remove.add_argument("projects", nargs="+", metavar="PROJECT", help="id or name")
+    remove.set_defaults(func=_run(_project_delete))
 
     user = sub.add_parser("user", help="identity users").add_subparsers(
         dest="user_command", required=True
@@ -211,6 +326,20 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     create.add_argument("--password-stdin", action="store_true")
     create.add_argument("--no-password", action="store_true", help="token-only user (agents)")
     create.set_defaults(func=_run(_user_create))
+    listing = user.add_parser("list", help="every user, with its role assignments")
+    add_format_option(listing)
+    listing.set_defaults(func=_run(_user_list))
+    remove = user.add_parser("delete", help="delete users (their assignments and tokens go too)")
+    remove.add_argument("users", nargs="+", metavar="USER", help="id or name")
+    remove.set_defaults(func=_run(_user_delete))
+    change = user.add_parser(
+        "set",
+        help=f"set a new password (from {USER_PASSWORD_ENV}, --password-stdin or a prompt); "
+        "revokes the user's tokens",
+    )
+    change.add_argument("user", help="id or name")
+    change.add_argument("--password-stdin", action="store_true")
+    change.set_defaults(func=_run(_user_set), no_password=False)
 
     role = sub.add_parser("role", help="role assignments").add_subparsers(
         dest="role_command", required=True
@@ -221,6 +350,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         cmd.add_argument("--project", required=True)
         cmd.add_argument("--role", required=True, choices=ROLE_NAMES)
         cmd.set_defaults(func=_run(_role))
+    listing = role.add_parser("list", help=f"role assignments (roles: {', '.join(ROLE_NAMES)})")
+    listing.add_argument("--user", help="only this user's (id or name)")
+    listing.add_argument("--project", help="only on this project (id or name)")
+    listing.add_argument("--role", choices=ROLE_NAMES)
+    add_format_option(listing)
+    listing.set_defaults(func=_run(_role_list))
 
     token = sub.add_parser("token", help="tokens").add_subparsers(
         dest="token_command", required=True

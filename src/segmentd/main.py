@@ -13,6 +13,7 @@ from segmentd.api import (
     guards,
     host_mapping,
     identity,
+    identity_admin,
     networks,
     ops,
     quotas,
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         quotas.router,
         root.router,
         identity.router,
+        identity_admin.router,
         ops.router,
     )
     for router in routers:

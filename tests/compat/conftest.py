@@ -3,7 +3,10 @@
 One server per test session (per xdist worker), on its own database (a temp
 SQLite file, or ``<prefix>_compat_<worker>`` beside the PostgreSQL test
 database), so the per-test table reset of the other suites never touches the
-identity rows these tests log in with.  The server's page size is tiny, so
+identity rows these tests log in with.  The server runs on a random port
+without ``SEGMENTD_PUBLIC_URL``, as ``segmentd serve --port N`` would: the
+clients find the network endpoint through the catalog, which must name the
+address served.  The server's page size is tiny, so
 every client list that returns more than a handful of items must follow
 ``*_links`` to see everything.
 """
@@ -103,7 +106,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[
         **{k: v for k, v in os.environ.items() if not k.startswith(("OS_", "SEGMENTD_"))},
         **SERVER_ENV,
         "SEGMENTD_DATABASE_URL": _compat_database(workdir, worker_id),
-        "SEGMENTD_PUBLIC_URL": base,
+        # No SEGMENTD_PUBLIC_URL: the catalog must name the random port served.
         "SEGMENTD_CONFIG_FILE": str(workdir / "absent.toml"),
     }
     boot = _segmentd({**env, "SEGMENTD_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD}, "bootstrap")

@@ -332,3 +332,42 @@ def test_errors_are_readable(cli: Cli) -> None:
     )
     assert "403" in forbidden and "Not authorized" in forbidden
     cli.ok("network", "delete", "cli-taken", "cli-member-net")
+
+
+def test_catalog_names_the_address_served(cli: Cli, cloud: Cloud) -> None:
+    # The server was started on a random port with public_url unset; every
+    # network command above reached it through this catalog.
+    catalog = cli.json("catalog", "list")
+    urls = {e["url"] for service in catalog for e in service["Endpoints"]}
+    assert urls == {cloud.base, f"{cloud.base}/identity/v3"}
+
+
+def test_identity_read_commands_for_an_admin(cli: Cli, cloud: Cloud) -> None:
+    users = {u["Name"]: u["ID"] for u in cli.json("user", "list")}
+    assert {"admin", "bob"} <= set(users)
+    bob = cli.json("user", "show", "bob")
+    assert (bob["id"], bob["default_project_id"]) == (users["bob"], cloud.member_project_id)
+    projects = {p["Name"]: p["ID"] for p in cli.json("project", "list")}
+    assert projects["demo"] == cloud.member_project_id
+    assert projects["admin"] == cloud.admin_project_id
+    assert {r["Name"] for r in cli.json("role", "list")} == {"admin", "member", "reader", "service"}
+    everyone = cli.json("role", "assignment", "list", "--names")
+    assert {"Role": "admin", "User": "admin@Default", "Project": "admin@Default"}.items() <= next(
+        a for a in everyone if a["User"] == "admin@Default"
+    ).items()
+    bobs = cli.json("role", "assignment", "list", "--user", "bob", "--project", "demo")
+    assert [(a["User"], a["Project"]) for a in bobs] == [(users["bob"], cloud.member_project_id)]
+    members = cli.json("role", "assignment", "list", "--role", "member", "--names")
+    assert [a["User"] for a in members] == ["bob@Default"]
+
+
+def test_identity_commands_refused_name_the_segmentd_command(cli: Cli) -> None:
+    refused = cli.fails("user", "list", cloud="segmentd-member")
+    assert "403" in refused and "`segmentd user list`" in refused
+    refused = cli.fails("role", "assignment", "list", cloud="segmentd-member")
+    assert "`segmentd role list`" in refused
+    refused = cli.fails("user", "create", "--password", "x-pass-1", "mallory")
+    assert "403" in refused and "`segmentd user create`" in refused
+    refused = cli.fails("project", "create", "other")
+    assert "`segmentd project create`" in refused
+    assert "mallory" not in {u["Name"] for u in cli.json("user", "list")}

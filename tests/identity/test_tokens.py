@@ -75,13 +75,26 @@ def test_password_login_by_names(web: TokenApi, alice: dict[str, Any]) -> None:
     (network,) = [s for s in token["catalog"] if s["type"] == "network"]
     assert network["name"] == "neutron"
     assert {e["interface"] for e in network["endpoints"]} == {"public", "internal", "admin"}
+    # public_url unset: the catalog names the address the request reached.
     assert all(
-        e["url"] == "http://127.0.0.1:9696" and e["region_id"] == "RegionOne"
+        e["url"] == "http://testserver" and e["region_id"] == "RegionOne"
         for e in network["endpoints"]
     )
     # The token works on /v2.0 for this project.
     listed = web.with_token(raw).get("/v2.0/networks")
     assert listed.status_code == 200, listed.text
+
+
+def test_configured_public_url_is_advertised(
+    make_api: Callable[..., Any], alice: dict[str, Any]
+) -> None:
+    api = make_api(auth_strategy="token", public_url="https://segmentd.example:8443/")
+    resp = login(TokenApi(api.client, None))
+    assert resp.status_code == 201, resp.text
+    urls = {e["url"] for s in resp.json()["token"]["catalog"] for e in s["endpoints"]}
+    assert urls == {"https://segmentd.example:8443", "https://segmentd.example:8443/identity/v3"}
+    hint = api.client.get("/v2.0/networks").headers["WWW-Authenticate"]
+    assert hint == 'Keystone uri="https://segmentd.example:8443/identity/v3"'
 
 
 def test_password_login_by_ids(web: TokenApi, alice: dict[str, Any]) -> None:
@@ -245,7 +258,7 @@ def test_no_plaintext_secret_at_rest(
 def test_v2_needs_a_valid_token(web: TokenApi, path: str, token: str | None) -> None:
     resp = web.with_token(token).get(path)
     assert resp.status_code == 401
-    assert resp.headers["WWW-Authenticate"] == 'Keystone uri="http://127.0.0.1:9696/identity/v3"'
+    assert resp.headers["WWW-Authenticate"] == 'Keystone uri="http://testserver/identity/v3"'
     error = resp.json()["NeutronError"]
     assert set(error) == {"type", "message", "detail"}
     assert resp.headers["X-Openstack-Request-Id"].startswith("req-")

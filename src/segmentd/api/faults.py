@@ -87,7 +87,8 @@ def neutron_error(
 
 def _auth_hint(request: Request) -> str:
     runtime = getattr(request.app.state, "runtime", None)
-    base = runtime.settings.public_url.rstrip("/") if runtime is not None else ""
+    served = str(request.base_url)
+    base = runtime.settings.public_base(served) if runtime is not None else served.rstrip("/")
     return f'Keystone uri="{base}/identity/v3"'
 
 

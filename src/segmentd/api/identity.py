@@ -138,7 +138,7 @@ def _domain(domain_id: str) -> dict[str, str]:
 
 def _catalog(request: Request) -> list[dict[str, Any]]:
     settings = runtime_of(request).settings
-    base, region = settings.public_url.rstrip("/"), settings.region_name
+    base, region = settings.public_base(str(request.base_url)), settings.region_name
 
     def service(kind: str, name: str, url: str) -> dict[str, Any]:
         endpoints = [
@@ -318,5 +318,5 @@ async def list_projects(
         return json_response(body)
 
     return await call.run(
-        lambda c: store.list_projects(c.db, c.allowed, name, domain_id, cap), answer
+        lambda c: store.projects_seen(c.db, c.allowed, name, domain_id, cap), answer
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from segmentd import errors
@@ -15,8 +17,10 @@ from segmentd.db.identity import (
     ROLE_NAMES,
     Project,
     RoleAssignment,
+    Token,
     User,
 )
+from segmentd.db.models import Network, NetworkSegmentRange, Subnet
 from segmentd.identity.passwords import Passwords
 
 
@@ -107,6 +111,136 @@ def set_password_hash(session: Session, user_id: str, password_hash: str) -> Non
     session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
 
 
+def reset_password(
+    session: Session, passwords: Passwords, user: User, password: str, now: dt.datetime
+) -> int:
+    """A new password, and the user's live tokens revoked (as Keystone does); how many."""
+    set_password_hash(session, user.id, passwords.hash(password))
+    result = session.execute(
+        update(Token)
+        .where(Token.user_id == user.id, Token.revoked_at.is_(None), Token.expires_at > now)
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# Listing and deletion (the admin CLI and the read-only Keystone routes) ------
+
+
+def list_projects(
+    session: Session,
+    name: str | None = None,
+    domain_id: str | None = None,
+    limit: int | None = None,
+    *conditions: Any,
+) -> list[Project]:
+    stmt = select(Project).where(*conditions).order_by(Project.name, Project.id)
+    if name is not None:
+        stmt = stmt.where(Project.name == name)
+    if domain_id is not None:
+        stmt = stmt.where(Project.domain_id == domain_id)
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def list_users(
+    session: Session,
+    name: str | None = None,
+    domain_id: str | None = None,
+    limit: int | None = None,
+) -> list[User]:
+    stmt = select(User).order_by(User.name, User.id)
+    if name is not None:
+        stmt = stmt.where(User.name == name)
+    if domain_id is not None:
+        stmt = stmt.where(User.domain_id == domain_id)
+    return list(session.scalars(stmt.limit(limit)))
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    role: str
+    user_id: str
+    user_name: str
+    project_id: str
+    project_name: str
+
+
+def list_assignments(
+    session: Session,
+    user_id: str | None = None,
+    project_id: str | None = None,
+    role: str | None = None,
+    limit: int | None = None,
+) -> list[Assignment]:
+    stmt = (
+        select(RoleAssignment.role, User.id, User.name, Project.id, Project.name)
+        .join(User, User.id == RoleAssignment.user_id)
+        .join(Project, Project.id == RoleAssignment.project_id)
+        .order_by(User.name, Project.name, RoleAssignment.role)
+    )
+    if user_id is not None:
+        stmt = stmt.where(RoleAssignment.user_id == user_id)
+    if project_id is not None:
+        stmt = stmt.where(RoleAssignment.project_id == project_id)
+    if role is not None:
+        stmt = stmt.where(RoleAssignment.role == role)
+    return [Assignment(*row) for row in session.execute(stmt.limit(limit))]
+
+
+def _admin_assignments_besides(session: Session, **where: str) -> int:
+    """Admin assignments that remain once those matching ``where`` are gone."""
+    stmt = select(func.count()).select_from(RoleAssignment).where(RoleAssignment.role == "admin")
+    for column, value in where.items():
+        stmt = stmt.where(getattr(RoleAssignment, column) != value)
+    return int(session.scalar(stmt) or 0)
+
+
+def _has_admin(session: Session, **where: str) -> bool:
+    stmt = select(RoleAssignment.role).where(RoleAssignment.role == "admin")
+    for column, value in where.items():
+        stmt = stmt.where(getattr(RoleAssignment, column) == value)
+    return session.scalars(stmt.limit(1)).first() is not None
+
+
+def _owned(session: Session, project_id: str) -> str | None:
+    """What the project still owns, e.g. ``2 networks``; ``None`` when nothing."""
+    owned = []
+    for model, noun in (
+        (Network, "networks"),
+        (Subnet, "subnets"),
+        (NetworkSegmentRange, "network segment ranges"),
+    ):
+        count = session.scalar(
+            select(func.count()).select_from(model).where(model.project_id == project_id)
+        )
+        if count:
+            owned.append(f"{count} {noun}")
+    return ", ".join(owned) or None
+
+
+def delete_project(session: Session, project: Project) -> None:
+    """Its role assignments and tokens go with it; refused while it owns resources."""
+    what = _owned(session, project.id)
+    if what is not None:
+        raise errors.ProjectHasResources(project=project.name, what=what)
+    if _has_admin(session, project_id=project.id) and not _admin_assignments_besides(
+        session, project_id=project.id
+    ):
+        raise errors.LastAdmin(what=f"Deleting project {project.name}")
+    session.delete(project)
+    session.flush()
+
+
+def delete_user(session: Session, user: User) -> None:
+    """Its role assignments and tokens go with it; never the last admin."""
+    if _has_admin(session, user_id=user.id) and not _admin_assignments_besides(
+        session, user_id=user.id
+    ):
+        raise errors.LastAdmin(what=f"Deleting user {user.name}")
+    session.delete(user)
+    session.flush()
+
+
 def add_role(session: Session, user: User, project: Project, role: str) -> bool:
     """Idempotent; True when the assignment is new."""
     _check_role(role)
@@ -120,6 +254,17 @@ def add_role(session: Session, user: User, project: Project, role: str) -> bool:
 
 def remove_role(session: Session, user: User, project: Project, role: str) -> None:
     _check_role(role)
+    if role == "admin" and _has_admin(session, user_id=user.id, project_id=project.id):
+        others = (
+            select(func.count())
+            .select_from(RoleAssignment)
+            .where(
+                RoleAssignment.role == "admin",
+                (RoleAssignment.user_id != user.id) | (RoleAssignment.project_id != project.id),
+            )
+        )
+        if not session.scalar(others):
+            raise errors.LastAdmin(what=f"Removing admin from {user.name} on {project.name}")
     session.execute(
         delete(RoleAssignment).where(
             RoleAssignment.user_id == user.id,
@@ -150,13 +295,8 @@ def get_project(session: Session, scope: Scope, project_id: str, lock: bool = Fa
     return project
 
 
-def list_projects(
+def projects_seen(
     session: Session, scope: Scope, name: str | None, domain_id: str | None, cap: int
 ) -> list[Project]:
     """Up to ``cap + 1`` projects ``scope`` sees, by name (one more: "truncated")."""
-    stmt = select(Project).where(scope.where(project=Project.id)).order_by(Project.name, Project.id)
-    if name is not None:
-        stmt = stmt.where(Project.name == name)
-    if domain_id is not None:
-        stmt = stmt.where(Project.domain_id == domain_id)
-    return list(session.scalars(stmt.limit(cap + 1)))
+    return list_projects(session, name, domain_id, cap + 1, scope.where(project=Project.id))
