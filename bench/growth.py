@@ -38,7 +38,19 @@ RESULTS = Path(__file__).with_name("RESULTS-growth.md")
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 HOSTS = (10_000, 100_000)
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1/growth_bench"
-MAX_REQUESTS, MIN_REQUESTS, TIME_BUDGET = 200, 5, 2.0
+
+
+@dataclass
+class Budget:
+    """Requests per cell: up to ``max_requests`` within ``seconds``, at least ``min_requests``."""
+
+    max_requests: int = 200
+    seconds: float = 2.0
+    min_requests: int = 5
+
+
+BUDGET = Budget()  # --quick replaces it
+QUICK = Budget(max_requests=10, seconds=0.2, min_requests=2)
 ALLOCATIONS = 20  # per size: the VNI range keeps HOLES free IDs per block added
 
 
@@ -50,7 +62,7 @@ class Op:
     paths: list[str]
     status: int
     body: bytes = b""
-    max_requests: int = MAX_REQUESTS
+    max_requests: int = 1_000_000  # capped by the budget
 
 
 @dataclass
@@ -153,15 +165,16 @@ def operations(samples: dict[str, list[str]]) -> list[Op]:
 
 
 def measure(client: Http, pid: int, op: Op) -> Measure:
-    """Up to ``op.max_requests`` requests within the time budget (at least a few)."""
+    """Requests within the budget (and ``op.max_requests``)."""
+    most = min(op.max_requests, BUDGET.max_requests)
     for path in op.paths[:2]:  # warm-up: caches, compiled statements
         if op.method == "GET":
             client.send(op.method, path, op.body)
     latencies: list[float] = []
     cpu0 = server.cpu_seconds(pid)
     started = time.perf_counter()
-    while len(latencies) < op.max_requests and (
-        len(latencies) < MIN_REQUESTS or time.perf_counter() - started < TIME_BUDGET
+    while len(latencies) < most and (
+        len(latencies) < BUDGET.min_requests or time.perf_counter() - started < BUDGET.seconds
     ):
         path = op.paths[len(latencies) % len(op.paths)]
         t0 = time.perf_counter()
@@ -336,17 +349,19 @@ def table(points: list[Point], ops: list[Op]) -> tuple[str, list[str]]:
 def plan_section(
     url: str, traced: dict[str, list[tuple[str, list[str]]]], ops: list[Op], flagged: list[str]
 ) -> str:
-    # Statements every request runs (token, caller) are the same everywhere: left out.
-    common = (
-        set.intersection(*({sql for sql, _ in v} for v in traced.values())) if traced else set()
-    )
+    # Statements most requests run (token, caller) are the same everywhere: left out.
+    seen: dict[str, int] = {}
+    for statements in traced.values():
+        for sql in {sql for sql, _ in statements}:
+            seen[sql] = seen.get(sql, 0) + 1
+    common = {sql for sql, count in seen.items() if count > len(traced) / 2}
     parts = []
     for op in ops:
         if op.name not in flagged:
             continue
         parts.append(f"#### {op.label}\n")
         for sql, plan in traced.get(op.name, []):
-            if sql in common:
+            if sql in common or not plan:  # not plan: a single-row write
                 continue
             mark = " (reads a whole table or index)" if sqltrace.scans(plan, url) else ""
             parts.append(
@@ -367,7 +382,7 @@ def section(
     fills = ", ".join(f"{_label(p.segments)}/{_label(p.hosts)}: {p.fill_s:.0f} s" for p in points)
     return (
         f"### {db}\n\nCells: server CPU ms per request / wall p50 ms (one client, keep-alive; "
-        f"up to {MAX_REQUESTS} requests or {TIME_BUDGET:g} s per cell, {ALLOCATIONS} allocations). "
+        f"up to {BUDGET.max_requests} requests or {BUDGET.seconds:g} s per cell, {ALLOCATIONS} allocations). "
         f"Fill time per step: {fills}. Wall time of this database's run: {wall:.0f} s.\n\n"
         f"{body}\n\n"
         f"Plans at the largest size for what grows ({', '.join(flagged) or 'nothing'}):\n\n"
@@ -383,7 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pg-url", default=PG_URL, help="benchmark database, recreated")
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--quick", action="store_true", help="a few requests per cell (smoke test)")
     args = p.parse_args(argv)
+    if args.quick:
+        global BUDGET
+        BUDGET = QUICK
     sizes = sorted(int(s) for s in args.sizes.split(","))
     hosts = sorted(int(h) for h in args.hosts.split(","))
     load_before, revision = load_average(), commit()

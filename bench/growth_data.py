@@ -1,8 +1,8 @@
 """Bulk rows for the growth benchmark: segments, networks, agents, straight into SQL.
 
 Not through the API (a million creates would take hours): executemany of
-pre-rendered tuples on SQLite, COPY on PostgreSQL, in one transaction per
-chunk.  The layout:
+pre-rendered tuples on SQLite, COPY on PostgreSQL, one transaction per
+table and step, secondary indexes dropped and rebuilt around it.  The layout:
 
 * one segment in four is VLAN, spread round-robin over ``physnets``
   physical networks (``pn000``...) sized so the largest run fills each to
@@ -90,6 +90,13 @@ class Loader:
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
+            # Secondary indexes are rebuilt once after the load (a sort) rather
+            # than updated row by row (random B-tree inserts): minutes saved at 1M.
+            indexes = self._indexes(cursor, table.name)
+            for name, _ in indexes:
+                cursor.execute(f'DROP INDEX "{name}"')
+            if not self.pg:
+                cursor.execute("PRAGMA cache_size=-262144")  # 256 MB for this connection
             for chunk in _chunks(rows, CHUNK):
                 if self.pg:
                     with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
@@ -99,9 +106,29 @@ class Loader:
                     marks = ", ".join("?" * len(columns))
                     insert = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608 - our names
                     cursor.executemany(insert, chunk)
-                raw.commit()
+            for _, ddl in indexes:
+                cursor.execute(ddl)
+            raw.commit()
         finally:
             raw.close()
+
+    def _indexes(self, cursor: Any, table: str) -> list[tuple[str, str]]:
+        """(name, DDL) of the table's indexes that no constraint owns."""
+        if self.pg:
+            cursor.execute(
+                "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+                "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+                "WHERE t.relname = %s AND NOT EXISTS "
+                "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)",
+                (table,),
+            )
+        else:
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master "
+                "WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+                (table,),
+            )
+        return [(name, ddl) for name, ddl in cursor.fetchall()]
 
 
 def _chunks(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:

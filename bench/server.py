@@ -57,6 +57,7 @@ def start_segmentd(
     logdir: Path,
     settings: dict[str, str] | None = None,
     source: Path | None = None,
+    launch: str = "segmentd serve",
 ) -> Server:
     """The real service with token authentication, as production runs it.
 
@@ -65,7 +66,9 @@ def start_segmentd(
     ``settings`` are extra ``SEGMENTD_*`` variables; ``source`` is another
     checkout's ``src`` directory to run instead of the installed package
     (the A/B mode): it goes first on ``PYTHONPATH``, so it shadows the
-    editable install of this checkout.
+    editable install of this checkout.  ``launch`` is how (``bench.memory``
+    compares them): ``segmentd serve`` (migrates, then serves in the same
+    process), ``segmentd serve --no-upgrade``, or ``uvicorn segmentd.asgi:app``.
     """
     port = free_port()
     env = dict(
@@ -82,7 +85,11 @@ def start_segmentd(
         )
     cli = [sys.executable, "-m", "segmentd.cli"]
     subprocess.run([*cli, "bootstrap"], env=env, check=True, capture_output=True)
-    cmd = [*cli, "serve", *_uvicorn_opts(port, workers), "--log-level", "warning"]
+    if launch.startswith("uvicorn"):
+        cmd = [sys.executable, "-m", "uvicorn", "segmentd.asgi:app", *_uvicorn_opts(port, workers)]
+        cmd += ["--log-level", "warning", "--no-access-log"]
+    else:
+        cmd = [*cli, *launch.split()[1:], *_uvicorn_opts(port, workers), "--log-level", "warning"]
     server = _start("segmentd", cmd, env, port, logdir)
     os.environ[TOKEN_ENV] = admin_token(port)
     return server

@@ -56,6 +56,13 @@ def take(path: Path) -> list[tuple[str, Any]]:
 
 def explain(database_url: str, sql: str, params: Any) -> list[str]:
     """The plan's lines (SQLite's EXPLAIN QUERY PLAN tree, or PostgreSQL's EXPLAIN)."""
+    try:
+        return _explain(database_url, sql, params)
+    except Exception as exc:  # a parameter the log could not keep (JSON, bytes)
+        return [f"(not explained: {type(exc).__name__})"]
+
+
+def _explain(database_url: str, sql: str, params: Any) -> list[str]:
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[1]
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:

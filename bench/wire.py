@@ -234,10 +234,10 @@ def floor_costs(
 
 
 def segmentd_target(
-    name: str, workdir: Path, source: Path | None = None, settings: dict[str, str] | None = None
+    name: str, workdir: Path, source: Path | None = None, launch: str = "segmentd serve"
 ) -> Target:
     """segmentd on SQLite, one worker, token authentication, the incumbent's ranges."""
     url = f"sqlite:///{workdir / f'{name}.db'}"
-    srv = server.start_segmentd(url, 1, workdir, {**SEGMENTD_SETTINGS, **(settings or {})}, source)
+    srv = server.start_segmentd(url, 1, workdir, SEGMENTD_SETTINGS, source, launch)
     token = server.admin_token(srv.port)
     return Target(name, srv, srv.port, {"X-Auth-Token": token}, lambda: server.stop(srv))
