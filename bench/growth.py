@@ -272,7 +272,7 @@ def run_db(
         for size, host_count in steps:
             started = time.perf_counter()
             data.grow_segments(loader, layout, size, rng)
-            data.grow_hosts(loader, layout, host_count)
+            data.grow_hosts(loader, layout, host_count, rng)
             if db == "postgresql":
                 with engine.connect() as conn:
                     conn.execute(text("ANALYZE"))
