@@ -164,14 +164,50 @@ def operations(samples: dict[str, list[str]]) -> list[Op]:
     ]
 
 
-def measure(client: Http, pid: int, op: Op) -> Measure:
+class CpuMeter:
+    """CPU of the server's process tree and, on PostgreSQL, of its backends.
+
+    On PostgreSQL a query's work is done by the backend process serving the
+    connection, not by segmentd: counting only segmentd would hide a
+    query that grows with the table.
+    """
+
+    def __init__(self, url: str, pid: int) -> None:
+        self.pid = pid
+        self.dsn = (
+            url.replace("postgresql+psycopg://", "postgresql://") if "postgresql" in url else None
+        )
+
+    def _backends(self) -> dict[int, float]:
+        if self.dsn is None:
+            return {}
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            pids = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            ).fetchall()
+        return {pid: server.cpu_seconds(pid) for (pid,) in pids}
+
+    def read(self) -> tuple[float, dict[int, float]]:
+        return server.cpu_seconds(self.pid), self._backends()
+
+    def since(self, before: tuple[float, dict[int, float]]) -> float:
+        app, backends = self.read()
+        # A backend that appeared during the phase started from nothing.
+        db = sum(cpu - before[1].get(pid, 0.0) for pid, cpu in backends.items())
+        return app - before[0] + db
+
+
+def measure(client: Http, meter: CpuMeter, op: Op) -> Measure:
     """Requests within the budget (and ``op.max_requests``)."""
     most = min(op.max_requests, BUDGET.max_requests)
     for path in op.paths[:2]:  # warm-up: caches, compiled statements
         if op.method == "GET":
             client.send(op.method, path, op.body)
     latencies: list[float] = []
-    cpu0 = server.cpu_seconds(pid)
+    cpu0 = meter.read()
     started = time.perf_counter()
     while len(latencies) < most and (
         len(latencies) < BUDGET.min_requests or time.perf_counter() - started < BUDGET.seconds
@@ -182,7 +218,7 @@ def measure(client: Http, pid: int, op: Op) -> Measure:
         latencies.append(time.perf_counter() - t0)
         if status != op.status:
             raise RuntimeError(f"{op.name}: {status} {body[:300]!r}")
-    cpu = server.cpu_seconds(pid) - cpu0
+    cpu = meter.since(cpu0)
     return Measure(1000 * cpu / len(latencies), 1000 * statistics.median(latencies), len(latencies))
 
 
@@ -222,7 +258,7 @@ def measure_point(url: str, layout: data.Layout, point: Point, workdir: Path) ->
     client = Http(srv.port, server.admin_token(srv.port))
     try:
         for op in ops:
-            point.measures[op.name] = m = measure(client, srv.pid, op)
+            point.measures[op.name] = m = measure(client, CpuMeter(url, srv.pid), op)
             print(
                 f"  {point.db:10} {point.segments:>9} seg {point.hosts:>7} hosts {op.label:48} "
                 f"cpu {m.cpu_ms:8.2f} ms/req  p50 {m.p50_ms:8.2f} ms  n {m.n}",
@@ -382,7 +418,12 @@ def section(
     fills = ", ".join(f"{_label(p.segments)}/{_label(p.hosts)}: {p.fill_s:.0f} s" for p in points)
     return (
         f"### {db}\n\nCells: server CPU ms per request / wall p50 ms (one client, keep-alive; "
-        f"up to {BUDGET.max_requests} requests or {BUDGET.seconds:g} s per cell, {ALLOCATIONS} allocations). "
+        + (
+            "CPU counts segmentd and the PostgreSQL backends serving it; "
+            if db == "postgresql"
+            else ""
+        )
+        + f"up to {BUDGET.max_requests} requests or {BUDGET.seconds:g} s per cell, {ALLOCATIONS} allocations). "
         f"Fill time per step: {fills}. Wall time of this database's run: {wall:.0f} s.\n\n"
         f"{body}\n\n"
         f"Plans at the largest size for what grows ({', '.join(flagged) or 'nothing'}):\n\n"
