@@ -49,8 +49,9 @@ class Phase:
     network_ids: list[str] = field(default_factory=list)
     segment_ids: list[str] = field(default_factory=list)
     floor_size: int | None = None  # set: drive the floor, answering this many bytes
-    # Added to the request counter for the explicit VLAN IDs of the wire
-    # workload, so every server gets the same IDs in the same order.
+    # Added to the request counter (explicit VLAN IDs, which segment to read):
+    # every server gets the same requests, and a slice of a phase continues
+    # where the previous slice stopped.
     first_index: int = 0
     # Built in the runner's process, which knows the current server's token.
     auth: dict[str, str] = field(default_factory=auth_headers)
@@ -152,13 +153,15 @@ def _next_request(state: _State, cursor: list[str], i: int) -> tuple[str, str, b
         )
     if op in ("network_create_vlan", "segment_create_vlan", "segment_create_explicit"):
         return _wire_create(ph, op, i)
+    # first_index: a slice of a phase carries on where the previous one stopped.
+    pick = ph.first_index + i
     if op == "segment_get":
-        return "GET", f"/v2.0/segments/{ph.segment_ids[i % len(ph.segment_ids)]}", b""
+        return "GET", f"/v2.0/segments/{ph.segment_ids[pick % len(ph.segment_ids)]}", b""
     if op == "segment_list":
         return "GET", cursor[0], b""
     if op == "segment_update":
         rename = orjson.dumps({"segment": {"name": f"renamed-{i}"}})
-        return "PUT", f"/v2.0/segments/{ph.segment_ids[i % len(ph.segment_ids)]}", rename
+        return "PUT", f"/v2.0/segments/{ph.segment_ids[pick % len(ph.segment_ids)]}", rename
     if op in ("segment_delete", "network_delete"):
         victim = _pop(state)
         kind = "segments" if op == "segment_delete" else "networks"

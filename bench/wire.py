@@ -125,28 +125,61 @@ def _phase(target: Target, op: str, count: int, first_index: int) -> Phase:
     )
 
 
-def _keep_ids(target: Target, op: str, result: PhaseResult) -> None:
+def _keep_ids(target: Target, op: str, result: PhaseResult, issued: int) -> None:
+    """Track the ids a slice created or deleted (deletes go in creation order)."""
     if op == "network_create_vlan":
-        target.networks = result.created_ids
+        target.networks = target.networks + result.created_ids
     elif op in ("segment_create_vlan", "segment_create_explicit"):
         target.segments = target.segments + result.created_ids
     elif op == "segment_delete":
-        target.segments = []
+        target.segments = target.segments[issued:]
     elif op == "network_delete":
-        target.networks = []
+        target.networks = target.networks[issued:]
 
 
-def _sample(result: PhaseResult, cpu: float) -> Sample:
-    ordered = sorted(result.latencies_ns)
-    p50 = ordered[len(ordered) // 2] / 1e6 if ordered else float("nan")
-    return Sample(
-        cpu_ms=1000 * cpu / max(result.completed, 1),
-        p50_ms=p50,
-        n=result.completed,
-        errors=result.errors,
-        first_error=result.first_error,
-        mean_body=result.mean_body,
-    )
+# A phase is cut into slices of at least MIN_SLICE requests (at most
+# MAX_SLICES), and the servers take turns slice by slice in A B B A order:
+# a burst of the neighbours' load then lands on both, not on one server's
+# whole phase.
+MIN_SLICE = 20
+MAX_SLICES = 10
+
+
+def slices(count: int) -> list[int]:
+    k = max(1, min(MAX_SLICES, count // MIN_SLICE))
+    size, extra = divmod(count, k)
+    return [size + (1 if j < extra else 0) for j in range(k)]
+
+
+@dataclass
+class _Tally:
+    """One server's slices of one phase, added up."""
+
+    cpu: float = 0.0
+    latencies: list[int] = field(default_factory=list)
+    completed: int = 0
+    errors: int = 0
+    first_error: str = ""
+    body_bytes: float = 0.0
+
+    def add(self, result: PhaseResult, cpu: float) -> None:
+        self.cpu += cpu
+        self.latencies += result.latencies_ns
+        self.completed += result.completed
+        self.errors += result.errors
+        self.first_error = self.first_error or result.first_error
+        self.body_bytes += result.mean_body * result.completed
+
+    def sample(self) -> Sample:
+        ordered = sorted(self.latencies)
+        return Sample(
+            cpu_ms=1000 * self.cpu / max(self.completed, 1),
+            p50_ms=ordered[len(ordered) // 2] / 1e6 if ordered else float("nan"),
+            n=self.completed,
+            errors=self.errors,
+            first_error=self.first_error,
+            mean_body=self.body_bytes / max(self.completed, 1),
+        )
 
 
 def run_round(
@@ -155,17 +188,21 @@ def run_round(
     """One round; ``loads`` collects the 1-minute load average at every phase."""
     out: Round = {t.name: {} for t in targets}
     for op, count in counts.steps():
+        if count == 0:
+            continue
         # Explicit IDs continue after the allocated segments, as in bench_api.py.
-        first = counts.allocated if op == "segment_create_explicit" else 0
+        offset = counts.allocated if op == "segment_create_explicit" else 0
+        tallies = {t.name: _Tally() for t in targets}
+        for number, size in enumerate(slices(count)):
+            for target in targets if number % 2 == 0 else reversed(targets):
+                cpu_before = server.cpu_seconds(target.pid)
+                result = client.run(_phase(target, op, size, offset))
+                tallies[target.name].add(result, server.cpu_seconds(target.pid) - cpu_before)
+                _keep_ids(target, op, result, size)
+            offset += size
+        loads.append(float(load_average().split()[0]))
         for target in targets:
-            if count == 0:
-                continue
-            cpu_before = server.cpu_seconds(target.pid)
-            result = client.run(_phase(target, op, count, first))
-            sample = _sample(result, server.cpu_seconds(target.pid) - cpu_before)
-            _keep_ids(target, op, result)
-            out[target.name][op] = sample
-            loads.append(float(load_average().split()[0]))
+            sample = out[target.name][op] = tallies[target.name].sample()
             note = f" first error {sample.first_error}" if sample.errors else ""
             print(
                 f"  {label} {target.name:10} {op:24} n {sample.n:5} "
