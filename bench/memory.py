@@ -129,6 +129,8 @@ for stat in snap.statistics("filename"):
         key = "stdlib"
     elif "/src/segmentd/" in name:
         key = "segmentd"
+    elif name.startswith("<frozen importlib"):
+        key = "code objects of every module (unmarshalled by importlib)"
     else:
         key = "other"
     key = key.removesuffix(".py")
@@ -282,8 +284,8 @@ def report(
             "### What switching one thing off would save",
             "\n".join(tried_lines),
             "### Python heap by package (tracemalloc, after `import segmentd.asgi`)",
-            "The import machinery's own frames (`other`) hold the code objects of every "
-            "module imported, whatever its package.",
+            "Python objects only (shared libraries are in RSS, not here); a module's code "
+            "objects are allocated by importlib, so they appear as one line, not per package.",
             "\n".join(heap_lines),
             "### Who imports what",
             "\n".join(who_lines),
