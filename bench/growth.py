@@ -396,10 +396,16 @@ def plan_section(
         if op.name not in flagged:
             continue
         parts.append(f"#### {op.label}\n")
-        for sql, plan in traced.get(op.name, []):
-            if sql in common or not plan:  # not plan: a single-row write
-                continue
-            mark = " (reads a whole table or index)" if sqltrace.scans(plan, url) else ""
+        # not plan: a single-row write
+        shown = [(sql, plan) for sql, plan in traced.get(op.name, []) if sql not in common and plan]
+        suspects = [(sql, plan) for sql, plan in shown if sqltrace.scans(plan, url)]
+        if suspects:
+            omitted = len(shown) - len(suspects)
+            parts.append(
+                f"({omitted} statement(s) of this request with index-only plans not shown.)\n"
+            )
+        for sql, plan in suspects or shown:
+            mark = " (reads a whole table or index, or sorts)" if sqltrace.scans(plan, url) else ""
             parts.append(
                 f"```sql\n{sql.strip()}\n```\n\nplan{mark}:\n\n```\n" + "\n".join(plan) + "\n```\n"
             )
