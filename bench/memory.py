@@ -70,7 +70,7 @@ STEPS: list[tuple[str, list[str]]] = [
     ("argon2", ["argon2"]),
     ("segmentd.asgi (modules, app created, policy parsed)", ["segmentd.asgi"]),
     (
-        "alembic + mako (`serve` migrates in its own process)",
+        "alembic + mako (`serve` with one worker migrates in the serving process)",
         ["alembic.command", "alembic.runtime.migration"],
     ),
 ]
