@@ -105,7 +105,7 @@ def incumbent_verdict(rounds: list[Round], rss: dict[str, tuple[float, float]]) 
     verdict = (
         f"met on every operation (>= {INCUMBENT_FACTOR_TARGET}x)"
         if not short
-        else f"missed on {', attr='.join(short)}"
+        else f"missed on {', '.join(short)}"
     )
     errors = {who: errors_of(rounds, who) for who in ("segmentd", "incumbent")}
     rss_text = "; ".join(

@@ -54,14 +54,17 @@ def test_ab_run_compares_two_servers_on_every_operation(tmp_path: Path) -> None:
     assert "Errors: baseline 0, current 0." in text
 
 
-def _round(ours: float, theirs: float, get_theirs: float) -> Round:
+def _round(ours: float, theirs: float, low: float) -> Round:
+    """Every operation ``theirs``, except get and update: ``low``."""
+
     def sample(cpu: float) -> Sample:
         return Sample(cpu_ms=cpu, p50_ms=cpu, n=10, errors=0, first_error="", mean_body=300)
 
     return {
         "segmentd": {op.name: sample(ours) for op in WIRE_OPS},
         "incumbent": {
-            op.name: sample(get_theirs if op.name == "segment_get" else theirs) for op in WIRE_OPS
+            op.name: sample(low if op.name in ("segment_get", "segment_update") else theirs)
+            for op in WIRE_OPS
         },
     }
 
@@ -79,7 +82,7 @@ def test_incumbent_table_gives_medians_ratios_and_the_worst() -> None:
     assert other["ratio"] == "**11.0x**"
     verdict = incumbent_verdict(rounds, {"segmentd": (100.0, 100.0)})
     assert "Worst ratio: **3.0x (get one segment)**" in verdict
-    assert "missed on get one segment" in verdict
+    assert "missed on get one segment, update segment name." in verdict
 
 
 def test_incumbent_scripts_are_found_or_named(
