@@ -63,7 +63,7 @@ def _dbs(choice: str, pg_url: str) -> tuple[str, ...]:
 def _standard(args: argparse.Namespace) -> int:
     # Full: 3 s per operation keeps 3 configurations x 6 operations on 2 DBs
     # and 2 floors (72 phases) under ~7 minutes; quick is for smoke tests only.
-    duration = args.duration or (0.3 if args.quick else 3.0)
+    duration = args.duration or (0.5 if args.quick else 3.0)
     dbs = _dbs(args.db, args.pg_url)
     if not dbs:
         print("nothing to run")
