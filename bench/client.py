@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -50,6 +49,10 @@ class Phase:
     network_ids: list[str] = field(default_factory=list)
     segment_ids: list[str] = field(default_factory=list)
     floor_size: int | None = None  # set: drive the floor, answering this many bytes
+    # Added to the request counter (explicit VLAN IDs, which segment to read):
+    # every server gets the same requests, and a slice of a phase continues
+    # where the previous slice stopped.
+    first_index: int = 0
     # Built in the runner's process, which knows the current server's token.
     auth: dict[str, str] = field(default_factory=auth_headers)
 
@@ -96,8 +99,46 @@ def _render(method: str, path: str, headers: str, body: bytes) -> bytes:
     return f"{method} {path} HTTP/1.1\r\n{headers}{extra}\r\n".encode() + body
 
 
+LIST_PAGE = "/v2.0/segments?limit=100"
+# The wire workload's provider IDs, as the incumbent's bench_api.py numbers them.
+NETWORK_VLAN_BASE = 2000
+SEGMENT_VLAN_BASE = 3000
+
+
+def _wire_create(ph: Phase, op: str, i: int) -> tuple[str, str, bytes]:
+    """The wire workload's creates: bench_api.py's bodies, request for request."""
+    n = ph.first_index + i - 1
+    if op == "network_create_vlan":
+        net = {
+            "name": f"bench-net-{n}",
+            "provider:network_type": "vlan",
+            "provider:physical_network": "physnet1",
+            "provider:segmentation_id": NETWORK_VLAN_BASE + n,
+        }
+        return "POST", "/v2.0/networks", orjson.dumps({"network": net})
+    seg: dict[str, object] = {
+        "network_id": ph.network_ids[n % len(ph.network_ids)],
+        "network_type": "vlan",
+        "physical_network": "physnet2",
+        "name": f"bench-seg-{n}",
+    }
+    if op == "segment_create_explicit":
+        seg["segmentation_id"] = SEGMENT_VLAN_BASE + n
+    return "POST", "/v2.0/segments", orjson.dumps({"segment": seg})
+
+
+def _pop(state: _State) -> str | None:
+    if state.phase.floor_size is not None:
+        return FAKE_ID
+    return state.delete_pool.pop() if state.delete_pool else None
+
+
 def _next_request(state: _State, cursor: list[str], i: int) -> tuple[str, str, bytes] | None:
-    """(method, path, body) for the next request, or None when out of work."""
+    """(method, path, body) for the next request, or None when out of work.
+
+    Reads and updates walk the segment ids in order (not at random), so two
+    servers given the same phase get the same sequence of requests.
+    """
     ph = state.phase
     op = ph.op
     if op == "network_create":
@@ -110,34 +151,41 @@ def _next_request(state: _State, cursor: list[str], i: int) -> tuple[str, str, b
             "/v2.0/segments",
             orjson.dumps({"segment": {"network_id": net, "network_type": "vxlan"}}),
         )
+    if op in ("network_create_vlan", "segment_create_vlan", "segment_create_explicit"):
+        return _wire_create(ph, op, i)
+    # first_index: a slice of a phase carries on where the previous one stopped.
+    pick = ph.first_index + i
     if op == "segment_get":
-        return "GET", f"/v2.0/segments/{random.choice(ph.segment_ids)}", b""
+        return "GET", f"/v2.0/segments/{ph.segment_ids[pick % len(ph.segment_ids)]}", b""
     if op == "segment_list":
         return "GET", cursor[0], b""
     if op == "segment_update":
-        body = orjson.dumps({"segment": {"name": f"renamed-{i}"}})
-        return "PUT", f"/v2.0/segments/{random.choice(ph.segment_ids)}", body
-    if op == "segment_delete":
-        if ph.floor_size is not None:
-            return "DELETE", f"/v2.0/segments/{FAKE_ID}", b""
-        if not state.delete_pool:
-            return None
-        return "DELETE", f"/v2.0/segments/{state.delete_pool.pop()}", b""
+        rename = orjson.dumps({"segment": {"name": f"renamed-{i}"}})
+        return "PUT", f"/v2.0/segments/{ph.segment_ids[pick % len(ph.segment_ids)]}", rename
+    if op in ("segment_delete", "network_delete"):
+        victim = _pop(state)
+        kind = "segments" if op == "segment_delete" else "networks"
+        return None if victim is None else ("DELETE", f"/v2.0/{kind}/{victim}", b"")
     raise ValueError(f"unknown operation {op!r}")
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """(status, body, whether the server closes the connection after it)."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     length = 0
+    closing = False
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
+        name = name.lower()
+        if name == b"content-length":
             length = int(value)
-        elif name.lower() == b"transfer-encoding":
+        elif name == b"connection":
+            closing = value.strip().lower() == b"close"
+        elif name == b"transfer-encoding":
             raise ValueError("chunked responses are not expected from these endpoints")
     body = await reader.readexactly(length) if length else b""
-    return status, body
+    return status, body, closing
 
 
 def _digest(state: _State, status: int, body: bytes, cursor: list[str]) -> None:
@@ -146,16 +194,14 @@ def _digest(state: _State, status: int, body: bytes, cursor: list[str]) -> None:
     op = state.phase.op
     if state.phase.floor_size is not None or doc is None:
         return
-    if op in ("network_create", "segment_create") and status == 201:
-        state.created.append(doc["network" if op == "network_create" else "segment"]["id"])
+    if status == 201:
+        state.created.append(doc["network" if "network" in op else "segment"]["id"])
     elif op == "segment_list":
-        nxt = [link["href"] for link in doc.get("segments_links", []) if link["rel"] == "next"]
-        # Follow the marker; after the last page start again from the first.
-        cursor[0] = _path_of(nxt[0]) if nxt else "/v2.0/segments?limit=100"
-
-
-def _path_of(href: str) -> str:
-    return "/" + href.split("://", 1)[-1].split("/", 1)[1]
+        # A full page: the next one from its last id; else start again.  Not
+        # the server's links: servers differ on whether a full last page has
+        # a "next" link, and both must get the same requests.
+        items = doc["segments"]
+        cursor[0] = f"{LIST_PAGE}&marker={items[-1]['id']}" if len(items) == 100 else LIST_PAGE
 
 
 def _record(state: _State, started: float, ended: float, status: int, body: bytes) -> None:
@@ -171,13 +217,26 @@ def _record(state: _State, started: float, ended: float, status: int, body: byte
         state.last_end = max(state.last_end, ended)
 
 
+# A phase whose first requests outlast its window (a loaded machine, 16
+# writers queued on SQLite) keeps going until one request starting inside
+# the window has completed, so every phase has a latency to report.
+GRACE_SECONDS = 30.0
+
+
+def _more(state: _State) -> bool:
+    now = time.perf_counter()
+    if now < state.measure_to:
+        return True
+    return not state.latencies and now < state.measure_to + GRACE_SECONDS
+
+
 async def _connection(state: _State) -> None:
     ph = state.phase
     reader, writer = await asyncio.open_connection("127.0.0.1", ph.port)
-    cursor = ["/v2.0/segments?limit=100"]
+    cursor = [LIST_PAGE]
     headers = _header_block(ph.port, ph.auth)
     try:
-        while time.perf_counter() < state.measure_to:
+        while _more(state):
             if ph.max_requests is not None and state.issued >= ph.max_requests:
                 break
             state.issued += 1
@@ -189,10 +248,13 @@ async def _connection(state: _State) -> None:
                 path = f"/floor/{BY_NAME[ph.op].expected_status}/{ph.floor_size}"
             started = time.perf_counter()
             writer.write(_render(method, path, headers, body))
-            status, payload = await _read_response(reader)
+            status, payload, closing = await _read_response(reader)
             ended = time.perf_counter()
             _record(state, started, ended, status, payload)
             _digest(state, status, payload, cursor)
+            if closing:  # the incumbent's uWSGI closes after every response
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", ph.port)
     finally:
         writer.close()
         with contextlib.suppress(OSError):
@@ -204,8 +266,8 @@ async def _run(phase: Phase) -> PhaseResult:
     timed = phase.max_requests is None
     start = now + phase.warmup if timed else now
     state = _State(phase, start, start + phase.duration if timed else float("inf"))
-    state.delete_pool = list(phase.segment_ids)
-    random.shuffle(state.delete_pool)
+    pool = phase.network_ids if phase.op == "network_delete" else phase.segment_ids
+    state.delete_pool = list(reversed(pool))  # popped from the end: creation order
     cpu0 = time.process_time()
     await asyncio.gather(*(_connection(state) for _ in range(phase.concurrency)))
     wall = time.perf_counter() - now

@@ -21,7 +21,7 @@ from bench.server import REPO
 MARKER = "<!-- runs below, newest first -->"
 HEADER = (
     "| DB | workers | clients | operation | req/s | p50 ms | p99 ms | floor req/s | x floor "
-    "| FastAPI floor req/s | x FastAPI floor | x incumbent | server CPU ms/req | RSS MB (largest) | client CPU | n | errors | targets |"
+    "| FastAPI floor req/s | x FastAPI floor | server CPU ms/req | RSS MB (largest) | client CPU | n | errors | targets |"
 )
 INTRO = f"""# segmentd benchmark results
 
@@ -33,8 +33,7 @@ answering a JSON body of the same size, measured in the same run.
 async FastAPI route that does nothing else: "x FastAPI floor" is the share
 of the framework's best that segmentd keeps while doing its work (for
 information; the targets are set against the bare floor).
-"x incumbent" compares with neutron-server (DESIGN.md: single worker, SQLite,
-one client).  RSS is the server's VmRSS after the operation: the sum over
+RSS is the server's VmRSS after the operation: the sum over
 its process tree, and in brackets the largest single process (the worker).
 "server CPU ms/req" is the server's user+system CPU per request (warm-up
 included): on a shared machine it moves far less with the neighbours' load
@@ -42,7 +41,13 @@ than req/s does, so compare it between runs.  "client CPU" is the load
 generator's share of one core: near 100% means the client, not the
 server, was the limit.  Targets: GET/list >= 0.5 x
 floor, writes >= 0.33 x floor, read p99 < {READ_P99_TARGET_MS} ms at {READ_P99_TARGET_CLIENTS} clients, worker
-RSS < {RSS_TARGET_MB} MB, and >= {INCUMBENT_FACTOR_TARGET} x incumbent on SQLite, 1 worker, 1 client.
+RSS < {RSS_TARGET_MB} MB.
+
+The incumbent is not a fixed figure any more: `python -m bench --incumbent`
+starts Neutron 29 (`../shared/incumbent/`) beside segmentd and sends both the
+same requests, phase by phase, in the same run; its sections ("segmentd vs
+the incumbent") give server CPU per request side by side, and the target is
+>= {INCUMBENT_FACTOR_TARGET}x less CPU than the incumbent on every operation (SQLite, 1 worker, 1 client).
 
 {MARKER}
 """
@@ -93,11 +98,6 @@ class Row:
             out.append(f"p99 {p99:.0f}>{READ_P99_TARGET_MS}ms")
         if self.rss_max >= RSS_TARGET_MB:
             out.append(f"rss {self.rss_max:.0f}>{RSS_TARGET_MB}MB")
-        baseline = (self.db, self.workers, self.clients) == ("sqlite", 1, 1)
-        if baseline and self.rps < INCUMBENT_FACTOR_TARGET * self.op.incumbent_rps:
-            out.append(
-                f"{self.rps / self.op.incumbent_rps:.1f}x<{INCUMBENT_FACTOR_TARGET}x incumbent"
-            )
         if self.errors:
             out.append(f"{self.errors} errors")
         return out
@@ -121,7 +121,6 @@ def table_line(row: Row) -> str:
         _fmt(row.x_floor, 2),
         _fmt(row.framework_rps),
         _fmt(row.rps / row.framework_rps if row.framework_rps else None, 2),
-        _fmt(row.rps / row.op.incumbent_rps, 1),
         _fmt(row.server_cpu_ms, 2),
         f"{row.rss_total:.0f} ({row.rss_max:.0f})",
         f"{row.client_cpu:.0%}",
@@ -137,7 +136,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join([HEADER, separator, *map(table_line, rows)])
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -173,14 +172,14 @@ def run_header(
     mode = "quick" if quick else "full"
     return (
         f"## {now} - commit {revision} - {', '.join(db_kinds)}\n\n"
-        f"Machine: {os.cpu_count()} cores, {_cpu_model()}, Python {platform.python_version()}; "
+        f"Machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}; "
         f"{mode} run, {duration:g} s per operation after warm-up; "
         f"load average (1/5/15 min) {load_before} before, {load_average()} after "
         "(other jobs on this machine lower req/s, see server CPU/req)."
     )
 
 
-def write_results(path: Path, section: str) -> None:
+def write_results(path: Path, section: str, intro: str = INTRO) -> None:
     """Put ``section`` above earlier runs, keeping them for the trend.
 
     The text above the marker is regenerated, so it always describes the
@@ -188,4 +187,4 @@ def write_results(path: Path, section: str) -> None:
     """
     old = path.read_text() if path.exists() else ""
     earlier = old.partition(MARKER)[2] if MARKER in old else old
-    path.write_text(f"{INTRO}\n{section.strip()}\n\n{earlier.lstrip()}".rstrip() + "\n")
+    path.write_text(f"{intro}\n{section.strip()}\n\n{earlier.lstrip()}".rstrip() + "\n")
