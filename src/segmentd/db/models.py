@@ -102,6 +102,9 @@ class Segment(StandardAttrs, Base):
         Index("ix_segments_network_id_segment_index", "network_id", "segment_index"),
         # Host mapping joins reported physnets to segments (migration 0004).
         Index("ix_segments_physical_network", "physical_network", "network_type"),
+        # Lists filtered by type come out in id order from this index: without
+        # it SQLite sorted every match (750k at 1M segments) to return a page.
+        Index("ix_segments_network_type_id", "network_type", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -149,13 +149,20 @@ def first_free_id(session: Session, id_range: IdRange, start: int) -> int | None
     successor_used = exists().where(
         _same_pool(nxt, t, p), nxt.segmentation_id == Segment.segmentation_id + 1
     )
+    # The first used ID (in index order from ``start``) whose successor is
+    # free: ORDER BY ... LIMIT 1 stops there, so the cost follows the
+    # distance to the next gap, not the size of the pool (a min() had to
+    # visit every used ID above ``start``).
     gap = session.scalar(
-        select(func.min(Segment.segmentation_id + 1)).where(
+        select(Segment.segmentation_id + 1)
+        .where(
             _same_pool(Segment, t, p),
             Segment.segmentation_id >= start,
             Segment.segmentation_id < hi,
             ~successor_used,
         )
+        .order_by(Segment.segmentation_id)
+        .limit(1)
     )
     return int(gap) if gap is not None else None
 

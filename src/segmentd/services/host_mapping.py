@@ -101,6 +101,16 @@ def reachable_segments(host: Any) -> Select[Any]:
     )
 
 
+def on_physnets_of(host: Any) -> ColumnElement[bool]:
+    """SQL on ``segments``: the segment is on a physnet ``host`` reports, to
+    an agent that serves its type (``reachable_segments``, as a condition)."""
+    ap = AgentPhysnet
+    physnets = select(ap.physical_network).where(
+        ap.host == host, served(ap.agent_type, Segment.network_type)
+    )
+    return Segment.physical_network.in_(physnets)
+
+
 def hosts_reaching(segment_id: Any) -> Select[Any]:
     """Host names mapped to ``segment_id``: one row per (host, agent), not distinct."""
     ap = AgentPhysnet

@@ -107,6 +107,12 @@ def mapped_hosts(session: Session, scope: Scope, query: ListQuery) -> Page:
 
 
 def segments_of_host(session: Session, scope: Scope, host: str, query: ListQuery) -> Page:
-    """Segments mapped to ``host``, with the segment list's filters and sorts."""
-    reachable = Segment.id.in_(host_mapping.reachable_segments(bindparam("host", host)))
+    """Segments mapped to ``host``, with the segment list's filters and sorts.
+
+    Selected by physical network (the host's few, through the segments'
+    physnet index), not by id: an ``id IN (...)`` let PostgreSQL walk the
+    primary key in page order until enough matched, a walk that grew with
+    the table as the host's physnets became a smaller share of it.
+    """
+    reachable = host_mapping.on_physnets_of(bindparam("host", host))
     return segment_service.list_(session, scope, query, reachable)
