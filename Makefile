@@ -2,7 +2,7 @@
 #   make run    install what serving and the openstack CLI need, migrate,
 #               bootstrap the admin user and serve on SQLite (./segmentd.db)
 #   make test   install the test and lint tools too, lint and run the whole
-#               suite on SQLite and PostgreSQL
+#               suite on SQLite and PostgreSQL, then the Keystone tier
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -15,7 +15,7 @@ PORT ?= 9696
 # The suite's PostgreSQL pass; set SEGMENTD_TEST_NO_POSTGRES=1 to skip it on purpose.
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install install-run run settings-doc test lint audit test-sqlite test-postgres bench clean
+.PHONY: install install-run run settings-doc test lint audit test-sqlite test-postgres test-keystone bench clean
 
 # A current pip: the venv's own (23.x on Python 3.11) resolves and installs
 # this dependency tree markedly slower (bench/RESULTS-operator.md).
@@ -66,16 +66,29 @@ audit: install
 	else echo "$$out"; exit $$rc; fi
 
 test-sqlite: install
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q tests --ignore=tests/keystone
 
 test-postgres: install
 	@if [ -n "$$SEGMENTD_TEST_NO_POSTGRES" ]; then \
 		echo "SEGMENTD_TEST_NO_POSTGRES is set: skipping the PostgreSQL pass"; \
 	else \
-		SEGMENTD_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/pytest -q tests; \
+		SEGMENTD_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/pytest -q tests --ignore=tests/keystone; \
 	fi
 
-test: lint test-sqlite test-postgres
+# The Keystone tier, once per `make test`: a real Keystone from PyPI in a
+# virtualenv of its own (built on first use, cached under
+# ~/.cache/segmentd-keystone) and segmentd on PostgreSQL (SQLite when
+# SEGMENTD_TEST_NO_POSTGRES is set).  SEGMENTD_TEST_NO_KEYSTONE=1 skips it.
+test-keystone: install
+	@if [ "$$SEGMENTD_TEST_NO_KEYSTONE" = 1 ]; then \
+		echo "SEGMENTD_TEST_NO_KEYSTONE=1: skipping the Keystone tier"; \
+	elif [ -n "$$SEGMENTD_TEST_NO_POSTGRES" ]; then \
+		$(BIN)/pytest -q tests/keystone; \
+	else \
+		SEGMENTD_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/pytest -q tests/keystone; \
+	fi
+
+test: lint test-sqlite test-postgres test-keystone
 
 bench: install
 	$(BIN)/python -m bench

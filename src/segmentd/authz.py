@@ -271,18 +271,15 @@ class Policy:
     ) -> bool:
         creds_dict = dict(creds)
         creds_dict["roles"] = sorted(creds_dict["roles"])
+        if "service_roles" in creds_dict:
+            creds_dict["service_roles"] = list(creds_dict["service_roles"])
         try:
             return bool(self._enforcer.enforce(rule, dict(target), creds_dict))
         except Exception:  # a broken operator rule refuses, it never crashes a request
             return False
 
     def check(self, rule: str, target: Mapping[str, Any], principal: Principal) -> bool:
-        creds = (
-            ("project_id", principal.project_id),
-            ("roles", effective_roles(principal.roles)),
-            ("tenant_id", principal.project_id),
-            ("user_id", principal.subject),
-        )
+        creds = principal.policy_values
         if rule not in self._read_keys:
             self._read_keys[rule] = target_keys_read(self._enforcer.rules, rule)
         keys = self._read_keys[rule]
@@ -344,11 +341,39 @@ def _hashable(value: Any) -> Any:
 @dataclass(frozen=True, slots=True)
 class Principal:
     subject: str
+    # "" for a token scoped to no project (system or domain scope).
     project_id: str
     roles: frozenset[str] = field(default_factory=frozenset)
     credential: str = "token"
     policy: Policy | None = field(default=None, compare=False, repr=False)
     name: str = ""
+    # Keystone tokens: the rest of what oslo.context hands policy, so rules
+    # such as ``role:admin and system_scope:all`` or ``service_roles:service``
+    # in an operator's policy file work as they do in Neutron.
+    system_scope: str | None = None
+    domain_id: str | None = None
+    user_domain_id: str | None = None
+    project_domain_id: str | None = None
+    service_roles: frozenset[str] = field(default_factory=frozenset)
+    # Credentials as oslo.policy reads them, built once per principal.
+    policy_values: tuple[tuple[str, Any], ...] = field(
+        init=False, compare=False, repr=False, default=()
+    )
+
+    def __post_init__(self) -> None:
+        values: dict[str, Any] = {
+            "roles": effective_roles(self.roles),
+            "user_id": self.subject,
+            "system_scope": self.system_scope,
+            "domain_id": self.domain_id,
+            "user_domain_id": self.user_domain_id,
+            "project_domain_id": self.project_domain_id,
+            "service_roles": tuple(sorted(self.service_roles)) or None,
+        }
+        if self.project_id:  # absent, not "": "project_id:%(project_id)s" must not match ""
+            values["project_id"] = values["tenant_id"] = self.project_id
+        present = tuple(sorted((k, v) for k, v in values.items() if v is not None))
+        object.__setattr__(self, "policy_values", present)
 
     @property
     def is_admin(self) -> bool:

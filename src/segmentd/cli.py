@@ -128,17 +128,22 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> int:
     """The settings in force (environment, then the config file, then defaults)."""
-    from pydantic import SecretStr
+    from pydantic import BaseModel, SecretStr
+
+    def shown(value: object) -> object:
+        return "(set)" if isinstance(value, SecretStr) else value
 
     settings = load_settings()
     rows: list[dict[str, object]] = []
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            value = "(set)"
-        elif name == "database_url":
+        if isinstance(value, BaseModel):  # a section: one row per option, secrets hidden
+            for option in type(value).model_fields:
+                rows.append({"setting": f"{name}.{option}", "value": shown(getattr(value, option))})
+            continue
+        if name == "database_url":
             value = safe_url(value)
-        rows.append({"setting": name, "value": value})
+        rows.append({"setting": name, "value": shown(value)})
     print(render(rows, ("setting", "value"), args.format))
     return 0
 
@@ -191,6 +196,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
     args = parser().parse_args(argv)
     try:
         code: int = args.func(args)
@@ -202,6 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+    except ValidationError as exc:  # settings refused: say which, without a traceback
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            print(
+                f"segmentd: invalid settings: {where + ': ' if where else ''}{message}",
+                file=sys.stderr,
+            )
+        return 2
     return code
 
 

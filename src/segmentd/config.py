@@ -11,11 +11,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -76,8 +77,100 @@ def parse_tunnel_ranges(network_type: str, spec: str) -> list[IdRange]:
     return out
 
 
+def _comma_list(value: Any) -> Any:
+    """``service,admin`` (oslo.config's ListOpt syntax) or a list."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class KeystoneAuthtoken(BaseModel):
+    """``[keystone_authtoken]``: keystonemiddleware's option names, as in neutron.conf.
+
+    Used when ``auth_strategy = "keystone"``: the service user below logs in
+    at ``auth_url`` and validates every caller's token there.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    www_authenticate_uri: str | None = Field(
+        None,
+        description="where clients are told to get a token (401 `WWW-Authenticate`); "
+        "unset: `auth_url`",
+    )
+    auth_url: str | None = Field(None, description="Keystone's URL for the service user's login")
+    auth_type: Literal["password"] = Field("password", description="the service user's plugin")
+    username: str | None = Field(None, description="the service user")
+    password: SecretStr | None = Field(None, description="its password")
+    project_name: str | None = Field(None, description="the project it logs in to")
+    user_domain_name: str = Field("Default", description="the user's domain")
+    project_domain_name: str = Field("Default", description="the project's domain")
+    interface: Literal["public", "internal", "admin"] = Field(
+        "internal",
+        description="the identity endpoint used for validation comes from the service user's "
+        "catalog: this interface (keystonemiddleware's default)",
+    )
+    region_name: str | None = Field(None, description="... in this region (unset: any)")
+    service_token_roles: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["service"],
+        description="an `X-Service-Token` counts only with one of these roles (and then lets an "
+        "expired user token through, as keystonemiddleware does); comma-separated",
+    )
+    service_token_roles_required: bool = Field(
+        True, description="refuse a service token without one of those roles"
+    )
+    service_type: str = Field(
+        "network",
+        description="this service's type: application credentials with access rules are "
+        "checked against rules for it",
+    )
+    token_cache_time: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="seconds a validation is reused (never beyond the token's expiry): a token "
+        "revoked in Keystone stops working within this time",
+    )
+    token_cache_url: str = Field(
+        "memory://",
+        description="`memory://` (per process) or `redis://host:port/db` (shared by every "
+        "worker; entries are signed): memcached_servers' counterpart",
+    )
+    token_cache_max_entries: int = Field(
+        default=10_000, ge=1, description="validations kept per process"
+    )
+    http_connect_timeout: float = Field(
+        default=5.0, gt=0, description="seconds to reach Keystone before answering 503"
+    )
+    http_request_max_retries: int = Field(
+        default=3, ge=0, le=10, description="retries of a failed call to Keystone"
+    )
+    cafile: str | None = Field(None, description="CA bundle for an https Keystone")
+    insecure: bool = Field(False, description="skip TLS verification (refused in production)")
+
+    _split_roles = field_validator("service_token_roles", mode="before")(_comma_list)
+
+    @field_validator("token_cache_url")
+    @classmethod
+    def _cache_url(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "unix://")):
+            raise ValueError("token_cache_url: use memory:// or redis://host:port/db")
+        return value
+
+    def missing(self) -> list[str]:
+        """Options a keystone deployment must set."""
+        needed = ("auth_url", "username", "password", "project_name")
+        return [name for name in needed if not getattr(self, name)]
+
+    def authenticate_uri(self) -> str:
+        return self.www_authenticate_uri or self.auth_url or ""
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SEGMENTD_", extra="forbid")
+    # ``SEGMENTD_KEYSTONE_AUTHTOKEN__AUTH_URL`` sets ``[keystone_authtoken] auth_url``.
+    model_config = SettingsConfigDict(
+        env_prefix="SEGMENTD_", extra="forbid", env_nested_delimiter="__"
+    )
 
     # Each description is the README's "Settings" table (``segmentd.settings_doc``
     # renders it; a test fails when the README's copy differs).
@@ -132,11 +225,18 @@ class Settings(BaseSettings):
         "`available_ranges` per response (the lowest ones); `used_count`, `available_count` "
         "stay exact. 4094 keeps every VLAN range complete",
     )
-    auth_strategy: Literal["token", "noauth"] = Field(
+    auth_strategy: Literal["token", "noauth", "keystone"] = Field(
         "token",
         description="`token`: every `/v2.0` request needs an `X-Auth-Token` from the built-in "
-        "identity service; `noauth` (development and tests only): the caller names its "
-        "project and roles in `X-Project-Id` / `X-Roles`",
+        "identity service; `keystone`: a token of an external Keystone (`keystone_authtoken`; "
+        "the built-in identity is off); `noauth` (development and tests only): the caller "
+        "names its project and roles in `X-Project-Id` / `X-Roles`",
+    )
+    keystone_authtoken: KeystoneAuthtoken = Field(
+        default_factory=KeystoneAuthtoken,
+        description="the `[keystone_authtoken]` section, Neutron's option names (README: "
+        '"Joining an existing cloud"); `SEGMENTD_KEYSTONE_AUTHTOKEN__<OPTION>` in the '
+        "environment",
     )
     token_ttl_seconds: int = Field(
         3600, description="lifetime of a token from a password login (and `token issue`'s default)"
@@ -286,9 +386,9 @@ class Settings(BaseSettings):
         "(identity routes included)",
     )
     ratelimit_login_address: str = Field(
-        "30/minute",
+        "300/minute",
         description="per client address: every login attempt, right or wrong (each costs a "
-        "memory-hard hash)",
+        "memory-hard hash; the `openstack` CLI logs in once per command)",
     )
     ratelimit_login: str = Field(
         "10/minute",
@@ -399,6 +499,17 @@ class Settings(BaseSettings):
         self.ranges()
         if self.environment == "production" and self.auth_strategy == "noauth":
             raise ValueError("auth_strategy 'noauth' is refused in production")
+        missing = self.keystone_authtoken.missing()
+        if self.auth_strategy == "keystone" and missing:
+            names = ", ".join(missing)
+            raise ValueError(
+                f"auth_strategy 'keystone' needs [keystone_authtoken] {names} "
+                f"(or SEGMENTD_KEYSTONE_AUTHTOKEN__{missing[0].upper()}, ...)"
+            )
+        if self.environment == "production" and self.keystone_authtoken.insecure:
+            raise ValueError(
+                "keystone_authtoken.insecure (no TLS verification) is refused in production"
+            )
         if self.environment == "production" and self.password_memory_kib < 19456:
             raise ValueError(
                 "password_memory_kib below 19456 (OWASP minimum) is refused in production"

@@ -218,6 +218,20 @@ class InvalidToken(NotAuthenticated):
     message = "Authentication required: the token is missing, invalid, expired or revoked."
 
 
+class IdentityUnavailable(ServiceUnavailable):
+    # The external Keystone could not validate a token (down, slow, or it
+    # refused this service's own credentials): never a 401, never let through.
+    message = "The identity service is temporarily unavailable, retry later."
+
+    def __init__(self, retry_after: int = 5, **kwargs: Any) -> None:
+        super().__init__(retry_after=retry_after, **kwargs)
+
+
+class ProjectRequired(BadRequest):
+    # A token scoped to the system or a domain names no project to own the resource.
+    message = "Failed to parse request. Required attribute 'project_id' not specified"
+
+
 class TokenNotFound(NotFound):
     message = "Could not find token."
 

@@ -60,6 +60,9 @@ def _run(
     def command(args: argparse.Namespace) -> int:
         settings = load_settings()
         try:
+            if settings.auth_strategy == "keystone" and body in _BUILT_IN_STORE:
+                print(f"error: {_keystone_note(settings)}; use `openstack`", file=sys.stderr)
+                return 1
             return body(settings, args)
         except errors.SegmentdError as exc:
             print(f"error: {exc.msg}", file=sys.stderr)
@@ -73,8 +76,23 @@ def _run(
     return command
 
 
+def _keystone_note(settings: Settings) -> str:
+    uri = settings.keystone_authtoken.authenticate_uri()
+    return (
+        f"auth_strategy is 'keystone': users, projects and roles live in the Keystone at {uri}; "
+        "the built-in identity is off"
+    )
+
+
 def _bootstrap(settings: Settings, args: argparse.Namespace) -> int:
     """Idempotent: creates what is missing, never changes an existing password."""
+    if settings.auth_strategy == "keystone":
+        migrate.upgrade(settings.database_url)
+        print(f"{_keystone_note(settings)}: nothing to bootstrap (database migrated).")
+        print(
+            "Register segmentd in the Keystone catalog as README 'Joining an existing cloud' says."
+        )
+        return 0
     migrate.upgrade(settings.database_url)
     generated = None
     with _session(settings) as session:
@@ -269,8 +287,17 @@ def _policy_show(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# Commands that write the built-in identity store: refused with an external Keystone.
+_BUILT_IN_STORE: frozenset[Callable[[Settings, argparse.Namespace], int]] = frozenset(
+    {_project_create, _user_create, _role, _token_issue}
+)
+
+
 def serve_hints(settings: Settings) -> None:
     """One line for an operator starting a fresh deployment with tokens on."""
+    if settings.auth_strategy == "keystone":
+        print(f"segmentd: {_keystone_note(settings)}", flush=True)
+        return
     if settings.auth_strategy != "token":
         print(
             f"segmentd: auth_strategy={settings.auth_strategy}: requests are NOT authenticated",

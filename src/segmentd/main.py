@@ -28,7 +28,7 @@ from segmentd.authz import Policy
 from segmentd.config import Settings, load_settings
 from segmentd.db import migrate
 from segmentd.db.base import Database
-from segmentd.identity import tokens
+from segmentd.identity import keystone, tokens
 from segmentd.identity.passwords import Passwords
 from segmentd.ratelimit import RateLimits, RatePolicy, build_limiter
 from segmentd.services import audit, segment_ranges
@@ -81,6 +81,11 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
         slots=HandlerSlots.for_settings(settings),
         denials=audit.DenialCounter(settings.audit_denial_window_seconds),
         quotas=settings.quota_defaults(),
+        keystone=keystone.build_validator(
+            settings.keystone_authtoken, settings.ratelimit_key_prefix
+        )
+        if settings.auth_strategy == "keystone"
+        else None,
     )
 
 
@@ -124,9 +129,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         host_mapping.router,
         quotas.router,
         root.router,
-        identity.router,
-        identity_admin.router,
         ops.router,
+        # With an external Keystone the built-in identity is off: /identity/* is 404.
+        *(() if settings.auth_strategy == "keystone" else (identity.router, identity_admin.router)),
     )
     for router in routers:
         app.router.routes.extend(router.routes)

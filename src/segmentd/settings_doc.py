@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 from segmentd.config import Settings
@@ -51,19 +51,40 @@ def _default(field: Any) -> str:
     return str(value)
 
 
+HEADER = ["| setting | default | meaning |", "|---|---|---|"]
+
+
+def _row(name: str, field: Any, default: str) -> str:
+    if not field.description:
+        raise ValueError(f"setting {name} has no description")
+    meaning = field.description.replace("|", "\\|")
+    return f"| `{name}` | {default} | {meaning} |"
+
+
+def _section(name: str, model: type[BaseModel]) -> list[str]:
+    """A nested section (``[keystone_authtoken]``): a table of its own."""
+    lines = ["", f"**`[{name}]`** (`SEGMENTD_{name.upper()}__<OPTION>`)", "", *HEADER]
+    for option, field in model.model_fields.items():
+        lines.append(_row(f"{name}.{option}", field, _default(field)))
+    return lines
+
+
 def render() -> str:
     firsts = {first: title for title, first in GROUPS}
     lines: list[str] = []
+    sections: list[str] = []
     for name, field in Settings.model_fields.items():
         if name in firsts:
             if lines:
                 lines.append("")
-            lines += [f"**{firsts[name]}**", "", "| setting | default | meaning |", "|---|---|---|"]
-        if not field.description:
-            raise ValueError(f"setting {name} has no description")
-        meaning = field.description.replace("|", "\\|")
-        lines.append(f"| `{name}` | {_default(field)} | {meaning} |")
-    return "\n".join(lines)
+            lines += [f"**{firsts[name]}**", "", *HEADER]
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            lines.append(_row(name, field, "(section)"))
+            sections += _section(name, model)
+        else:
+            lines.append(_row(name, field, _default(field)))
+    return "\n".join(lines + sections)
 
 
 def replace(text: str, table: str) -> str:

@@ -37,6 +37,9 @@ LEAKS = re.compile(
 )
 TOTALS: Counter[str] = Counter()
 FAILURES: list[str] = []
+# Everything the fuzzer has sent so far: a list echoes what earlier cases
+# stored (an agent report whose host is "sqlite_x"), which reveals nothing.
+SENT: list[str] = []
 
 
 def fuzz_summary() -> str:
@@ -68,14 +71,16 @@ def _operations(schema: Any) -> Iterator[Any]:
 
 
 def _leak(text: str, case: Any) -> str | None:
-    """A leak pattern in ``text`` that the request did not send itself: a 404
-    naming the project "sqlite_begin" the fuzzer asked for echoes the
-    client's own input, it reveals nothing."""
-    sent = " ".join(
-        map(str, (unquote(case.formatted_path), case.path_parameters, case.query, case.body))
-    ).lower()
+    """A leak pattern in ``text`` that no request sent: a 404 naming the
+    project "sqlite_begin" the fuzzer asked for, or a list showing a name an
+    earlier case stored, echoes the client's own input and reveals nothing."""
+    SENT.append(
+        " ".join(
+            map(str, (unquote(case.formatted_path), case.path_parameters, case.query, case.body))
+        ).lower()
+    )
     for found in LEAKS.finditer(text):
-        if found.group(0).lower() not in sent:
+        if not any(found.group(0).lower() in sent for sent in SENT):
             return found.group(0)
     return None
 

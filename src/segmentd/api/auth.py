@@ -15,7 +15,7 @@ from segmentd import errors
 from segmentd.api import guards
 from segmentd.api.runtime import Runtime
 from segmentd.authz import Policy, Principal
-from segmentd.identity import tokens
+from segmentd.identity import keystone, tokens
 
 AUTH_TOKEN_HEADER = "x-auth-token"  # noqa: S105 - a header name, not a secret
 
@@ -44,6 +44,9 @@ def known_caller(request: Request, rt: Runtime) -> Principal | None:
     ``noauth`` (development and tests; refused in production by ``config``):
     headers name the project and roles.
     """
+    if rt.keystone is not None:  # auth_strategy "keystone": this process's cache
+        found = rt.keystone.cached(_keystone_request(request, rt))
+        return None if found is None else keystone.principal_of(found, rt.policy)
     headers = request.headers
     if rt.settings.auth_strategy == "noauth":
         project = headers.get("x-project-id", "default")[:255]
@@ -59,11 +62,28 @@ def known_caller(request: Request, rt: Runtime) -> Principal | None:
     return None if info is None else principal_of(info, rt.policy)
 
 
+SERVICE_TOKEN_HEADER = "x-service-token"  # noqa: S105 - a header name, not a secret
+
+
+def _keystone_request(request: Request, rt: Runtime) -> keystone.TokenRequest:
+    headers, scope = request.headers, request.scope
+    return keystone.TokenRequest(
+        token=headers.get(AUTH_TOKEN_HEADER),
+        service_token=headers.get(SERVICE_TOKEN_HEADER),
+        method=scope["method"],
+        path=scope.get("root_path", "") + scope["path"],
+        now=rt.clock(),
+    )
+
+
 def looked_up_caller(request: Request, rt: Runtime) -> Principal:
-    """The caller of a token not in the cache, validated in the database;
-    ``NotAuthenticated`` if unknown, counted against the client address so
-    that guessing tokens is throttled too (429 once that is spent)."""
+    """The caller of a token not in the cache, validated in the database (or
+    at Keystone); ``NotAuthenticated`` if unknown, counted against the client
+    address so that guessing tokens is throttled too (429 once that is spent)."""
     try:
+        if rt.keystone is not None:  # 401 InvalidToken or 503 IdentityUnavailable
+            found = rt.keystone.validate(_keystone_request(request, rt))
+            return keystone.principal_of(found, rt.policy)
         with rt.db.transaction(write=False) as session:
             raw = request.headers.get(AUTH_TOKEN_HEADER)
             info = tokens.validate_cached(session, raw, rt.clock(), rt.token_cache)

@@ -86,7 +86,10 @@ def neutron_error(
 
 
 def _auth_hint(request: Request) -> str:
+    """Where to get a token: the external Keystone, or the built-in identity."""
     runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None and runtime.settings.auth_strategy == "keystone":
+        return f'Keystone uri="{runtime.settings.keystone_authtoken.authenticate_uri()}"'
     served = str(request.base_url)
     base = runtime.settings.public_base(served) if runtime is not None else served.rstrip("/")
     return f'Keystone uri="{base}/identity/v3"'

@@ -14,6 +14,7 @@ from anyio import CapacityLimiter
 from segmentd.authz import Policy
 from segmentd.config import Settings
 from segmentd.db.base import Database, utcnow
+from segmentd.identity import keystone as keystone_auth
 from segmentd.identity import tokens
 from segmentd.identity.passwords import Passwords
 from segmentd.ratelimit import RateLimits
@@ -80,6 +81,8 @@ class Runtime:
     denials: audit.DenialCounter = field(default_factory=audit.DenialCounter)
     # Per-project quota defaults by resource (``settings.quota_defaults``).
     quotas: dict[str, int] = field(default_factory=dict)
+    # auth_strategy "keystone": validates tokens at the external Keystone.
+    keystone: keystone_auth.KeystoneValidator | None = None
 
     def reads_inline(self) -> bool:
         """May a bounded read run on the event loop?  Only on an embedded

@@ -133,6 +133,8 @@ def target(network: Network) -> dict[str, object]:
 
 def _check_create_policy(scope: Scope, spec: NetworkSpec) -> None:
     project = spec.project_id or scope.principal.project_id
+    if not project:  # a system- or domain-scoped caller must name the owner
+        raise errors.ProjectRequired()
     resource = {"project_id": project, "tenant_id": project, "shared": spec.shared}
     scope.require(resource)
     attributes = set(spec.attributes)

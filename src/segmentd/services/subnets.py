@@ -305,6 +305,8 @@ def create(session: Session, scope: Scope, spec: SubnetSpec, quota: Mapping[str,
     """Neutron's create_subnet rule reads the network's owner: a project adds
     subnets only to its own networks, shared or not (admins to any)."""
     principal = scope.principal
+    if not (spec.project_id or principal.project_id):  # system or domain scope: name the owner
+        raise errors.ProjectRequired()
     # Decided first as if the network were the caller's own, so a caller who
     # may not create such a subnet at all gets 403, never whether a network
     # exists; then on the network found.
