@@ -153,6 +153,10 @@ class SubnetNotFound(NotFound):
     message = "Subnet %(subnet_id)s could not be found."
 
 
+class TagNotFound(NotFound):
+    message = "Tag %(tag)s could not be found."
+
+
 class AgentNotFound(NotFound):
     message = "Agent %(id)s could not be found."
 

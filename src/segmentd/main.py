@@ -20,6 +20,7 @@ from segmentd.api import (
     root,
     segments,
     subnets,
+    tags,
 )
 from segmentd.api import segment_ranges as segment_range_routes
 from segmentd.api.observability import Metrics, ObservabilityMiddleware
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         subnets.segment_router,
         subnets.host_router,
         segment_range_routes.router,
+        *tags.ROUTERS,
         agents.router,
         host_mapping.router,
         quotas.router,

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar, Literal, Protocol, Self
 from urllib.parse import parse_qsl, urlencode
 
+from fastapi import Path
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -40,6 +41,7 @@ from segmentd.db.models import (
 )
 from segmentd.services.segment_ranges import Usage
 from segmentd.services.segments import SegmentRecord
+from segmentd.services.standard import MAX_TAGS
 
 NetworkType = Literal["flat", "vlan", "vxlan", "geneve", "gre", "local"]
 # No NUL characters: PostgreSQL text cannot hold them, SQLite would.
@@ -69,7 +71,7 @@ WireInt = Annotated[int, BeforeValidator(_decimal_string)]
 SegmentationId = Annotated[WireInt, Field(ge=1, le=4294967295)]
 Mtu = Annotated[WireInt, Field(ge=68, le=9216)]
 Tag = Annotated[str, Field(min_length=1, max_length=TAG_LEN, pattern=r"^[^,\x00]+$")]
-Tags = Annotated[list[Tag], Field(max_length=50)]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
 ProjectId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 # Views hand timestamps over as datetimes: ``wire.JSONResponse`` writes them in
@@ -709,6 +711,21 @@ def range_view(row: NetworkSegmentRange, usage: Usage | None) -> dict[str, Any]:
             available_ranges=[list(run) for run in usage.available_ranges],
         )
     return view
+
+
+# Tags (the sub-resource) -----------------------------------------------------------
+
+
+# A tag in a path (``PUT .../tags/{tag}``): the same rule as in a body.
+TagName = Annotated[str, Path(min_length=1, max_length=TAG_LEN, pattern=r"^[^,\x00/]+$")]
+
+
+class TagsBody(Strict):
+    tags: Tags
+
+
+class TagsView(View):
+    tags: list[str]
 
 
 # Host mapping and discovery ------------------------------------------------------

@@ -214,6 +214,9 @@ def _reload(session: Session, network_id: str) -> Network:
     return session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 
+reload = _reload  # the current row, for services that change it by statement (tags)
+
+
 def _scoped(scope: Scope) -> Select[Network]:
     return select(Network).where(scope.where(Network.project_id, Network.shared))
 

@@ -369,6 +369,9 @@ def _reload(session: Session, range_id: str) -> Range:
     return session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 
+reload = _reload  # the current row, for services that change it by statement (tags)
+
+
 def _scoped(scope: Scope) -> Select[Range]:
     return select(Range).where(scope.where(Range.project_id, Range.shared))
 

@@ -261,6 +261,9 @@ def _reload(session: Session, segment_id: str, lock: bool = False) -> Segment:
     return session.scalars(stmt, {"segment_id": segment_id}).unique().one()
 
 
+reload = _reload  # the current row, for services that change it by statement (tags)
+
+
 def get(session: Session, scope: Scope, segment_id: str, lock: bool = False) -> Segment:
     """The segment as an ORM object, for changing it (``read`` is for display).
 

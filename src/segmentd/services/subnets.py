@@ -138,6 +138,9 @@ def _reload(session: Session, subnet_id: str, lock: bool = False) -> Subnet:
     return subnet
 
 
+reload = _reload  # the current row, for services that change it by statement (tags)
+
+
 def target(subnet: Subnet) -> dict[str, object]:
     """What policy rules about a subnet may read, its network's owner included
     (Neutron's ``network:tenant_id``)."""
