@@ -207,6 +207,29 @@ class Settings(BaseSettings):
     allocation_retries: int = Field(
         16, description="attempts to claim a free segmentation ID when others take it first"
     )
+    global_physnet_mtu: int = Field(
+        1500,
+        ge=68,
+        le=65535,
+        description="MTU of the underlying physical networks (Neutron's option): flat and "
+        "VLAN networks get it, tunnels it less their overhead",
+    )
+    path_mtu: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="MTU of the tunnel underlay (ML2's `path_mtu`); 0: `global_physnet_mtu`",
+    )
+    physnet_mtus: str = Field(
+        "",
+        description="per-physnet MTUs, `physnet1:9000,physnet2:1500` (ML2's `physical_network_mtus`)",
+    )
+    max_dns_nameservers: int = Field(
+        5, ge=0, le=64, description="DNS servers per subnet (Neutron's option; more: 400)"
+    )
+    max_subnet_host_routes: int = Field(
+        20, ge=0, le=256, description="host routes per subnet (Neutron's option; more: 400)"
+    )
     # Bounds (CWE-400).
     pagination_default_limit: int = Field(
         100, description="page size when none is given (capped by `pagination_max_limit`)"

@@ -292,6 +292,24 @@ class DatabaseNotReady(SegmentdError):
 # neutron/services/segments/exceptions.py), so clients see familiar types.
 
 
+class DNSNameServersExhausted(BadRequest):
+    message = (
+        "Unable to complete operation for %(subnet_id)s. "
+        "The number of DNS nameservers exceeds the limit %(quota)s."
+    )
+
+
+class HostRoutesExhausted(BadRequest):
+    message = (
+        "Unable to complete operation for %(subnet_id)s. "
+        "The number of host routes exceeds the limit %(quota)s."
+    )
+
+
+class InvalidSubnetServiceType(InvalidInput):
+    message = "Subnet service type %(service_type)s does not correspond to a valid device owner."
+
+
 class InvalidAllocationPool(BadRequest):
     message = "The allocation pool %(pool)s is not valid."
 

@@ -93,7 +93,7 @@ def test_decisions_are_cached_on_the_target_attributes_a_rule_reads() -> None:
     rules = policy._enforcer.rules
     assert target_keys_read(rules, "get_segment") == {"network_id"}
     assert target_keys_read(rules, "delete_segment") == frozenset()  # admin-only: reads nothing
-    assert target_keys_read(rules, "get_network") == {"project_id", "shared"}
+    assert target_keys_read(rules, "get_network") == {"project_id", "shared", "router:external"}
     # Who knows what an HTTP check sends: the whole target is the key.
     assert (
         target_keys_read(

@@ -73,6 +73,7 @@ async def create_network(call: CallOf, body: schemas.NetworkCreateBody) -> Respo
         description=req.description,
         admin_state_up=req.admin_state_up,
         shared=req.shared,
+        router_external=req.router_external,
         project_id=req.owner,
         mtu=req.mtu,
         tags=req.tags or [],
@@ -111,7 +112,13 @@ async def update_network(
 ) -> Response:
     req = body.network
     changes = networks.NetworkUpdate(
-        req.name, req.description, req.admin_state_up, req.shared, req.mtu, req.tags
+        req.name,
+        req.description,
+        req.admin_state_up,
+        req.shared,
+        req.mtu,
+        req.tags,
+        req.router_external,
     )
     return await call.run(
         lambda c: networks.update(c.db, c.allowed, c.target, changes, revision),

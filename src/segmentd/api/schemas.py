@@ -265,7 +265,6 @@ NETWORK_READ_ONLY = (
     "status",
     "subnets",
     "availability_zones",
-    "router:external",
 )
 PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
@@ -283,6 +282,7 @@ class NetworkCreate(OwnedCreateAttrs):
     description: Description = ""
     admin_state_up: bool = True
     shared: bool = False
+    router_external: bool = Field(False, alias="router:external")
     mtu: Mtu | None = None
     tags: Tags | None = None
     availability_zone_hints: Annotated[list[str], Field(max_length=0)] = []
@@ -313,6 +313,7 @@ class NetworkUpdate(UpdateAttrs):
     description: Description | None = None
     admin_state_up: bool | None = None
     shared: bool | None = None
+    router_external: bool | None = Field(None, alias="router:external")
     mtu: Mtu | None = None
     tags: Tags | None = None
 
@@ -386,7 +387,7 @@ def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
         "subnets": [s.id for s in network.subnets],
         "availability_zone_hints": [],
         "availability_zones": [],
-        "router:external": False,
+        "router:external": network.router_external,
         "tags": sorted(t.tag for t in network.tags),
         "created_at": network.created_at,
         "updated_at": network.updated_at,
@@ -407,12 +408,18 @@ def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
 # services.subnet_rules, one home per rule.
 
 SUBNET_READ_ONLY = ("id", "created_at", "updated_at", "revision_number")
-SUBNET_IMMUTABLE = ("network_id", "cidr", "ip_version", "project_id", "tenant_id")
+SUBNET_IMMUTABLE = (
+    "network_id",
+    "cidr",
+    "ip_version",
+    "project_id",
+    "tenant_id",
+    "ipv6_ra_mode",
+    "ipv6_address_mode",
+)
 MAX_ALLOCATION_POOLS = 64
 
 Address = Annotated[str, Field(min_length=1, max_length=IP_LEN)]
-# Attributes segmentd does not model: accepted only as their empty defaults.
-EmptyList = Annotated[list[Any], Field(max_length=0)]
 
 
 class AllocationPool(Strict):
@@ -421,6 +428,20 @@ class AllocationPool(Strict):
 
 
 AllocationPools = Annotated[list[AllocationPool], Field(max_length=MAX_ALLOCATION_POOLS)]
+# Hard bounds on the lists; the configured (smaller) limits are the service's.
+MAX_SUBNET_LIST = 256
+
+
+class HostRoute(Strict):
+    destination: Annotated[str, Field(min_length=1, max_length=CIDR_LEN)]
+    nexthop: Address
+
+
+DnsNameservers = Annotated[list[Address], Field(max_length=MAX_SUBNET_LIST)]
+HostRoutes = Annotated[list[HostRoute], Field(max_length=MAX_SUBNET_LIST)]
+ServiceType = Annotated[str, Field(min_length=1, max_length=255, pattern=NO_NUL)]
+ServiceTypes = Annotated[list[ServiceType], Field(max_length=MAX_SUBNET_LIST)]
+Ipv6Mode = Literal["dhcpv6-stateful", "dhcpv6-stateless", "slaac"]
 
 
 class SubnetCreate(OwnedCreateAttrs):
@@ -436,11 +457,12 @@ class SubnetCreate(OwnedCreateAttrs):
     enable_dhcp: bool = True
     segment_id: str | None = None
     tags: Tags | None = None
-    dns_nameservers: EmptyList = []
-    host_routes: EmptyList = []
-    service_types: EmptyList = []
-    ipv6_ra_mode: None = None
-    ipv6_address_mode: None = None
+    # null means empty, as Neutron's convert_none_to_empty_list
+    dns_nameservers: DnsNameservers | None = None
+    host_routes: HostRoutes | None = None
+    service_types: ServiceTypes | None = None
+    ipv6_ra_mode: Ipv6Mode | None = None
+    ipv6_address_mode: Ipv6Mode | None = None
     subnetpool_id: None = None
 
     _check_network = field_validator("network_id")(classmethod(lambda cls, v: _uuid(v)))
@@ -462,9 +484,9 @@ class SubnetUpdate(UpdateAttrs):
     enable_dhcp: bool | None = None
     segment_id: str | None = None
     tags: Tags | None = None
-    dns_nameservers: EmptyList = []
-    host_routes: EmptyList = []
-    service_types: EmptyList = []
+    dns_nameservers: DnsNameservers | None = None
+    host_routes: HostRoutes | None = None
+    service_types: ServiceTypes | None = None
 
     @field_validator("segment_id")
     @classmethod
@@ -494,11 +516,12 @@ class SubnetView(View):
     allocation_pools: list[AllocationPool]
     enable_dhcp: bool
     dns_nameservers: list[str]
-    host_routes: list[dict[str, str]]
+    host_routes: list[HostRoute]
     ipv6_ra_mode: str | None
     ipv6_address_mode: str | None
     subnetpool_id: str | None
     service_types: list[str]
+    router_external: bool = Field(alias="router:external")
     tags: list[str]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -535,12 +558,16 @@ def subnet_view(subnet: Subnet, show_segment: bool) -> dict[str, Any]:
         "gateway_ip": subnet.gateway_ip,
         "allocation_pools": pool_views(subnet),
         "enable_dhcp": subnet.enable_dhcp,
-        "dns_nameservers": [],
-        "host_routes": [],
-        "ipv6_ra_mode": None,
-        "ipv6_address_mode": None,
+        "dns_nameservers": [d.address for d in subnet.dns_nameservers],
+        "host_routes": [
+            {"destination": r.destination, "nexthop": r.nexthop}
+            for r in sorted(subnet.host_routes, key=lambda r: (r.destination, r.nexthop))
+        ],
+        "ipv6_ra_mode": subnet.ipv6_ra_mode,
+        "ipv6_address_mode": subnet.ipv6_address_mode,
         "subnetpool_id": None,
-        "service_types": [],
+        "service_types": sorted(t.service_type for t in subnet.service_types),
+        "router:external": subnet.network.router_external,
         "tags": sorted(t.tag for t in subnet.tags),
         "created_at": subnet.created_at,
         "updated_at": subnet.updated_at,

@@ -36,6 +36,15 @@ def _pools(pools: list[schemas.AllocationPool]) -> list[tuple[str, str]]:
     return [(p.start, p.end) for p in pools]
 
 
+def _routes(routes: list[schemas.HostRoute] | None) -> list[tuple[str, str]] | None:
+    return None if routes is None else [(r.destination, r.nexthop) for r in routes]
+
+
+def _limits(call: Call) -> subnets.Limits:
+    settings = call.runtime.settings
+    return subnets.Limits(settings.max_dns_nameservers, settings.max_subnet_host_routes)
+
+
 @router.post("", status_code=201, response_model=schemas.SubnetOne)
 @Operation(Permission.CREATE_SUBNET, "create", SUBNET)
 async def create_subnet(call: CallOf, body: schemas.SubnetCreateBody) -> Response:
@@ -53,9 +62,14 @@ async def create_subnet(call: CallOf, body: schemas.SubnetCreateBody) -> Respons
         segment_id=req.segment_id,
         project_id=req.owner,
         tags=req.tags or [],
+        dns_nameservers=req.dns_nameservers or [],
+        host_routes=_routes(req.host_routes) or [],
+        service_types=req.service_types or [],
+        ipv6_ra_mode=req.ipv6_ra_mode,
+        ipv6_address_mode=req.ipv6_address_mode,
     )
     return await call.run(
-        lambda c: subnets.create(c.db, c.allowed, spec, c.runtime.quotas),
+        lambda c: subnets.create(c.db, c.allowed, spec, c.runtime.quotas, _limits(c)),
         render.one("subnet", view, status=201),
     )
 
@@ -90,10 +104,14 @@ async def update_subnet(
         enable_dhcp=req.enable_dhcp,
         segment_id=req.segment_id,
         tags=req.tags,
+        # null clears, as Neutron's convert_none_to_empty_list
+        dns_nameservers=(req.dns_nameservers or []) if "dns_nameservers" in given else None,
+        host_routes=(_routes(req.host_routes) or []) if "host_routes" in given else None,
+        service_types=(req.service_types or []) if "service_types" in given else None,
         fields_set=given,
     )
     return await call.run(
-        lambda c: subnets.update(c.db, c.allowed, c.target, changes, revision),
+        lambda c: subnets.update(c.db, c.allowed, c.target, changes, revision, _limits(c)),
         render.one("subnet", view),
         subnet_id,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, exists, false, select, true
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -49,13 +49,6 @@ PROVIDER_FILTERS = {
 }
 
 
-def _external_filter(values: list[object]) -> ColumnElement[bool]:
-    # segmentd has no external (router gateway) networks: every network is
-    # ``router:external: false``.  ``openstack network list --internal`` and
-    # ``--external`` send this filter.
-    return true() if False in values else false()
-
-
 LIST_SPEC = QuerySpec(
     filters={
         "id": Filter(Network.id, parse_uuid),
@@ -68,7 +61,7 @@ LIST_SPEC = QuerySpec(
         "status": Filter(Network.status),
         "mtu": Filter(Network.mtu, parse_int),
         "revision_number": Filter(Network.revision_number, parse_int),
-        "router:external": CustomFilter(_external_filter, parse_bool),
+        "router:external": Filter(Network.router_external, parse_bool),
         **PROVIDER_FILTERS,
     },
     sorts={
@@ -84,6 +77,7 @@ LIST_SPEC = QuerySpec(
         "created_at": Network.created_at,
         "updated_at": Network.updated_at,
         "revision_number": Network.revision_number,
+        "router:external": Network.router_external,
     },
     tags=TagTable(NetworkTag, NetworkTag.network_id, Network.id),
 )
@@ -101,6 +95,7 @@ class NetworkSpec:
     description: str = ""
     admin_state_up: bool = True
     shared: bool = False
+    router_external: bool = False
     project_id: str | None = None
     mtu: int | None = None
     tags: list[str] = field(default_factory=list)
@@ -119,6 +114,7 @@ class NetworkUpdate:
     shared: bool | None = None
     mtu: int | None = None
     tags: list[str] | None = None
+    router_external: bool | None = None
 
 
 def target(network: Network) -> dict[str, object]:
@@ -128,6 +124,7 @@ def target(network: Network) -> dict[str, object]:
         "project_id": network.project_id,
         "tenant_id": network.project_id,
         "shared": network.shared,
+        "router:external": network.router_external,
     }
 
 
@@ -135,7 +132,12 @@ def _check_create_policy(scope: Scope, spec: NetworkSpec) -> None:
     project = spec.project_id or scope.principal.project_id
     if not project:  # a system- or domain-scoped caller must name the owner
         raise errors.ProjectRequired()
-    resource = {"project_id": project, "tenant_id": project, "shared": spec.shared}
+    resource = {
+        "project_id": project,
+        "tenant_id": project,
+        "shared": spec.shared,
+        "router:external": spec.router_external,
+    }
     scope.require(resource)
     attributes = set(spec.attributes)
     if spec.shared:
@@ -166,6 +168,7 @@ def create(
         description=spec.description,
         admin_state_up=spec.admin_state_up,
         shared=spec.shared,
+        router_external=spec.router_external,
         tags=standard.new_tags(NetworkTag, spec.tags),
     )
     if spec.segments is not None:  # types known up front: the MTU goes in with the INSERT
@@ -218,7 +221,9 @@ reload = _reload  # the current row, for services that change it by statement (t
 
 
 def _scoped(scope: Scope) -> Select[Network]:
-    return select(Network).where(scope.where(Network.project_id, Network.shared))
+    return select(Network).where(
+        scope.where(Network.project_id, Network.shared, Network.router_external)
+    )
 
 
 def get(session: Session, scope: Scope, network_id: str, lock: bool = False) -> Network:
@@ -255,7 +260,12 @@ def update(
     attribute rules (``update_network:shared``)."""
     if changes.shared is not None and changes.shared != network.shared:
         scope.require_attribute("shared", target(network))
+    external = changes.router_external
+    if external is not None and external != network.router_external:
+        scope.require_attribute("router:external", target(network))
     standard.check_revision(network, if_revision)
+    if external is not None:
+        network.router_external = external
     for attr in ("name", "description", "admin_state_up", "shared", "mtu"):
         value = getattr(changes, attr)
         if value is not None:

@@ -140,7 +140,9 @@ def create(
     # (its writers are already serialised).  The network must be one the
     # caller may see (a cross-entity rule: the parent's own visibility).
     principal = scope.principal
-    seen = Scope(principal, Permission.GET_NETWORK).where(Network.project_id, Network.shared)
+    seen = Scope(principal, Permission.GET_NETWORK).where(
+        Network.project_id, Network.shared, Network.router_external
+    )
     stmt = select(Network).where(Network.id == network_id, seen).with_for_update()
     network = session.scalars(stmt).first()
     scope.require(_create_target(principal, network, spec))
