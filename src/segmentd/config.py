@@ -450,6 +450,15 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=Path(path))
         return (init_settings, env_settings, toml)
 
+    @field_validator("physnet_mtus")
+    @classmethod
+    def _physnet_mtus(cls, value: str) -> str:
+        for item in filter(None, (v.strip() for v in value.split(","))):
+            name, _, mtu = item.rpartition(":")
+            if not name.strip() or not mtu.strip().isdigit() or not 68 <= int(mtu) <= 65535:
+                raise ValueError(f"physnet_mtus entry {item!r} is not physnet:MTU (68-65535)")
+        return value
+
     @field_validator("tenant_network_types")
     @classmethod
     def _known_types(cls, value: str) -> str:
@@ -569,6 +578,14 @@ class Settings(BaseSettings):
 
     def known_physnets(self) -> set[str]:
         return set(self.vlan_physnets()) | set(self.flat_physnets() or [])
+
+    def physnet_mtu_map(self) -> dict[str, int]:
+        """``physnet_mtus`` as a mapping (validated at load)."""
+        out = {}
+        for item in filter(None, (v.strip() for v in self.physnet_mtus.split(","))):
+            name, _, mtu = item.rpartition(":")
+            out[name.strip()] = int(mtu)
+        return out
 
     def default_tenant_type(self) -> str:
         return next(v.strip() for v in self.tenant_network_types.split(",") if v.strip())

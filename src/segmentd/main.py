@@ -35,6 +35,7 @@ from segmentd.ratelimit import RateLimits, RatePolicy, build_limiter
 from segmentd.services import audit, segment_ranges
 from segmentd.services.allocation import build_drivers
 from segmentd.services.health import Readiness, probe_engine
+from segmentd.services.segments import MtuPolicy
 
 
 def build_limits(settings: Settings) -> RateLimits:
@@ -82,6 +83,7 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
         slots=HandlerSlots.for_settings(settings),
         denials=audit.DenialCounter(settings.audit_denial_window_seconds),
         quotas=settings.quota_defaults(),
+        mtus=MtuPolicy(settings.global_physnet_mtu, settings.path_mtu, settings.physnet_mtu_map()),
         keystone=keystone.build_validator(
             settings.keystone_authtoken, settings.ratelimit_key_prefix
         )

@@ -102,10 +102,12 @@ def test_ipv4_defaults_and_wire_shape(api: Api, net: dict[str, Any]) -> None:
 
 
 def test_ipv6_defaults(api: Api, net: dict[str, Any]) -> None:
+    """As Neutron 29 answers: the gateway is the subnet-router anycast address
+    (ipam_backend_mixin._gateway_ip_str) and the pool starts after it."""
     body = create_subnet(api, net["id"], "2001:db8::/64", 6)
-    assert body["gateway_ip"] == "2001:db8::1"
+    assert body["gateway_ip"] == "2001:db8::"
     assert body["allocation_pools"] == [
-        {"start": "2001:db8::2", "end": "2001:db8::ffff:ffff:ffff:ffff"}
+        {"start": "2001:db8::1", "end": "2001:db8::ffff:ffff:ffff:ffff"}
     ]
 
 

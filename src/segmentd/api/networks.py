@@ -84,7 +84,7 @@ async def create_network(call: CallOf, body: schemas.NetworkCreateBody) -> Respo
     def create(c: Call) -> Network:
         retries = rt.settings.allocation_retries
         return networks.create(
-            c.db, c.allowed, spec, rt.drivers, rt.tenant_types, retries, rt.quotas
+            c.db, c.allowed, spec, rt.drivers, rt.tenant_types, retries, rt.quotas, rt.mtus
         )
 
     return await call.run(create, render.one("network", view, status=201))
@@ -121,7 +121,7 @@ async def update_network(
         req.router_external,
     )
     return await call.run(
-        lambda c: networks.update(c.db, c.allowed, c.target, changes, revision),
+        lambda c: networks.update(c.db, c.allowed, c.target, changes, revision, c.runtime.mtus),
         render.one("network", view),
         network_id,
     )

@@ -29,6 +29,7 @@ from segmentd.services.query import (
     parse_str,
     parse_uuid,
 )
+from segmentd.services.segments import MtuPolicy
 
 
 def _segment_filter(column: object) -> CustomFilter:
@@ -156,6 +157,7 @@ def create(
     tenant_types: list[str],
     retries: int,
     quota: Mapping[str, int],
+    mtus: MtuPolicy = MtuPolicy(),  # noqa: B008 - frozen
 ) -> Network:
     _check_create_policy(scope, spec)
     principal = scope.principal
@@ -172,12 +174,12 @@ def create(
         tags=standard.new_tags(NetworkTag, spec.tags),
     )
     if spec.segments is not None:  # types known up front: the MTU goes in with the INSERT
-        network.mtu = spec.mtu or segment_service.mtu_for(s.network_type for s in spec.segments)
+        network.mtu = mtus.check(spec.mtu, segment_service.mtu_segments(spec.segments))
     session.add(network)
     session.flush()
     if spec.segments is None:
         created = [_tenant_segment(session, network, drivers, tenant_types, retries)]
-        network.mtu = spec.mtu or segment_service.mtu_for(s.network_type for s in created)
+        network.mtu = mtus.check(spec.mtu, segment_service.mtu_segments(created))
         session.flush()
     else:
         limited = not principal.is_admin
@@ -254,6 +256,7 @@ def update(
     network: Network,
     changes: NetworkUpdate,
     if_revision: int | None,
+    mtus: MtuPolicy = MtuPolicy(),  # noqa: B008 - frozen
 ) -> Network:
     """Apply ``changes`` to ``network``, as loaded (locked) by ``get``; the
     pipeline has required ``scope``'s permission on it, this requires the
@@ -264,6 +267,8 @@ def update(
     if external is not None and external != network.router_external:
         scope.require_attribute("router:external", target(network))
     standard.check_revision(network, if_revision)
+    if changes.mtu is not None:
+        mtus.check(changes.mtu, segment_service.mtu_segments(network.segments))
     if external is not None:
         network.router_external = external
     for attr in ("name", "description", "admin_state_up", "shared", "mtu"):

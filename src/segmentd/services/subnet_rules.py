@@ -92,11 +92,15 @@ def check_gateway(network: IPNetwork, gateway: IPAddress) -> None:
 
 
 def default_gateway(network: IPNetwork) -> IPAddress | None:
-    """The first address after the network address (Neutron's ``net.first + 1``).
+    """Neutron's ``ipam_backend_mixin._gateway_ip_str``: the first address
+    after the network address for IPv4, the network address itself (the
+    subnet-router anycast address) for IPv6.
 
-    Where that address is not a valid gateway (IPv4 /31 and /32, IPv6 /128)
-    there is no default gateway rather than an invalid one.
+    Where the IPv4 candidate is not a valid gateway (/31 and /32) there is no
+    default gateway rather than an invalid one.
     """
+    if network.version == 6:
+        return network.network_address
     candidate = network.network_address + 1
     if candidate not in network or candidate == _broadcast(network):
         return None
@@ -113,13 +117,14 @@ def _usable(network: IPNetwork) -> tuple[IPAddress, IPAddress]:
 def default_pools(network: IPNetwork, gateway: IPAddress | None) -> list[Pool]:
     """Neutron's ``ipam.utils.generate_pools``: the usable range minus the gateway.
 
-    A single-address subnet (/32, /128) is its own pool; a /31 (or IPv6 /127)
-    has no usable range and so no pool.
+    A single-address subnet (/32, /128) is its own pool; an IPv4 /31 has no
+    usable range and so no pool; an IPv6 /127 has one address after the
+    gateway.
     """
     if network.num_addresses == 1:
         return [Pool(network.network_address, network.network_address)]
     first, last = _usable(network)
-    if int(first) >= int(last):
+    if int(first) > int(last):
         return []
     if gateway is None or not int(first) <= int(gateway) <= int(last):
         return [Pool(first, last)]
