@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from segmentd import errors
 from segmentd.authz import Permission, Principal, Scope
-from segmentd.db.base import Page
+from segmentd.db.base import Page, utcnow
 from segmentd.db.models import (
     Network,
     Segment,
@@ -440,6 +441,9 @@ def create(
         _check_segment(session, network.id, spec.segment_id)
     _check_all_or_none(session, network.id, routed=spec.segment_id is not None)
     subnet = Subnet(
+        # Neutron 29 answers a new subnet with revision 0 (a new network with
+        # 1: its segment's creation bumped it).
+        revision_number=0,
         network_id=network.id,
         segment_id=spec.segment_id,
         project_id=spec.project_id or principal.project_id,
@@ -455,6 +459,7 @@ def create(
     session.add(subnet)
     session.flush()
     _store_pools(session, subnet.id, addressing.pools)
+    _bump_network(session, network.id)
     _store_details(session, subnet.id, spec.dns_nameservers, spec.host_routes, spec.service_types)
     standard.set_tags(session, SubnetTag, "subnet_id", subnet.id, spec.tags)
     session.flush()
@@ -566,3 +571,15 @@ def delete(session: Session, subnet: Subnet, if_revision: int | None) -> None:
     standard.check_revision(subnet, if_revision)
     # Pools and tags go with it through ON DELETE CASCADE.
     session.execute(sql_delete(Subnet).where(Subnet.id == subnet.id))
+    _bump_network(session, subnet.network_id)
+
+
+def _bump_network(session: Session, network_id: str) -> None:
+    """A subnet added or removed changes its network's ``subnets``: Neutron's
+    revision plugin bumps the network's revision (its row is locked already)."""
+    session.execute(
+        sql_update(Network)
+        .where(Network.id == network_id)
+        .values(revision_number=Network.revision_number + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
