@@ -153,6 +153,10 @@ class SubnetNotFound(NotFound):
     message = "Subnet %(subnet_id)s could not be found."
 
 
+class ExtensionNotFound(NotFound):
+    message = "Extension with alias %(alias)s does not exist"
+
+
 class TagNotFound(NotFound):
     message = "Tag %(tag)s could not be found."
 

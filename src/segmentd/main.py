@@ -25,6 +25,7 @@ from segmentd.api import (
 from segmentd.api import segment_ranges as segment_range_routes
 from segmentd.api.observability import Metrics, ObservabilityMiddleware
 from segmentd.api.runtime import HandlerSlots, Runtime
+from segmentd.api.wire import TrailingSlash
 from segmentd.authz import Policy
 from segmentd.config import Settings, load_settings
 from segmentd.db import migrate
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Outermost last: request id, logs and metrics (which see the boundary's
     # 500s and the guards' 413s/503s), the error boundary, and innermost the
     # request guards (body size, deadline, rate-limit headers).
+    app.add_middleware(TrailingSlash)
     app.add_middleware(
         guards.RequestGuards,
         max_body_bytes=settings.max_request_body_bytes,

@@ -265,6 +265,9 @@ NETWORK_READ_ONLY = (
     "status",
     "subnets",
     "availability_zones",
+    "l2_adjacency",
+    "ipv4_address_scope",
+    "ipv6_address_scope",
 )
 PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
@@ -346,6 +349,9 @@ class NetworkView(ProviderView):
     availability_zone_hints: list[str]
     availability_zones: list[str]
     router_external: bool = Field(alias="router:external")
+    l2_adjacency: bool
+    ipv4_address_scope: str | None
+    ipv6_address_scope: str | None
     tags: list[str]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -388,6 +394,11 @@ def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
         "availability_zone_hints": [],
         "availability_zones": [],
         "router:external": network.router_external,
+        # neutron/services/segments/plugin.py: not adjacent once its subnets
+        # sit on segments (all or none do); no address scopes without subnet pools.
+        "l2_adjacency": not network.subnets or network.subnets[0].segment_id is None,
+        "ipv4_address_scope": None,
+        "ipv6_address_scope": None,
         "tags": sorted(t.tag for t in network.tags),
         "created_at": network.created_at,
         "updated_at": network.updated_at,
@@ -802,6 +813,10 @@ class Extension(View):
 
 class Extensions(View):
     extensions: list[Extension]
+
+
+class ExtensionOne(View):
+    extension: Extension
 
 
 class Health(View):

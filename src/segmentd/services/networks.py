@@ -86,7 +86,7 @@ LIST_SPEC = QuerySpec(
 _LOAD = (
     selectinload(Network.segments),
     selectinload(Network.tags),
-    selectinload(Network.subnets).load_only(Subnet.id),
+    selectinload(Network.subnets).load_only(Subnet.id, Subnet.segment_id),
 )
 
 
