@@ -301,6 +301,13 @@ class Settings(BaseSettings):
         "rewrites it (at most `agent_down_time` / 2)",
     )
     max_agents_per_report: int = Field(1000, description="agents per bulk report (more: 413)")
+    max_bulk_create: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="networks, subnets or segments per bulk create, created all or none "
+        "in one transaction (more: 413)",
+    )
     max_physnets_per_agent: int = Field(
         64,
         description="distinct physical networks one agent may report, all its mappings "

@@ -126,6 +126,10 @@ class TooManyAgents(PayloadTooLarge):
     message = "A bulk report may carry at most %(maximum)s agents."
 
 
+class TooManyBulkItems(PayloadTooLarge):
+    message = "A bulk create may carry at most %(maximum)s %(collection)s."
+
+
 class RequestBodyIncomplete(BadRequest):
     message = "The request body ended before its announced length."
 

@@ -135,6 +135,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=False, strict=True)
 
 
+# Hard ceiling of a bulk create's schema; the configured max_bulk_create is lower.
+BULK_HARD_LIMIT = 1000
+
+
+def _one_or_many(one: Any, many: Any) -> None:
+    """A create body carries one resource or a non-empty list, never both."""
+    if (one is None) == (many is None):
+        raise ValueError("Resource body required")
+
+
 class CreateAttrs(Strict):
     """Attributes of a POST: those in ``READ_ONLY`` are refused, saying why."""
 
@@ -206,7 +216,25 @@ class SegmentUpdate(UpdateAttrs):
 
 
 class SegmentCreateBody(Strict):
-    segment: SegmentCreate
+    """``{"segment": {...}}``, or a bulk create ``{"segments": [...]}`` (all or nothing)."""
+
+    segment: SegmentCreate | None = None
+    segments: (
+        Annotated[list[SegmentCreate], Field(min_length=1, max_length=BULK_HARD_LIMIT)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        _one_or_many(self.segment, self.segments)
+        return self
+
+    @property
+    def items(self) -> list[SegmentCreate]:
+        return self.segments if self.segments is not None else [self.segment]  # type: ignore[list-item]
+
+    @property
+    def bulk(self) -> bool:
+        return self.segments is not None
 
 
 class SegmentUpdateBody(Strict):
@@ -229,6 +257,10 @@ class SegmentView(View):
 
 class SegmentOne(View):
     segment: SegmentView
+
+
+class SegmentBulk(View):
+    segments: list[SegmentView]
 
 
 class SegmentMany(View):
@@ -322,7 +354,25 @@ class NetworkUpdate(UpdateAttrs):
 
 
 class NetworkCreateBody(Strict):
-    network: NetworkCreate
+    """``{"network": {...}}``, or a bulk create ``{"networks": [...]}`` (all or nothing)."""
+
+    network: NetworkCreate | None = None
+    networks: (
+        Annotated[list[NetworkCreate], Field(min_length=1, max_length=BULK_HARD_LIMIT)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        _one_or_many(self.network, self.networks)
+        return self
+
+    @property
+    def items(self) -> list[NetworkCreate]:
+        return self.networks if self.networks is not None else [self.network]  # type: ignore[list-item]
+
+    @property
+    def bulk(self) -> bool:
+        return self.networks is not None
 
 
 class NetworkUpdateBody(Strict):
@@ -361,6 +411,10 @@ class NetworkView(ProviderView):
 
 class NetworkOne(View):
     network: NetworkView
+
+
+class NetworkBulk(View):
+    networks: list[NetworkView]
 
 
 class NetworkMany(View):
@@ -506,7 +560,25 @@ class SubnetUpdate(UpdateAttrs):
 
 
 class SubnetCreateBody(Strict):
-    subnet: SubnetCreate
+    """``{"subnet": {...}}``, or a bulk create ``{"subnets": [...]}`` (all or nothing)."""
+
+    subnet: SubnetCreate | None = None
+    subnets: (
+        Annotated[list[SubnetCreate], Field(min_length=1, max_length=BULK_HARD_LIMIT)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        _one_or_many(self.subnet, self.subnets)
+        return self
+
+    @property
+    def items(self) -> list[SubnetCreate]:
+        return self.subnets if self.subnets is not None else [self.subnet]  # type: ignore[list-item]
+
+    @property
+    def bulk(self) -> bool:
+        return self.subnets is not None
 
 
 class SubnetUpdateBody(Strict):
@@ -541,6 +613,10 @@ class SubnetView(View):
 
 class SubnetOne(View):
     subnet: SubnetView
+
+
+class SubnetBulk(View):
+    subnets: list[SubnetView]
 
 
 class SubnetMany(View):

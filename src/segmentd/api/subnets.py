@@ -8,7 +8,14 @@ from fastapi import Depends
 from starlette.responses import Response
 
 from segmentd.api import render, schemas
-from segmentd.api.params import HostName, IfMatch, ListParams, fields_param, list_params
+from segmentd.api.params import (
+    HostName,
+    IfMatch,
+    ListParams,
+    bulk_items,
+    fields_param,
+    list_params,
+)
 from segmentd.api.pipeline import Call, CallOf, Operation, Resource, routes
 from segmentd.api.segments import SEGMENT
 from segmentd.authz import Permission, Scope, can
@@ -45,11 +52,8 @@ def _limits(call: Call) -> subnets.Limits:
     return subnets.Limits(settings.max_dns_nameservers, settings.max_subnet_host_routes)
 
 
-@router.post("", status_code=201, response_model=schemas.SubnetOne)
-@Operation(Permission.CREATE_SUBNET, "create", SUBNET)
-async def create_subnet(call: CallOf, body: schemas.SubnetCreateBody) -> Response:
-    req = body.subnet
-    spec = subnets.SubnetSpec(
+def _spec(req: schemas.SubnetCreate) -> subnets.SubnetSpec:
+    return subnets.SubnetSpec(
         network_id=req.network_id,
         cidr=req.cidr,
         ip_version=req.ip_version,
@@ -68,10 +72,17 @@ async def create_subnet(call: CallOf, body: schemas.SubnetCreateBody) -> Respons
         ipv6_ra_mode=req.ipv6_ra_mode,
         ipv6_address_mode=req.ipv6_address_mode,
     )
-    return await call.run(
-        lambda c: subnets.create(c.db, c.allowed, spec, c.runtime.quotas, _limits(c)),
-        render.one("subnet", view, status=201),
-    )
+
+
+@router.post("", status_code=201, response_model=schemas.SubnetOne | schemas.SubnetBulk)
+@Operation(Permission.CREATE_SUBNET, "create", SUBNET)
+async def create_subnet(call: CallOf, body: schemas.SubnetCreateBody) -> Response:
+    specs = [_spec(req) for req in bulk_items(body.items, call.runtime.settings, "subnets")]
+
+    def create(c: Call) -> list[Subnet]:
+        return [subnets.create(c.db, c.allowed, s, c.runtime.quotas, _limits(c)) for s in specs]
+
+    return await call.run(create, render.created("subnet", "subnets", view, body.bulk))
 
 
 @router.get("", response_model=schemas.SubnetMany)
