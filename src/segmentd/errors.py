@@ -106,6 +106,15 @@ class InvalidInput(BadRequest):
     message = "Invalid input for operation: %(error_message)s."
 
 
+class SegmentsSetInConjunctionWithProviders(BadRequest):
+    # neutron_lib.exceptions.multiprovidernet.
+    message = "Segments and provider values cannot both be set."
+
+
+class SegmentsContainDuplicateEntry(InvalidInput):
+    message = "Duplicate segment entry in request."
+
+
 class UnrecognizedAttribute(BadRequest):
     message = "Unrecognized attribute(s) '%(names)s'"
 
@@ -177,6 +186,19 @@ class SegmentationIdInUse(InUse):
         "Unable to create the network. The %(network_type)s segmentation ID "
         "%(segmentation_id)s on physical network %(physical_network)s is in use."
     )
+
+
+class VlanIdInUse(SegmentationIdInUse):
+    # neutron_lib.exceptions.VlanIdInUse: the type and wording clients match on.
+    message = (
+        "Unable to create the network. The VLAN %(vlan_id)s on physical network "
+        "%(physical_network)s is in use."
+    )
+
+
+class TunnelIdInUse(SegmentationIdInUse):
+    # neutron_lib.exceptions.TunnelIdInUse (VXLAN, Geneve, GRE).
+    message = "Unable to create the network. The tunnel ID %(tunnel_id)s is in use."
 
 
 class FlatNetworkInUse(InUse):

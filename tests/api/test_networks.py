@@ -106,7 +106,7 @@ def test_multi_segment_create_is_all_or_nothing(api: Api, snapshot: Snapshot) ->
             {"provider:network_type": "vxlan", "provider:segmentation_id": 42},
         ],
     }
-    assert_error(api.post("/v2.0/networks", {"network": clash}), 409, "SegmentationIdInUse")
+    assert_error(api.post("/v2.0/networks", {"network": clash}), 409, "TunnelIdInUse")
     assert snapshot() == before
 
 

@@ -26,6 +26,7 @@ from pydantic import (
 )
 from starlette.datastructures import URL
 
+from segmentd import errors
 from segmentd.db.base import Page
 from segmentd.db.models import (
     CIDR_LEN,
@@ -330,13 +331,15 @@ class NetworkCreate(OwnedCreateAttrs):
     def _consistent(self) -> NetworkCreate:
         provider = (self.network_type, self.physical_network, self.segmentation_id)
         if self.segments is not None and any(v is not None for v in provider):
-            raise ValueError("Segments and provider values cannot both be set.")
+            # Raised as the domain error (not a ValueError, which validation
+            # would wrap): clients match on Neutron's type.
+            raise errors.SegmentsSetInConjunctionWithProviders()
         if self.network_type is None and any(v is not None for v in provider):
             raise ValueError("provider:network_type required with other provider attributes")
         if self.segments is not None:
             keys = [(s.network_type, s.physical_network, s.segmentation_id) for s in self.segments]
             if len(set(keys)) != len(keys):
-                raise ValueError("Duplicate segment entry in request.")
+                raise errors.SegmentsContainDuplicateEntry()
         return self
 
 

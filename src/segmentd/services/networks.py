@@ -81,6 +81,7 @@ LIST_SPEC = QuerySpec(
         "router:external": Network.router_external,
     },
     tags=TagTable(NetworkTag, NetworkTag.network_id, Network.id),
+    missing=lambda m: errors.NetworkNotFound(net_id=m),
 )
 
 _LOAD = (

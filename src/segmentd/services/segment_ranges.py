@@ -70,6 +70,7 @@ LIST_SPEC = QuerySpec(
         "revision_number": Range.revision_number,
     },
     tags=TagTable(NetworkSegmentRangeTag, NetworkSegmentRangeTag.range_id, Range.id),
+    missing=lambda m: errors.NetworkSegmentRangeNotFound(range_id=m),
 )
 
 

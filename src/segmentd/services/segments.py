@@ -53,6 +53,7 @@ LIST_SPEC = QuerySpec(
         "revision_number": Segment.revision_number,
     },
     tags=TagTable(SegmentTag, SegmentTag.segment_id, Segment.id),
+    missing=lambda m: errors.SegmentNotFound(segment_id=m),
 )
 
 # Encapsulation overhead per tunnel type, on top of the outer IPv4 header:

@@ -93,6 +93,7 @@ LIST_SPEC = QuerySpec(
         "revision_number": Subnet.revision_number,
     },
     tags=TagTable(SubnetTag, SubnetTag.subnet_id, Subnet.id),
+    missing=lambda m: errors.SubnetNotFound(subnet_id=m),
 )
 
 _LOAD = (
