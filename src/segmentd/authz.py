@@ -33,6 +33,7 @@ class Permission(StrEnum):
     CREATE_NETWORK = "create_network"
     CREATE_NETWORK_SHARED = "create_network:shared"
     CREATE_NETWORK_SEGMENTS = "create_network:segments"
+    CREATE_NETWORK_ROUTER_EXTERNAL = "create_network:router:external"
     CREATE_NETWORK_PROVIDER_NETWORK_TYPE = "create_network:provider:network_type"
     CREATE_NETWORK_PROVIDER_PHYSICAL_NETWORK = "create_network:provider:physical_network"
     CREATE_NETWORK_PROVIDER_SEGMENTATION_ID = "create_network:provider:segmentation_id"
@@ -44,6 +45,7 @@ class Permission(StrEnum):
     UPDATE_NETWORK = "update_network"
     UPDATE_NETWORK_SHARED = "update_network:shared"
     UPDATE_NETWORK_SEGMENTS = "update_network:segments"
+    UPDATE_NETWORK_ROUTER_EXTERNAL = "update_network:router:external"
     UPDATE_NETWORK_PROVIDER_NETWORK_TYPE = "update_network:provider:network_type"
     UPDATE_NETWORK_PROVIDER_PHYSICAL_NETWORK = "update_network:provider:physical_network"
     UPDATE_NETWORK_PROVIDER_SEGMENTATION_ID = "update_network:provider:segmentation_id"
@@ -126,14 +128,25 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("context_is_admin", "role:admin", "Holds the admin role"),
     Rule("service_api", "role:service", "Holds the service role (agents, other services)"),
     Rule("shared", "True:%(shared)s", "The resource is shared with all projects"),
+    Rule("external", "True:%(router:external)s", "The network is external (router:external)"),
+    Rule(
+        "external_network",
+        "True:%(router:external)s",
+        "The subnet's network is external (router:external)",
+    ),
     Rule("default", "!", "Anything not named here is refused"),
     Rule("create_network", ADMIN_OR_PROJECT_MEMBER, "Create a network"),
     Rule("create_network:shared", ADMIN, "Create a shared network"),
     Rule("create_network:segments", ADMIN, "Specify segments when creating a network"),
+    Rule("create_network:router:external", ADMIN, "Create an external network"),
     Rule("create_network:provider:network_type", ADMIN, "Specify provider:network_type"),
     Rule("create_network:provider:physical_network", ADMIN, "Specify provider:physical_network"),
     Rule("create_network:provider:segmentation_id", ADMIN, "Specify provider:segmentation_id"),
-    Rule("get_network", f"{ADMIN_OR_PROJECT_READER} or rule:shared", "Show a network"),
+    Rule(
+        "get_network",
+        f"{ADMIN_OR_PROJECT_READER} or rule:shared or rule:external",
+        "Show a network",
+    ),
     Rule("get_network:segments", ADMIN, "See the segments attribute of a network"),
     Rule("get_network:provider:network_type", ADMIN, "See provider:network_type"),
     Rule("get_network:provider:physical_network", ADMIN, "See provider:physical_network"),
@@ -141,6 +154,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("update_network", ADMIN_OR_PROJECT_MEMBER, "Update a network"),
     Rule("update_network:shared", ADMIN, "Change the shared attribute"),
     Rule("update_network:segments", ADMIN, "Update the segments attribute"),
+    Rule("update_network:router:external", ADMIN, "Change the router:external attribute"),
     Rule("update_network:provider:network_type", ADMIN, "Update provider:network_type"),
     Rule("update_network:provider:physical_network", ADMIN, "Update provider:physical_network"),
     Rule("update_network:provider:segmentation_id", ADMIN, "Update provider:segmentation_id"),
@@ -155,7 +169,11 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         "Create a subnet (on a network the project owns)",
     ),
     Rule("create_subnet:segment_id", ADMIN, "Specify segment_id when creating a subnet"),
-    Rule("get_subnet", f"{ADMIN_OR_PROJECT_READER} or rule:shared", "Show a subnet"),
+    Rule(
+        "get_subnet",
+        f"{ADMIN_OR_PROJECT_READER} or rule:shared or rule:external_network",
+        "Show a subnet",
+    ),
     Rule("get_subnet:segment_id", ADMIN, "See the segment_id of a subnet"),
     Rule("update_subnet", ADMIN_OR_SUBNET_WRITER, "Update a subnet"),
     Rule("update_subnet:segment_id", ADMIN, "Change the segment_id of a subnet"),
@@ -482,12 +500,15 @@ class Scope:
         self.permission = permission
         self.checked = False
 
-    def where(self, project: Any = None, shared: Any = None) -> ColumnElement[bool]:
+    def where(
+        self, project: Any = None, shared: Any = None, external: Any = None
+    ) -> ColumnElement[bool]:
         """SQL condition selecting the rows the principal may see (NetBox ``restrict``).
 
         The policy is asked about representative targets (another project's
-        private resource, the caller's own, another project's shared one)
-        and the answers become a WHERE clause.  Resources without a project
+        private resource, the caller's own, another project's shared one,
+        another project's external network) and the answers become a WHERE
+        clause.  Resources without a project
         column are all-or-nothing.  A rule reading other attributes is
         applied per object by the loader (``allows``).
         """
@@ -499,6 +520,9 @@ class Scope:
             conditions.append(project == principal.project_id)
         if shared is not None and can(principal, permission, other_target(shared=True)):
             conditions.append(shared.is_(True))
+        external_target = other_target(shared=False, **{"router:external": True})
+        if external is not None and can(principal, permission, external_target):
+            conditions.append(external.is_(True))
         return or_(*conditions) if conditions else false()
 
     def unrestricted(self) -> bool:

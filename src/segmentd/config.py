@@ -207,6 +207,29 @@ class Settings(BaseSettings):
     allocation_retries: int = Field(
         16, description="attempts to claim a free segmentation ID when others take it first"
     )
+    global_physnet_mtu: int = Field(
+        1500,
+        ge=68,
+        le=65535,
+        description="MTU of the underlying physical networks (Neutron's option): flat and "
+        "VLAN networks get it, tunnels it less their overhead",
+    )
+    path_mtu: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="MTU of the tunnel underlay (ML2's `path_mtu`); 0: `global_physnet_mtu`",
+    )
+    physnet_mtus: str = Field(
+        "",
+        description="per-physnet MTUs, `physnet1:9000,physnet2:1500` (ML2's `physical_network_mtus`)",
+    )
+    max_dns_nameservers: int = Field(
+        5, ge=0, le=64, description="DNS servers per subnet (Neutron's option; more: 400)"
+    )
+    max_subnet_host_routes: int = Field(
+        20, ge=0, le=256, description="host routes per subnet (Neutron's option; more: 400)"
+    )
     # Bounds (CWE-400).
     pagination_default_limit: int = Field(
         100, description="page size when none is given (capped by `pagination_max_limit`)"
@@ -278,6 +301,13 @@ class Settings(BaseSettings):
         "rewrites it (at most `agent_down_time` / 2)",
     )
     max_agents_per_report: int = Field(1000, description="agents per bulk report (more: 413)")
+    max_bulk_create: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="networks, subnets or segments per bulk create, created all or none "
+        "in one transaction (more: 413)",
+    )
     max_physnets_per_agent: int = Field(
         64,
         description="distinct physical networks one agent may report, all its mappings "
@@ -427,6 +457,15 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=Path(path))
         return (init_settings, env_settings, toml)
 
+    @field_validator("physnet_mtus")
+    @classmethod
+    def _physnet_mtus(cls, value: str) -> str:
+        for item in filter(None, (v.strip() for v in value.split(","))):
+            name, _, mtu = item.rpartition(":")
+            if not name.strip() or not mtu.strip().isdigit() or not 68 <= int(mtu) <= 65535:
+                raise ValueError(f"physnet_mtus entry {item!r} is not physnet:MTU (68-65535)")
+        return value
+
     @field_validator("tenant_network_types")
     @classmethod
     def _known_types(cls, value: str) -> str:
@@ -546,6 +585,14 @@ class Settings(BaseSettings):
 
     def known_physnets(self) -> set[str]:
         return set(self.vlan_physnets()) | set(self.flat_physnets() or [])
+
+    def physnet_mtu_map(self) -> dict[str, int]:
+        """``physnet_mtus`` as a mapping (validated at load)."""
+        out = {}
+        for item in filter(None, (v.strip() for v in self.physnet_mtus.split(","))):
+            name, _, mtu = item.rpartition(":")
+            out[name.strip()] = int(mtu)
+        return out
 
     def default_tenant_type(self) -> str:
         return next(v.strip() for v in self.tenant_network_types.split(",") if v.strip())

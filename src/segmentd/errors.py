@@ -106,6 +106,15 @@ class InvalidInput(BadRequest):
     message = "Invalid input for operation: %(error_message)s."
 
 
+class SegmentsSetInConjunctionWithProviders(BadRequest):
+    # neutron_lib.exceptions.multiprovidernet.
+    message = "Segments and provider values cannot both be set."
+
+
+class SegmentsContainDuplicateEntry(InvalidInput):
+    message = "Duplicate segment entry in request."
+
+
 class UnrecognizedAttribute(BadRequest):
     message = "Unrecognized attribute(s) '%(names)s'"
 
@@ -124,6 +133,10 @@ class RequestBodyTooLarge(PayloadTooLarge):
 
 class TooManyAgents(PayloadTooLarge):
     message = "A bulk report may carry at most %(maximum)s agents."
+
+
+class TooManyBulkItems(PayloadTooLarge):
+    message = "A bulk create may carry at most %(maximum)s %(collection)s."
 
 
 class RequestBodyIncomplete(BadRequest):
@@ -153,6 +166,14 @@ class SubnetNotFound(NotFound):
     message = "Subnet %(subnet_id)s could not be found."
 
 
+class ExtensionNotFound(NotFound):
+    message = "Extension with alias %(alias)s does not exist"
+
+
+class TagNotFound(NotFound):
+    message = "Tag %(tag)s could not be found."
+
+
 class AgentNotFound(NotFound):
     message = "Agent %(id)s could not be found."
 
@@ -165,6 +186,19 @@ class SegmentationIdInUse(InUse):
         "Unable to create the network. The %(network_type)s segmentation ID "
         "%(segmentation_id)s on physical network %(physical_network)s is in use."
     )
+
+
+class VlanIdInUse(SegmentationIdInUse):
+    # neutron_lib.exceptions.VlanIdInUse: the type and wording clients match on.
+    message = (
+        "Unable to create the network. The VLAN %(vlan_id)s on physical network "
+        "%(physical_network)s is in use."
+    )
+
+
+class TunnelIdInUse(SegmentationIdInUse):
+    # neutron_lib.exceptions.TunnelIdInUse (VXLAN, Geneve, GRE).
+    message = "Unable to create the network. The tunnel ID %(tunnel_id)s is in use."
 
 
 class FlatNetworkInUse(InUse):
@@ -286,6 +320,24 @@ class DatabaseNotReady(SegmentdError):
 # Subnets and routed networks ---------------------------------------------------
 # Names and wording are Neutron's (neutron_lib.exceptions and
 # neutron/services/segments/exceptions.py), so clients see familiar types.
+
+
+class DNSNameServersExhausted(BadRequest):
+    message = (
+        "Unable to complete operation for %(subnet_id)s. "
+        "The number of DNS nameservers exceeds the limit %(quota)s."
+    )
+
+
+class HostRoutesExhausted(BadRequest):
+    message = (
+        "Unable to complete operation for %(subnet_id)s. "
+        "The number of host routes exceeds the limit %(quota)s."
+    )
+
+
+class InvalidSubnetServiceType(InvalidInput):
+    message = "Subnet service type %(service_type)s does not correspond to a valid device owner."
 
 
 class InvalidAllocationPool(BadRequest):

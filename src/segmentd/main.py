@@ -20,10 +20,12 @@ from segmentd.api import (
     root,
     segments,
     subnets,
+    tags,
 )
 from segmentd.api import segment_ranges as segment_range_routes
 from segmentd.api.observability import Metrics, ObservabilityMiddleware
 from segmentd.api.runtime import HandlerSlots, Runtime
+from segmentd.api.wire import TrailingSlash
 from segmentd.authz import Policy
 from segmentd.config import Settings, load_settings
 from segmentd.db import migrate
@@ -34,6 +36,7 @@ from segmentd.ratelimit import RateLimits, RatePolicy, build_limiter
 from segmentd.services import audit, segment_ranges
 from segmentd.services.allocation import build_drivers
 from segmentd.services.health import Readiness, probe_engine
+from segmentd.services.segments import MtuPolicy
 
 
 def build_limits(settings: Settings) -> RateLimits:
@@ -81,6 +84,7 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
         slots=HandlerSlots.for_settings(settings),
         denials=audit.DenialCounter(settings.audit_denial_window_seconds),
         quotas=settings.quota_defaults(),
+        mtus=MtuPolicy(settings.global_physnet_mtu, settings.path_mtu, settings.physnet_mtu_map()),
         keystone=keystone.build_validator(
             settings.keystone_authtoken, settings.ratelimit_key_prefix
         )
@@ -128,6 +132,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         subnets.segment_router,
         subnets.host_router,
         segment_range_routes.router,
+        *tags.ROUTERS,
         agents.router,
         host_mapping.router,
         quotas.router,
@@ -141,6 +146,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Outermost last: request id, logs and metrics (which see the boundary's
     # 500s and the guards' 413s/503s), the error boundary, and innermost the
     # request guards (body size, deadline, rate-limit headers).
+    app.add_middleware(TrailingSlash)
     app.add_middleware(
         guards.RequestGuards,
         max_body_bytes=settings.max_request_body_bytes,

@@ -293,7 +293,7 @@ INVALID = [
     {"configurations": {"bridge_mappings": {"physnet1": "b" * 65}}},
     {"configurations": {"bridge_mappings": {f"p{i}": "br" for i in range(257)}}},
     {"configurations": {"bridge_mappings": ["physnet1"]}},
-    {"configurations": {"tunnel_types": ["vxlan"]}},
+    {"configurations": {"tunnel_types": ["stt"]}},
     # per-type rule: an OVS agent reports bridge_mappings only
     {"configurations": {"device_mappings": {"physnet1": "eth1"}}},
     {"configurations": {"interface_mappings": {"physnet1": "eth1"}}},
@@ -358,3 +358,20 @@ def test_linux_bridge_reports_interface_and_bridge_mappings(api: Api, engine: En
     )
     seg = api.get("/v2.0/segments", params={"network_id": net["id"]}).json()["segments"][0]
     assert mappings(engine) == {(seg["id"], "h1")}
+
+
+def test_report_with_tunnel_types(api: Api, engine: Engine) -> None:
+    """An OVS agent reports ``tunnel_types`` (neutron/plugins/ml2/drivers/
+    openvswitch/agent/ovs_neutron_agent.py's agent_state configurations):
+    accepted and shown, with no bearing on the host mapping."""
+    body = ovs("compute-1", "physnet1")
+    body["configurations"]["tunnel_types"] = ["vxlan", "geneve", "vxlan"]
+    created = report(api, body)
+    shown = api.get(f"/v2.0/agents/{created['id']}").json()["agent"]
+    assert shown["configurations"] == {
+        "bridge_mappings": {"physnet1": "br-0"},
+        "tunnel_types": ["geneve", "vxlan"],
+    }
+    assert report(api, body)["result"] in ("unchanged", "heartbeat")
+    body["configurations"]["tunnel_types"] = ["gre"]
+    assert report(api, body)["result"] == "updated"

@@ -122,9 +122,10 @@ def test_bad_list_parameters_are_400(api: Api, params: dict[str, Any]) -> None:
     assert_error(api.get("/v2.0/segments", params=params), 400)
 
 
-def test_unknown_marker_is_400(api: Api) -> None:
+def test_unknown_marker_is_the_resources_404(api: Api) -> None:
+    """As Neutron 29 answers an unknown marker (its get_object lookup)."""
     resp = api.get("/v2.0/segments", params={"marker": "0b2fca1f-7b4e-4bd3-b8a4-2d9b3b8c1a11"})
-    assert_error(resp, 400)
+    assert_error(resp, 404, "SegmentNotFound")
 
 
 def test_filters_repeat_and_combine(api: Api, population: list[dict[str, Any]]) -> None:

@@ -161,7 +161,9 @@ def test_segmentation_id_in_use(
 ) -> None:
     api.create_segment(network["id"], **first)
     before = snapshot()
-    error = assert_error(post_segment(api, network["id"], **clash), 409, "SegmentationIdInUse")
+    # Neutron's types: VlanIdInUse for VLANs, TunnelIdInUse for tunnels.
+    expected = "VlanIdInUse" if clash["network_type"] == "vlan" else "TunnelIdInUse"
+    error = assert_error(post_segment(api, network["id"], **clash), 409, expected)
     assert str(clash["segmentation_id"]) in error["message"]
     assert snapshot() == before
     assert api.create_segment(network["id"], **ok)

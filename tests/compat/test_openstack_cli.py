@@ -371,3 +371,129 @@ def test_identity_commands_refused_name_the_segmentd_command(cli: Cli) -> None:
     refused = cli.fails("project", "create", "other")
     assert "`segmentd project create`" in refused
     assert "mallory" not in {u["Name"] for u in cli.json("user", "list")}
+
+
+# Neutron wire parity (issue 17): what the CLI does beyond the plain CRUD ------------
+
+
+def test_tags_on_create_set_unset_and_filters(cli: Cli) -> None:
+    """``--tag`` on create is a PUT .../tags after the POST; set/unset and the
+    ``--tags``/``--any-tags``/``--not-tags`` filters follow."""
+    net = cli.json("network", "create", "--tag", "red", "--tag", "blue", "cli-tagged")
+    assert sorted(net["tags"]) == ["blue", "red"]
+    cli.ok("network", "set", "--tag", "green", "cli-tagged")
+    cli.ok("network", "unset", "--tag", "red", "cli-tagged")
+    assert sorted(cli.json("network", "show", "cli-tagged")["tags"]) == ["blue", "green"]
+    cli.json("network", "create", "--tag", "green", "cli-tagged-2")
+    both = cli.json("network", "list", "--tags", "blue,green", "--long")
+    assert [n["Name"] for n in both] == ["cli-tagged"]
+    anyof = cli.json("network", "list", "--any-tags", "green")
+    assert sorted(n["Name"] for n in anyof) == ["cli-tagged", "cli-tagged-2"]
+    none = cli.json("network", "list", "--not-tags", "blue")
+    assert "cli-tagged" not in {n["Name"] for n in none}
+    cli.ok("network", "set", "--no-tag", "cli-tagged")
+    assert cli.json("network", "show", "cli-tagged")["tags"] == []
+
+    seg = cli.json(
+        "network", "segment", "create", "--network", "cli-tagged", "--network-type", "vxlan", "s"
+    )
+    sub = cli.json(
+        "subnet",
+        "create",
+        "--network",
+        "cli-tagged",
+        "--subnet-range",
+        "10.77.0.0/24",
+        "--tag",
+        "web",
+        "cli-tagged-sub",
+    )
+    assert sub["tags"] == ["web"]
+    cli.ok("subnet", "set", "--tag", "db", "cli-tagged-sub")
+    cli.ok("subnet", "unset", "--tag", "web", "cli-tagged-sub")
+    assert cli.json("subnet", "show", "cli-tagged-sub")["tags"] == ["db"]
+    assert [s["Name"] for s in cli.json("subnet", "list", "--tags", "db")] == ["cli-tagged-sub"]
+    cli.ok("subnet", "delete", "cli-tagged-sub")
+    cli.ok("network", "segment", "delete", seg["id"])
+    cli.ok("network", "delete", "cli-tagged", "cli-tagged-2")
+
+
+def test_external_networks(cli: Cli) -> None:
+    ext = cli.json("network", "create", "--external", "cli-public")
+    assert ext["router:external"] is True
+    internal = cli.json("network", "create", "--internal", "cli-private")
+    assert internal["router:external"] is False
+    assert [n["Name"] for n in cli.json("network", "list", "--external")] == ["cli-public"]
+    assert "cli-public" not in {n["Name"] for n in cli.json("network", "list", "--internal")}
+    # A member of another project sees the external network, and may not make its own.
+    seen = cli.json("network", "show", "cli-public", cloud="segmentd-member")
+    assert seen["router:external"] is True
+    refused = cli.fails("network", "create", "--external", "mine", cloud="segmentd-member")
+    assert "403" in refused or "not allowed" in refused.lower() or "authorized" in refused.lower()
+    cli.ok("network", "set", "--internal", "cli-public")
+    assert cli.json("network", "show", "cli-public")["router:external"] is False
+    cli.ok("network", "set", "--external", "cli-private")
+    assert cli.json("network", "show", "cli-private")["router:external"] is True
+    cli.ok("network", "delete", "cli-public", "cli-private")
+
+
+def test_subnet_dns_nameservers_and_host_routes(cli: Cli) -> None:
+    cli.json("network", "create", "cli-dns-net")
+    sub = cli.json(
+        "subnet",
+        "create",
+        "--network",
+        "cli-dns-net",
+        "--subnet-range",
+        "10.78.0.0/24",
+        "--dns-nameserver",
+        "192.0.2.53",
+        "--dns-nameserver",
+        "192.0.2.54",
+        "--host-route",
+        "destination=198.51.100.0/24,gateway=10.78.0.254",
+        "cli-dns",
+    )
+    assert sub["dns_nameservers"] == ["192.0.2.53", "192.0.2.54"]
+    assert sub["host_routes"] == [{"destination": "198.51.100.0/24", "nexthop": "10.78.0.254"}]
+    cli.ok("subnet", "set", "--dns-nameserver", "192.0.2.55", "cli-dns")
+    cli.ok("subnet", "unset", "--dns-nameserver", "192.0.2.53", "cli-dns")
+    cli.ok(
+        "subnet",
+        "unset",
+        "--host-route",
+        "destination=198.51.100.0/24,gateway=10.78.0.254",
+        "cli-dns",
+    )
+    shown = cli.json("subnet", "show", "cli-dns")
+    assert sorted(shown["dns_nameservers"]) == ["192.0.2.54", "192.0.2.55"]
+    assert shown["host_routes"] == []
+    v6 = cli.json(
+        "subnet",
+        "create",
+        "--network",
+        "cli-dns-net",
+        "--ip-version",
+        "6",
+        "--subnet-range",
+        "2001:db8:78::/64",
+        "--ipv6-ra-mode",
+        "slaac",
+        "--ipv6-address-mode",
+        "slaac",
+        "cli-dns-v6",
+    )
+    assert (v6["ipv6_ra_mode"], v6["ipv6_address_mode"]) == ("slaac", "slaac")
+    assert v6["gateway_ip"] == "2001:db8:78::"
+    cli.ok("subnet", "delete", "cli-dns", "cli-dns-v6")
+    cli.ok("network", "delete", "cli-dns-net")
+
+
+def test_extension_show_and_list(cli: Cli) -> None:
+    listed = cli.json("extension", "list", "--network")
+    aliases = {e["Alias"] for e in listed}
+    assert {"external-net", "standard-attr-tag", "segment", "subnet-service-types"} <= aliases
+    for alias in ("external-net", "standard-attr-tag", "net-mtu-writable", "l2_adjacency"):
+        shown = cli.json("extension", "show", alias)
+        assert shown["alias"] == alias
+    assert "dvr" in cli.fails("extension", "show", "dvr")

@@ -251,3 +251,71 @@ def test_member_is_forbidden_to_manage_segments(admin: Any, member: Any, cloud: 
     with pytest.raises(exceptions.ResourceNotFound):
         member.network.get_segment(admin_seg.id)
     member.network.delete_network(own)
+
+
+# Neutron wire parity (issue 17) ------------------------------------------------------
+
+
+def test_tags_through_the_sdk(admin: Any) -> None:
+    net = admin.network.create_network(name="sdk-tags", tags=["a"])
+    assert net.tags == ["a"]
+    admin.network.set_tags(net, ["b", "c"])
+    got = admin.network.get_network(net.id)
+    assert sorted(got.tags) == ["b", "c"]
+    got.add_tag(admin.network, "d")
+    got.remove_tag(admin.network, "b")
+    assert sorted(admin.network.get_network(net.id).tags) == ["c", "d"]
+    got.check_tag(admin.network, "c")
+    with pytest.raises(exceptions.NotFoundException):
+        got.check_tag(admin.network, "zzz")
+    assert [n.id for n in admin.network.networks(tags="c,d")] == [net.id]
+    assert net.id not in {n.id for n in admin.network.networks(not_tags="c")}
+    got.remove_all_tags(admin.network)
+    assert admin.network.get_network(net.id).tags == []
+    admin.network.delete_network(net)
+
+
+def test_external_network_and_subnet_attributes(admin: Any, member: Any) -> None:
+    ext = admin.network.create_network(name="sdk-ext", is_router_external=True)
+    assert ext.is_router_external is True
+    sub = admin.network.create_subnet(
+        network_id=ext.id,
+        ip_version=4,
+        cidr="203.0.113.0/24",
+        dns_nameservers=["192.0.2.53"],
+        host_routes=[{"destination": "198.51.100.0/24", "nexthop": "203.0.113.254"}],
+        service_types=["network:floatingip"],
+    )
+    assert sub.dns_nameservers == ["192.0.2.53"]
+    assert sub.service_types == ["network:floatingip"]
+    # Visible to another project, as Neutron makes external networks.
+    assert member.network.get_network(ext.id).is_router_external is True
+    assert member.network.get_subnet(sub.id).cidr == "203.0.113.0/24"
+    assert ext.id in {n.id for n in member.network.networks(is_router_external=True)}
+    updated = admin.network.update_subnet(sub, dns_nameservers=[], host_routes=[])
+    assert (updated.dns_nameservers, updated.host_routes) == ([], [])
+    admin.network.delete_subnet(sub)
+    admin.network.delete_network(ext)
+
+
+def test_every_advertised_extension_can_be_looked_up(admin: Any) -> None:
+    aliases = [e.alias for e in admin.network.extensions()]
+    assert "external-net" in aliases and "standard-attr-tag" in aliases
+    for alias in aliases:  # GET /v2.0/extensions/{alias}, as `extension show` does
+        assert admin.network.find_extension(alias, ignore_missing=False).alias == alias
+    with pytest.raises(exceptions.NotFoundException):
+        admin.network.find_extension("dvr", ignore_missing=False)
+
+
+def test_bulk_create_through_the_sdk(admin: Any) -> None:
+    from openstack.network.v2 import network as network_resource
+
+    made = list(
+        network_resource.Network.bulk_create(
+            admin.network, [{"name": "sdk-bulk-1"}, {"name": "sdk-bulk-2", "mtu": 1400}]
+        )
+    )
+    assert [n.name for n in made] == ["sdk-bulk-1", "sdk-bulk-2"]
+    assert admin.network.get_network(made[1].id).mtu == 1400
+    for net in made:
+        admin.network.delete_network(net)

@@ -96,7 +96,7 @@ def test_decisions_are_cached_on_the_target_attributes_a_rule_reads() -> None:
     rules = policy._enforcer.rules
     assert target_keys_read(rules, "get_segment") == {"network_id"}
     assert target_keys_read(rules, "delete_segment") == frozenset()  # admin-only: reads nothing
-    assert target_keys_read(rules, "get_network") == {"project_id", "shared"}
+    assert target_keys_read(rules, "get_network") == {"project_id", "shared", "router:external"}
 
 
 def test_narrowed_cache_keys_still_tell_targets_apart() -> None:

@@ -65,9 +65,10 @@ def test_parse_cidr_rejects(cidr: str, version: int, needle: str) -> None:
         ("10.0.0.0/30", "10.0.0.1"),
         ("10.0.0.0/31", None),
         ("10.0.0.5/32", None),
-        ("2001:db8::/64", "2001:db8::1"),
-        ("2001:db8::/127", "2001:db8::1"),
-        ("2001:db8::5/128", None),
+        # IPv6: the subnet-router anycast address (ipam_backend_mixin._gateway_ip_str).
+        ("2001:db8::/64", "2001:db8::"),
+        ("2001:db8::/127", "2001:db8::"),
+        ("2001:db8::5/128", "2001:db8::5"),
     ],
 )
 def test_default_gateway(cidr: str, gateway: str | None) -> None:
@@ -88,6 +89,8 @@ def test_default_gateway(cidr: str, gateway: str | None) -> None:
         # IPv6 has no broadcast: the last address is usable.
         ("2001:db8::/64", "2001:db8::1", [("2001:db8::2", "2001:db8::ffff:ffff:ffff:ffff")]),
         ("2001:db8::/127", "2001:db8::1", []),
+        ("2001:db8::/64", "2001:db8::", [("2001:db8::1", "2001:db8::ffff:ffff:ffff:ffff")]),
+        ("2001:db8::/127", "2001:db8::", [("2001:db8::1", "2001:db8::1")]),
     ],
 )
 def test_default_pools(cidr: str, gateway: str | None, expected: list[tuple[str, str]]) -> None:

@@ -65,6 +65,9 @@ class AgentConfigurations(Strict):
     bridge_mappings: Mappings | None = None
     interface_mappings: Mappings | None = None
     device_mappings: DeviceMappings | None = None
+    tunnel_types: Annotated[list[Literal["vxlan", "geneve", "gre"]], Field(max_length=3)] | None = (
+        None
+    )
 
 
 class AgentReportIn(Strict):
@@ -76,9 +79,15 @@ class AgentReportIn(Strict):
     start_flag: bool = False
 
     def to_report(self) -> AgentReport:
-        configs = self.configurations.model_dump(exclude_none=True)
+        configs = self.configurations.model_dump(exclude_none=True, exclude={"tunnel_types"})
         return AgentReport(
-            self.host, self.agent_type, self.binary, self.topic, configs, self.start_flag
+            self.host,
+            self.agent_type,
+            self.binary,
+            self.topic,
+            configs,
+            self.start_flag,
+            tuple(self.configurations.tunnel_types or ()),
         )
 
 

@@ -8,7 +8,7 @@ from fastapi import Depends
 from starlette.responses import Response
 
 from segmentd.api import render, schemas
-from segmentd.api.params import IfMatch, ListParams, fields_param, list_params
+from segmentd.api.params import IfMatch, ListParams, bulk_items, fields_param, list_params
 from segmentd.api.pipeline import Call, CallOf, Operation, Resource, routes
 from segmentd.authz import Permission, attribute_permission, can
 from segmentd.db.models import Network
@@ -64,15 +64,13 @@ def _segments(req: schemas.NetworkCreate) -> list[SegmentSpec] | None:
     return None
 
 
-@router.post("", status_code=201, response_model=schemas.NetworkOne)
-@Operation(Permission.CREATE_NETWORK, "create", NETWORK)
-async def create_network(call: CallOf, body: schemas.NetworkCreateBody) -> Response:
-    req, rt = body.network, call.runtime
-    spec = networks.NetworkSpec(
+def _spec(req: schemas.NetworkCreate) -> networks.NetworkSpec:
+    return networks.NetworkSpec(
         name=req.name,
         description=req.description,
         admin_state_up=req.admin_state_up,
         shared=req.shared,
+        router_external=req.router_external,
         project_id=req.owner,
         mtu=req.mtu,
         tags=req.tags or [],
@@ -80,13 +78,23 @@ async def create_network(call: CallOf, body: schemas.NetworkCreateBody) -> Respo
         attributes=_explicit(req),
     )
 
-    def create(c: Call) -> Network:
-        retries = rt.settings.allocation_retries
-        return networks.create(
-            c.db, c.allowed, spec, rt.drivers, rt.tenant_types, retries, rt.quotas
-        )
 
-    return await call.run(create, render.one("network", view, status=201))
+@router.post("", status_code=201, response_model=schemas.NetworkOne | schemas.NetworkBulk)
+@Operation(Permission.CREATE_NETWORK, "create", NETWORK)
+async def create_network(call: CallOf, body: schemas.NetworkCreateBody) -> Response:
+    rt = call.runtime
+    specs = [_spec(req) for req in bulk_items(body.items, rt.settings, "networks")]
+
+    def create(c: Call) -> list[Network]:
+        retries = rt.settings.allocation_retries
+        return [
+            networks.create(
+                c.db, c.allowed, spec, rt.drivers, rt.tenant_types, retries, rt.quotas, rt.mtus
+            )
+            for spec in specs
+        ]
+
+    return await call.run(create, render.created("network", "networks", view, body.bulk))
 
 
 @router.get("", response_model=schemas.NetworkMany)
@@ -111,10 +119,16 @@ async def update_network(
 ) -> Response:
     req = body.network
     changes = networks.NetworkUpdate(
-        req.name, req.description, req.admin_state_up, req.shared, req.mtu, req.tags
+        req.name,
+        req.description,
+        req.admin_state_up,
+        req.shared,
+        req.mtu,
+        req.tags,
+        req.router_external,
     )
     return await call.run(
-        lambda c: networks.update(c.db, c.allowed, c.target, changes, revision),
+        lambda c: networks.update(c.db, c.allowed, c.target, changes, revision, c.runtime.mtus),
         render.one("network", view),
         network_id,
     )

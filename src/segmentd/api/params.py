@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request
 
@@ -20,6 +20,7 @@ from segmentd.config import Settings
 from segmentd.services.host_mapping import HOST_PATTERN
 from segmentd.services.query import ListQuery, QuerySpec, parse_filters
 
+T = TypeVar("T")
 RESERVED_QUERY = frozenset({"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"})
 _IF_MATCH = re.compile(r"^\s*revision_number=(\d{1,18})\s*$")
 
@@ -138,3 +139,10 @@ async def if_match(if_match: Annotated[str | None, Header()] = None) -> int | No
 
 
 IfMatch = Annotated[int | None, Depends(if_match)]
+
+
+def bulk_items(items: list[T], settings: Settings, collection: str) -> list[T]:
+    """The items of a create body, within ``max_bulk_create`` (else 413)."""
+    if len(items) > settings.max_bulk_create:
+        raise errors.TooManyBulkItems(maximum=settings.max_bulk_create, collection=collection)
+    return items

@@ -224,19 +224,21 @@ class Call:
             raise RuntimeError(f"{op.permission}: the service did not apply its scope")
         if op.kind in AUDITED:
             assert resource is not None  # noqa: S101 - by __post_init__
-            after = resource.snapshot(result) if op.kind != "delete" else None
-            resource_id = target_id if target_id is not None else result.id
-            audit.record(
-                self.db,
-                self.caller,
-                self.request_id,
-                op.kind,
-                resource.name,
-                resource_id,
-                permission=str(op.permission),
-                before=before,
-                after=after,
-            )
+            # A bulk create returns its resources: one event each.
+            for item in result if isinstance(result, list) else [result]:
+                after = resource.snapshot(item) if op.kind != "delete" else None
+                resource_id = target_id if target_id is not None else item.id
+                audit.record(
+                    self.db,
+                    self.caller,
+                    self.request_id,
+                    op.kind,
+                    resource.name,
+                    resource_id,
+                    permission=str(op.permission),
+                    before=before,
+                    after=after,
+                )
         return result
 
     @contextmanager

@@ -26,6 +26,17 @@ def one(key: str, view: View, fields: Sequence[str] = (), status: int = 200) -> 
     return render
 
 
+def created(key: str, plural: str, view: View, bulk: bool) -> Render:
+    """A create's answer: ``{key: view}``, or ``{plural: [views]}`` for a bulk create."""
+    if not bulk:
+        return lambda call, found: one(key, view, status=201)(call, found[0])
+
+    def render(call: Call, found: list[Any]) -> Response:
+        return json_response({plural: [view(call, item) for item in found]}, 201)
+
+    return render
+
+
 def page(key: str, view: View, params: ListParams) -> Render:
     """``{key: [views]}`` with ``<key>_links``, projected on the list's ``fields``."""
 

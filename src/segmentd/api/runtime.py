@@ -20,6 +20,7 @@ from segmentd.identity.passwords import Passwords
 from segmentd.ratelimit import RateLimits
 from segmentd.services import audit
 from segmentd.services.allocation import TypeDriver
+from segmentd.services.segments import MtuPolicy
 
 
 class HandlerSlots:
@@ -79,6 +80,7 @@ class Runtime:
     token_cache: tokens.TokenCache = field(default_factory=lambda: tokens.TokenCache(0))
     slots: HandlerSlots = field(default_factory=HandlerSlots)
     denials: audit.DenialCounter = field(default_factory=audit.DenialCounter)
+    mtus: MtuPolicy = field(default_factory=MtuPolicy)
     # Per-project quota defaults by resource (``settings.quota_defaults``).
     quotas: dict[str, int] = field(default_factory=dict)
     # auth_strategy "keystone": validates tokens at the external Keystone.

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar, Literal, Protocol, Self
 from urllib.parse import parse_qsl, urlencode
 
+from fastapi import Path
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -25,6 +26,7 @@ from pydantic import (
 )
 from starlette.datastructures import URL
 
+from segmentd import errors
 from segmentd.db.base import Page
 from segmentd.db.models import (
     CIDR_LEN,
@@ -40,6 +42,7 @@ from segmentd.db.models import (
 )
 from segmentd.services.segment_ranges import Usage
 from segmentd.services.segments import SegmentRecord
+from segmentd.services.standard import MAX_TAGS
 
 NetworkType = Literal["flat", "vlan", "vxlan", "geneve", "gre", "local"]
 # No NUL characters: PostgreSQL text cannot hold them, SQLite would.
@@ -69,7 +72,7 @@ WireInt = Annotated[int, BeforeValidator(_decimal_string)]
 SegmentationId = Annotated[WireInt, Field(ge=1, le=4294967295)]
 Mtu = Annotated[WireInt, Field(ge=68, le=9216)]
 Tag = Annotated[str, Field(min_length=1, max_length=TAG_LEN, pattern=r"^[^,\x00]+$")]
-Tags = Annotated[list[Tag], Field(max_length=50)]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
 ProjectId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 # Views hand timestamps over as datetimes: ``wire.JSONResponse`` writes them in
@@ -131,6 +134,16 @@ class Strict(BaseModel):
     is not 150, and ``"yes"`` is not ``true``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=False, strict=True)
+
+
+# Hard ceiling of a bulk create's schema; the configured max_bulk_create is lower.
+BULK_HARD_LIMIT = 1000
+
+
+def _one_or_many(one: Any, many: Any) -> None:
+    """A create body carries one resource or a non-empty list, never both."""
+    if (one is None) == (many is None):
+        raise ValueError("Resource body required")
 
 
 class CreateAttrs(Strict):
@@ -204,7 +217,25 @@ class SegmentUpdate(UpdateAttrs):
 
 
 class SegmentCreateBody(Strict):
-    segment: SegmentCreate
+    """``{"segment": {...}}``, or a bulk create ``{"segments": [...]}`` (all or nothing)."""
+
+    segment: SegmentCreate | None = None
+    segments: (
+        Annotated[list[SegmentCreate], Field(min_length=1, max_length=BULK_HARD_LIMIT)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        _one_or_many(self.segment, self.segments)
+        return self
+
+    @property
+    def items(self) -> list[SegmentCreate]:
+        return self.segments if self.segments is not None else [self.segment]  # type: ignore[list-item]
+
+    @property
+    def bulk(self) -> bool:
+        return self.segments is not None
 
 
 class SegmentUpdateBody(Strict):
@@ -227,6 +258,10 @@ class SegmentView(View):
 
 class SegmentOne(View):
     segment: SegmentView
+
+
+class SegmentBulk(View):
+    segments: list[SegmentView]
 
 
 class SegmentMany(View):
@@ -263,7 +298,9 @@ NETWORK_READ_ONLY = (
     "status",
     "subnets",
     "availability_zones",
-    "router:external",
+    "l2_adjacency",
+    "ipv4_address_scope",
+    "ipv6_address_scope",
 )
 PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
@@ -281,6 +318,7 @@ class NetworkCreate(OwnedCreateAttrs):
     description: Description = ""
     admin_state_up: bool = True
     shared: bool = False
+    router_external: bool = Field(False, alias="router:external")
     mtu: Mtu | None = None
     tags: Tags | None = None
     availability_zone_hints: Annotated[list[str], Field(max_length=0)] = []
@@ -293,13 +331,15 @@ class NetworkCreate(OwnedCreateAttrs):
     def _consistent(self) -> NetworkCreate:
         provider = (self.network_type, self.physical_network, self.segmentation_id)
         if self.segments is not None and any(v is not None for v in provider):
-            raise ValueError("Segments and provider values cannot both be set.")
+            # Raised as the domain error (not a ValueError, which validation
+            # would wrap): clients match on Neutron's type.
+            raise errors.SegmentsSetInConjunctionWithProviders()
         if self.network_type is None and any(v is not None for v in provider):
             raise ValueError("provider:network_type required with other provider attributes")
         if self.segments is not None:
             keys = [(s.network_type, s.physical_network, s.segmentation_id) for s in self.segments]
             if len(set(keys)) != len(keys):
-                raise ValueError("Duplicate segment entry in request.")
+                raise errors.SegmentsContainDuplicateEntry()
         return self
 
 
@@ -311,12 +351,31 @@ class NetworkUpdate(UpdateAttrs):
     description: Description | None = None
     admin_state_up: bool | None = None
     shared: bool | None = None
+    router_external: bool | None = Field(None, alias="router:external")
     mtu: Mtu | None = None
     tags: Tags | None = None
 
 
 class NetworkCreateBody(Strict):
-    network: NetworkCreate
+    """``{"network": {...}}``, or a bulk create ``{"networks": [...]}`` (all or nothing)."""
+
+    network: NetworkCreate | None = None
+    networks: (
+        Annotated[list[NetworkCreate], Field(min_length=1, max_length=BULK_HARD_LIMIT)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        _one_or_many(self.network, self.networks)
+        return self
+
+    @property
+    def items(self) -> list[NetworkCreate]:
+        return self.networks if self.networks is not None else [self.network]  # type: ignore[list-item]
+
+    @property
+    def bulk(self) -> bool:
+        return self.networks is not None
 
 
 class NetworkUpdateBody(Strict):
@@ -343,6 +402,9 @@ class NetworkView(ProviderView):
     availability_zone_hints: list[str]
     availability_zones: list[str]
     router_external: bool = Field(alias="router:external")
+    l2_adjacency: bool
+    ipv4_address_scope: str | None
+    ipv6_address_scope: str | None
     tags: list[str]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -352,6 +414,10 @@ class NetworkView(ProviderView):
 
 class NetworkOne(View):
     network: NetworkView
+
+
+class NetworkBulk(View):
+    networks: list[NetworkView]
 
 
 class NetworkMany(View):
@@ -384,7 +450,12 @@ def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
         "subnets": [s.id for s in network.subnets],
         "availability_zone_hints": [],
         "availability_zones": [],
-        "router:external": False,
+        "router:external": network.router_external,
+        # neutron/services/segments/plugin.py: not adjacent once its subnets
+        # sit on segments (all or none do); no address scopes without subnet pools.
+        "l2_adjacency": not network.subnets or network.subnets[0].segment_id is None,
+        "ipv4_address_scope": None,
+        "ipv6_address_scope": None,
         "tags": sorted(t.tag for t in network.tags),
         "created_at": network.created_at,
         "updated_at": network.updated_at,
@@ -405,12 +476,18 @@ def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
 # services.subnet_rules, one home per rule.
 
 SUBNET_READ_ONLY = ("id", "created_at", "updated_at", "revision_number")
-SUBNET_IMMUTABLE = ("network_id", "cidr", "ip_version", "project_id", "tenant_id")
+SUBNET_IMMUTABLE = (
+    "network_id",
+    "cidr",
+    "ip_version",
+    "project_id",
+    "tenant_id",
+    "ipv6_ra_mode",
+    "ipv6_address_mode",
+)
 MAX_ALLOCATION_POOLS = 64
 
 Address = Annotated[str, Field(min_length=1, max_length=IP_LEN)]
-# Attributes segmentd does not model: accepted only as their empty defaults.
-EmptyList = Annotated[list[Any], Field(max_length=0)]
 
 
 class AllocationPool(Strict):
@@ -419,6 +496,20 @@ class AllocationPool(Strict):
 
 
 AllocationPools = Annotated[list[AllocationPool], Field(max_length=MAX_ALLOCATION_POOLS)]
+# Hard bounds on the lists; the configured (smaller) limits are the service's.
+MAX_SUBNET_LIST = 256
+
+
+class HostRoute(Strict):
+    destination: Annotated[str, Field(min_length=1, max_length=CIDR_LEN)]
+    nexthop: Address
+
+
+DnsNameservers = Annotated[list[Address], Field(max_length=MAX_SUBNET_LIST)]
+HostRoutes = Annotated[list[HostRoute], Field(max_length=MAX_SUBNET_LIST)]
+ServiceType = Annotated[str, Field(min_length=1, max_length=255, pattern=NO_NUL)]
+ServiceTypes = Annotated[list[ServiceType], Field(max_length=MAX_SUBNET_LIST)]
+Ipv6Mode = Literal["dhcpv6-stateful", "dhcpv6-stateless", "slaac"]
 
 
 class SubnetCreate(OwnedCreateAttrs):
@@ -434,11 +525,12 @@ class SubnetCreate(OwnedCreateAttrs):
     enable_dhcp: bool = True
     segment_id: str | None = None
     tags: Tags | None = None
-    dns_nameservers: EmptyList = []
-    host_routes: EmptyList = []
-    service_types: EmptyList = []
-    ipv6_ra_mode: None = None
-    ipv6_address_mode: None = None
+    # null means empty, as Neutron's convert_none_to_empty_list
+    dns_nameservers: DnsNameservers | None = None
+    host_routes: HostRoutes | None = None
+    service_types: ServiceTypes | None = None
+    ipv6_ra_mode: Ipv6Mode | None = None
+    ipv6_address_mode: Ipv6Mode | None = None
     subnetpool_id: None = None
 
     _check_network = field_validator("network_id")(classmethod(lambda cls, v: _uuid(v)))
@@ -460,9 +552,9 @@ class SubnetUpdate(UpdateAttrs):
     enable_dhcp: bool | None = None
     segment_id: str | None = None
     tags: Tags | None = None
-    dns_nameservers: EmptyList = []
-    host_routes: EmptyList = []
-    service_types: EmptyList = []
+    dns_nameservers: DnsNameservers | None = None
+    host_routes: HostRoutes | None = None
+    service_types: ServiceTypes | None = None
 
     @field_validator("segment_id")
     @classmethod
@@ -471,7 +563,25 @@ class SubnetUpdate(UpdateAttrs):
 
 
 class SubnetCreateBody(Strict):
-    subnet: SubnetCreate
+    """``{"subnet": {...}}``, or a bulk create ``{"subnets": [...]}`` (all or nothing)."""
+
+    subnet: SubnetCreate | None = None
+    subnets: (
+        Annotated[list[SubnetCreate], Field(min_length=1, max_length=BULK_HARD_LIMIT)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        _one_or_many(self.subnet, self.subnets)
+        return self
+
+    @property
+    def items(self) -> list[SubnetCreate]:
+        return self.subnets if self.subnets is not None else [self.subnet]  # type: ignore[list-item]
+
+    @property
+    def bulk(self) -> bool:
+        return self.subnets is not None
 
 
 class SubnetUpdateBody(Strict):
@@ -492,11 +602,12 @@ class SubnetView(View):
     allocation_pools: list[AllocationPool]
     enable_dhcp: bool
     dns_nameservers: list[str]
-    host_routes: list[dict[str, str]]
+    host_routes: list[HostRoute]
     ipv6_ra_mode: str | None
     ipv6_address_mode: str | None
     subnetpool_id: str | None
     service_types: list[str]
+    router_external: bool = Field(alias="router:external")
     tags: list[str]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -505,6 +616,10 @@ class SubnetView(View):
 
 class SubnetOne(View):
     subnet: SubnetView
+
+
+class SubnetBulk(View):
+    subnets: list[SubnetView]
 
 
 class SubnetMany(View):
@@ -533,12 +648,16 @@ def subnet_view(subnet: Subnet, show_segment: bool) -> dict[str, Any]:
         "gateway_ip": subnet.gateway_ip,
         "allocation_pools": pool_views(subnet),
         "enable_dhcp": subnet.enable_dhcp,
-        "dns_nameservers": [],
-        "host_routes": [],
-        "ipv6_ra_mode": None,
-        "ipv6_address_mode": None,
+        "dns_nameservers": [d.address for d in subnet.dns_nameservers],
+        "host_routes": [
+            {"destination": r.destination, "nexthop": r.nexthop}
+            for r in sorted(subnet.host_routes, key=lambda r: (r.destination, r.nexthop))
+        ],
+        "ipv6_ra_mode": subnet.ipv6_ra_mode,
+        "ipv6_address_mode": subnet.ipv6_address_mode,
         "subnetpool_id": None,
-        "service_types": [],
+        "service_types": sorted(t.service_type for t in subnet.service_types),
+        "router:external": subnet.network.router_external,
         "tags": sorted(t.tag for t in subnet.tags),
         "created_at": subnet.created_at,
         "updated_at": subnet.updated_at,
@@ -711,6 +830,21 @@ def range_view(row: NetworkSegmentRange, usage: Usage | None) -> dict[str, Any]:
     return view
 
 
+# Tags (the sub-resource) -----------------------------------------------------------
+
+
+# A tag in a path (``PUT .../tags/{tag}``): the same rule as in a body.
+TagName = Annotated[str, Path(min_length=1, max_length=TAG_LEN, pattern=r"^[^,\x00/]+$")]
+
+
+class TagsBody(Strict):
+    tags: Tags
+
+
+class TagsView(View):
+    tags: list[str]
+
+
 # Host mapping and discovery ------------------------------------------------------
 
 
@@ -758,6 +892,10 @@ class Extension(View):
 
 class Extensions(View):
     extensions: list[Extension]
+
+
+class ExtensionOne(View):
+    extension: Extension
 
 
 class Health(View):

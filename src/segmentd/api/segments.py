@@ -8,7 +8,7 @@ from fastapi import Depends
 from starlette.responses import Response
 
 from segmentd.api import render, schemas
-from segmentd.api.params import IfMatch, ListParams, fields_param, list_params
+from segmentd.api.params import IfMatch, ListParams, bulk_items, fields_param, list_params
 from segmentd.api.pipeline import Call, CallOf, Operation, Resource, routes
 from segmentd.authz import Permission
 from segmentd.services import segments
@@ -28,21 +28,31 @@ def view(call: Call, segment: Any) -> dict[str, Any]:
     return schemas.segment_view(segment)
 
 
-@router.post("", status_code=201, response_model=schemas.SegmentOne)
+@router.post("", status_code=201, response_model=schemas.SegmentOne | schemas.SegmentBulk)
 @Operation(Permission.CREATE_SEGMENT, "create", SEGMENT)
 async def create_segment(call: CallOf, body: schemas.SegmentCreateBody) -> Response:
-    req, rt = body.segment, call.runtime
-    spec = SegmentSpec(
-        req.network_type, req.physical_network, req.segmentation_id, req.name, req.description
-    )
-
-    def create(c: Call) -> Any:
-        retries = rt.settings.allocation_retries
-        return segments.create(
-            c.db, c.allowed, req.network_id, spec, rt.drivers, retries, rt.quotas, req.tags
+    rt = call.runtime
+    reqs = bulk_items(body.items, rt.settings, "segments")
+    specs = [
+        (
+            r,
+            SegmentSpec(
+                r.network_type, r.physical_network, r.segmentation_id, r.name, r.description
+            ),
         )
+        for r in reqs
+    ]
 
-    return await call.run(create, render.one("segment", view, status=201))
+    def create(c: Call) -> list[Any]:
+        retries = rt.settings.allocation_retries
+        return [
+            segments.create(
+                c.db, c.allowed, req.network_id, spec, rt.drivers, retries, rt.quotas, req.tags
+            )
+            for req, spec in specs
+        ]
+
+    return await call.run(create, render.created("segment", "segments", view, body.bulk))
 
 
 @router.get("", response_model=schemas.SegmentMany)

@@ -8,7 +8,14 @@ from fastapi import Depends
 from starlette.responses import Response
 
 from segmentd.api import render, schemas
-from segmentd.api.params import HostName, IfMatch, ListParams, fields_param, list_params
+from segmentd.api.params import (
+    HostName,
+    IfMatch,
+    ListParams,
+    bulk_items,
+    fields_param,
+    list_params,
+)
 from segmentd.api.pipeline import Call, CallOf, Operation, Resource, routes
 from segmentd.api.segments import SEGMENT
 from segmentd.authz import Permission, Scope, can
@@ -36,11 +43,17 @@ def _pools(pools: list[schemas.AllocationPool]) -> list[tuple[str, str]]:
     return [(p.start, p.end) for p in pools]
 
 
-@router.post("", status_code=201, response_model=schemas.SubnetOne)
-@Operation(Permission.CREATE_SUBNET, "create", SUBNET)
-async def create_subnet(call: CallOf, body: schemas.SubnetCreateBody) -> Response:
-    req = body.subnet
-    spec = subnets.SubnetSpec(
+def _routes(routes: list[schemas.HostRoute] | None) -> list[tuple[str, str]] | None:
+    return None if routes is None else [(r.destination, r.nexthop) for r in routes]
+
+
+def _limits(call: Call) -> subnets.Limits:
+    settings = call.runtime.settings
+    return subnets.Limits(settings.max_dns_nameservers, settings.max_subnet_host_routes)
+
+
+def _spec(req: schemas.SubnetCreate) -> subnets.SubnetSpec:
+    return subnets.SubnetSpec(
         network_id=req.network_id,
         cidr=req.cidr,
         ip_version=req.ip_version,
@@ -53,11 +66,23 @@ async def create_subnet(call: CallOf, body: schemas.SubnetCreateBody) -> Respons
         segment_id=req.segment_id,
         project_id=req.owner,
         tags=req.tags or [],
+        dns_nameservers=req.dns_nameservers or [],
+        host_routes=_routes(req.host_routes) or [],
+        service_types=req.service_types or [],
+        ipv6_ra_mode=req.ipv6_ra_mode,
+        ipv6_address_mode=req.ipv6_address_mode,
     )
-    return await call.run(
-        lambda c: subnets.create(c.db, c.allowed, spec, c.runtime.quotas),
-        render.one("subnet", view, status=201),
-    )
+
+
+@router.post("", status_code=201, response_model=schemas.SubnetOne | schemas.SubnetBulk)
+@Operation(Permission.CREATE_SUBNET, "create", SUBNET)
+async def create_subnet(call: CallOf, body: schemas.SubnetCreateBody) -> Response:
+    specs = [_spec(req) for req in bulk_items(body.items, call.runtime.settings, "subnets")]
+
+    def create(c: Call) -> list[Subnet]:
+        return [subnets.create(c.db, c.allowed, s, c.runtime.quotas, _limits(c)) for s in specs]
+
+    return await call.run(create, render.created("subnet", "subnets", view, body.bulk))
 
 
 @router.get("", response_model=schemas.SubnetMany)
@@ -90,10 +115,14 @@ async def update_subnet(
         enable_dhcp=req.enable_dhcp,
         segment_id=req.segment_id,
         tags=req.tags,
+        # null clears, as Neutron's convert_none_to_empty_list
+        dns_nameservers=(req.dns_nameservers or []) if "dns_nameservers" in given else None,
+        host_routes=(_routes(req.host_routes) or []) if "host_routes" in given else None,
+        service_types=(req.service_types or []) if "service_types" in given else None,
         fields_set=given,
     )
     return await call.run(
-        lambda c: subnets.update(c.db, c.allowed, c.target, changes, revision),
+        lambda c: subnets.update(c.db, c.allowed, c.target, changes, revision, _limits(c)),
         render.one("subnet", view),
         subnet_id,
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Openstack-Request-Id"
 
@@ -43,3 +43,29 @@ def ratelimit_headers(limit: int, remaining: int, reset_s: int, window_s: int) -
         "RateLimit-Reset": str(reset_s),
         "RateLimit-Policy": f"{limit};w={window_s}",
     }
+
+
+class TrailingSlash:
+    """``GET /v2.0/networks/`` is answered as ``/v2.0/networks``, as Neutron
+    answers it, instead of a 307 redirect (which some clients do not follow
+    with their token).  Only under ``/v2.0/``; ``/v2.0/`` itself is a route."""
+
+    PREFIX = "/v2.0/"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and path.endswith("/")
+            and path.startswith(self.PREFIX)
+            and len(path) > len(self.PREFIX)
+        ):
+            scope = dict(scope)
+            scope["path"] = path.rstrip("/")
+            raw = scope.get("raw_path")
+            if isinstance(raw, bytes):
+                scope["raw_path"] = raw.rstrip(b"/")
+        await self.app(scope, receive, send)

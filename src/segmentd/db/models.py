@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -51,6 +52,8 @@ class Network(StandardAttrs, Base):
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
     mtu: Mapped[int] = mapped_column(Integer, default=1500)
+    # Neutron's ``router:external`` (external-net): visible to every project.
+    router_external: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     segments: Mapped[list[Segment]] = relationship(
         back_populates="network",
@@ -203,11 +206,20 @@ class Subnet(StandardAttrs, Base):
     ip_version: Mapped[int] = mapped_column(Integer)
     gateway_ip: Mapped[str | None] = mapped_column(String(IP_LEN), default=None)
     enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    ipv6_ra_mode: Mapped[str | None] = mapped_column(String(16), default=None)
+    ipv6_address_mode: Mapped[str | None] = mapped_column(String(16), default=None)
 
     allocation_pools: Mapped[list[SubnetAllocationPool]] = relationship(
         lazy="raise", passive_deletes=True
     )
     tags: Mapped[list[SubnetTag]] = relationship(lazy="raise", passive_deletes=True)
+    dns_nameservers: Mapped[list[SubnetDnsNameserver]] = relationship(
+        lazy="raise", passive_deletes=True, order_by="SubnetDnsNameserver.position"
+    )
+    host_routes: Mapped[list[SubnetRoute]] = relationship(lazy="raise", passive_deletes=True)
+    service_types: Mapped[list[SubnetServiceType]] = relationship(
+        lazy="raise", passive_deletes=True
+    )
     # Read-only: a subnet's policy target names its network's owner and sharing.
     network: Mapped[Network] = relationship(lazy="raise", viewonly=True)
 
@@ -229,6 +241,37 @@ class SubnetTag(Base):
         String(36), ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True
     )
     tag: Mapped[str] = mapped_column(String(TAG_LEN), primary_key=True)
+
+
+class SubnetDnsNameserver(Base):
+    """A subnet's DNS servers, in the order given (Neutron keeps it)."""
+
+    __tablename__ = "subnet_dns_nameservers"
+
+    subnet_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(IP_LEN), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class SubnetRoute(Base):
+    __tablename__ = "subnet_routes"
+
+    subnet_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True
+    )
+    destination: Mapped[str] = mapped_column(String(CIDR_LEN), primary_key=True)
+    nexthop: Mapped[str] = mapped_column(String(IP_LEN), primary_key=True)
+
+
+class SubnetServiceType(Base):
+    __tablename__ = "subnet_service_types"
+
+    subnet_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True
+    )
+    service_type: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 HOST_LEN = 255
@@ -317,6 +360,9 @@ __all__ = [
     "SegmentTag",
     "Subnet",
     "SubnetAllocationPool",
+    "SubnetDnsNameserver",
+    "SubnetRoute",
+    "SubnetServiceType",
     "SubnetTag",
     "Token",
     "User",

@@ -68,6 +68,7 @@ LIST_SPEC = QuerySpec(
         "started_at": Agent.started_at,
         "created_at": Agent.created_at,
     },
+    missing=lambda m: errors.AgentNotFound(id=m),
 )
 
 
@@ -82,6 +83,9 @@ class AgentReport:
     # mapping key -> physnet -> device name, or device names for device_mappings
     configurations: Mapping[str, Mapping[str, str | list[str]]] = field(default_factory=dict)
     start_flag: bool = False
+    # The overlay types the agent terminates (OVS and Linux bridge agents
+    # report them); kept in its configurations, no bearing on the mapping.
+    tunnel_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,7 @@ class ReportResult:
 @dataclass(frozen=True, slots=True)
 class _Normalized:
     report: AgentReport
-    configurations: dict[str, dict[str, Any]]
+    configurations: dict[str, Any]
     physnets: frozenset[str]
     fingerprint: str
 
@@ -116,7 +120,7 @@ def normalize(report: AgentReport, max_physnets: int) -> _Normalized:
     rule = AGENT_TYPES.get(report.agent_type)
     if rule is None:
         raise errors.InvalidInput(error_message=f"unknown agent type '{report.agent_type}'")
-    configs: dict[str, dict[str, Any]] = {}
+    configs: dict[str, Any] = {}
     for key in sorted(report.configurations):
         if key not in rule.mapping_keys:
             raise errors.InvalidInput(
@@ -129,6 +133,8 @@ def normalize(report: AgentReport, max_physnets: int) -> _Normalized:
     physnets = frozenset(p for mapping in configs.values() for p in mapping)
     if len(physnets) > max_physnets:
         raise errors.TooManyPhysicalNetworks(maximum=max_physnets, host=report.host)
+    if report.tunnel_types:
+        configs["tunnel_types"] = sorted(set(report.tunnel_types))
     canonical = json.dumps(
         [report.agent_type, report.binary, report.topic, configs],
         sort_keys=True,

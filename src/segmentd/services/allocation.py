@@ -234,8 +234,8 @@ def claim(
 def _in_use_error(spec: SegmentSpec) -> errors.Conflict:
     if spec.network_type == "flat":
         return errors.FlatNetworkInUse(physical_network=spec.physical_network)
-    return errors.SegmentationIdInUse(
-        network_type=spec.network_type,
-        segmentation_id=spec.segmentation_id,
-        physical_network=spec.physical_network,
-    )
+    if spec.network_type == "vlan":
+        return errors.VlanIdInUse(
+            vlan_id=spec.segmentation_id, physical_network=spec.physical_network
+        )
+    return errors.TunnelIdInUse(tunnel_id=spec.segmentation_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, exists, false, select, true
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -29,6 +29,7 @@ from segmentd.services.query import (
     parse_str,
     parse_uuid,
 )
+from segmentd.services.segments import MtuPolicy
 
 
 def _segment_filter(column: object) -> CustomFilter:
@@ -49,13 +50,6 @@ PROVIDER_FILTERS = {
 }
 
 
-def _external_filter(values: list[object]) -> ColumnElement[bool]:
-    # segmentd has no external (router gateway) networks: every network is
-    # ``router:external: false``.  ``openstack network list --internal`` and
-    # ``--external`` send this filter.
-    return true() if False in values else false()
-
-
 LIST_SPEC = QuerySpec(
     filters={
         "id": Filter(Network.id, parse_uuid),
@@ -68,7 +62,7 @@ LIST_SPEC = QuerySpec(
         "status": Filter(Network.status),
         "mtu": Filter(Network.mtu, parse_int),
         "revision_number": Filter(Network.revision_number, parse_int),
-        "router:external": CustomFilter(_external_filter, parse_bool),
+        "router:external": Filter(Network.router_external, parse_bool),
         **PROVIDER_FILTERS,
     },
     sorts={
@@ -84,14 +78,16 @@ LIST_SPEC = QuerySpec(
         "created_at": Network.created_at,
         "updated_at": Network.updated_at,
         "revision_number": Network.revision_number,
+        "router:external": Network.router_external,
     },
     tags=TagTable(NetworkTag, NetworkTag.network_id, Network.id),
+    missing=lambda m: errors.NetworkNotFound(net_id=m),
 )
 
 _LOAD = (
     selectinload(Network.segments),
     selectinload(Network.tags),
-    selectinload(Network.subnets).load_only(Subnet.id),
+    selectinload(Network.subnets).load_only(Subnet.id, Subnet.segment_id),
 )
 
 
@@ -101,6 +97,7 @@ class NetworkSpec:
     description: str = ""
     admin_state_up: bool = True
     shared: bool = False
+    router_external: bool = False
     project_id: str | None = None
     mtu: int | None = None
     tags: list[str] = field(default_factory=list)
@@ -119,6 +116,7 @@ class NetworkUpdate:
     shared: bool | None = None
     mtu: int | None = None
     tags: list[str] | None = None
+    router_external: bool | None = None
 
 
 def target(network: Network) -> dict[str, object]:
@@ -128,6 +126,7 @@ def target(network: Network) -> dict[str, object]:
         "project_id": network.project_id,
         "tenant_id": network.project_id,
         "shared": network.shared,
+        "router:external": network.router_external,
     }
 
 
@@ -135,7 +134,12 @@ def _check_create_policy(scope: Scope, spec: NetworkSpec) -> None:
     project = spec.project_id or scope.principal.project_id
     if not project:  # a system- or domain-scoped caller must name the owner
         raise errors.ProjectRequired()
-    resource = {"project_id": project, "tenant_id": project, "shared": spec.shared}
+    resource = {
+        "project_id": project,
+        "tenant_id": project,
+        "shared": spec.shared,
+        "router:external": spec.router_external,
+    }
     scope.require(resource)
     attributes = set(spec.attributes)
     if spec.shared:
@@ -154,6 +158,7 @@ def create(
     tenant_types: list[str],
     retries: int,
     quota: Mapping[str, int],
+    mtus: MtuPolicy = MtuPolicy(),  # noqa: B008 - frozen
 ) -> Network:
     _check_create_policy(scope, spec)
     principal = scope.principal
@@ -166,15 +171,16 @@ def create(
         description=spec.description,
         admin_state_up=spec.admin_state_up,
         shared=spec.shared,
+        router_external=spec.router_external,
         tags=standard.new_tags(NetworkTag, spec.tags),
     )
     if spec.segments is not None:  # types known up front: the MTU goes in with the INSERT
-        network.mtu = spec.mtu or segment_service.mtu_for(s.network_type for s in spec.segments)
+        network.mtu = mtus.check(spec.mtu, segment_service.mtu_segments(spec.segments))
     session.add(network)
     session.flush()
     if spec.segments is None:
         created = [_tenant_segment(session, network, drivers, tenant_types, retries)]
-        network.mtu = spec.mtu or segment_service.mtu_for(s.network_type for s in created)
+        network.mtu = mtus.check(spec.mtu, segment_service.mtu_segments(created))
         session.flush()
     else:
         limited = not principal.is_admin
@@ -214,8 +220,13 @@ def _reload(session: Session, network_id: str) -> Network:
     return session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 
+reload = _reload  # the current row, for services that change it by statement (tags)
+
+
 def _scoped(scope: Scope) -> Select[Network]:
-    return select(Network).where(scope.where(Network.project_id, Network.shared))
+    return select(Network).where(
+        scope.where(Network.project_id, Network.shared, Network.router_external)
+    )
 
 
 def get(session: Session, scope: Scope, network_id: str, lock: bool = False) -> Network:
@@ -246,13 +257,21 @@ def update(
     network: Network,
     changes: NetworkUpdate,
     if_revision: int | None,
+    mtus: MtuPolicy = MtuPolicy(),  # noqa: B008 - frozen
 ) -> Network:
     """Apply ``changes`` to ``network``, as loaded (locked) by ``get``; the
     pipeline has required ``scope``'s permission on it, this requires the
     attribute rules (``update_network:shared``)."""
     if changes.shared is not None and changes.shared != network.shared:
         scope.require_attribute("shared", target(network))
+    external = changes.router_external
+    if external is not None and external != network.router_external:
+        scope.require_attribute("router:external", target(network))
     standard.check_revision(network, if_revision)
+    if changes.mtu is not None:
+        mtus.check(changes.mtu, segment_service.mtu_segments(network.segments))
+    if external is not None:
+        network.router_external = external
     for attr in ("name", "description", "admin_state_up", "shared", "mtu"):
         value = getattr(changes, attr)
         if value is not None:

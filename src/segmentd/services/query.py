@@ -102,6 +102,9 @@ class QuerySpec:
     # Pages are keyed by ``id`` (a UUID) unless the resource says otherwise.
     marker: Parser = parse_uuid
     marker_kind: str = "a UUID"
+    # A marker naming no row the caller sees: the resource's own 404, as
+    # Neutron answers (``NetworkNotFound`` for a network marker).
+    missing: Callable[[str], errors.NotFound] | None = None
 
 
 @dataclass(slots=True)
@@ -174,7 +177,11 @@ def list_page(
     """Filter, order and page a scoped statement; ``options`` are loader options."""
     refuse_hidden_filters(principal, spec, query)
     keys = sort_keys(spec, query, id_column)
-    marker = marker_values(session, scoped, keys, id_column, query.marker) if query.marker else None
+    marker = (
+        marker_values(session, scoped, keys, id_column, query.marker, spec.missing)
+        if query.marker
+        else None
+    )
     stmt = apply_filters(scoped, spec, query).options(*options)
     return paginate(session, stmt, keys, query.limit, marker, query.reverse)
 
@@ -210,11 +217,17 @@ def sort_keys(spec: QuerySpec, query: ListQuery, id_column: Any) -> list[SortKey
 
 
 def marker_values(
-    session: Any, scoped: Select[Any], keys: list[SortKey], id_column: Any, marker: str
+    session: Any,
+    scoped: Select[Any],
+    keys: list[SortKey],
+    id_column: Any,
+    marker: str,
+    missing: Callable[[str], errors.NotFound] | None = None,
 ) -> list[Any]:
-    """Sort values of the marker row, looked up within the caller's scope."""
+    """Sort values of the marker row, looked up within the caller's scope
+    (a hidden row is missing: the same 404)."""
     stmt = scoped.with_only_columns(*(k.expression for k in keys)).where(id_column == marker)
     row = session.execute(stmt).first()
     if row is None:
-        raise errors.MarkerNotFound(marker=marker)
+        raise missing(marker) if missing is not None else errors.MarkerNotFound(marker=marker)
     return list(row)

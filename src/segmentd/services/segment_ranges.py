@@ -70,6 +70,7 @@ LIST_SPEC = QuerySpec(
         "revision_number": Range.revision_number,
     },
     tags=TagTable(NetworkSegmentRangeTag, NetworkSegmentRangeTag.range_id, Range.id),
+    missing=lambda m: errors.NetworkSegmentRangeNotFound(range_id=m),
 )
 
 
@@ -367,6 +368,9 @@ def _as_dict(spec: RangeSpec) -> dict[str, Any]:
 def _reload(session: Session, range_id: str) -> Range:
     stmt = select(Range).options(selectinload(Range.tags)).where(Range.id == range_id)
     return session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+
+reload = _reload  # the current row, for services that change it by statement (tags)
 
 
 def _scoped(scope: Scope) -> Select[Range]:

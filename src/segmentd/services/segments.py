@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, bindparam, func, select
@@ -53,11 +53,51 @@ LIST_SPEC = QuerySpec(
         "revision_number": Segment.revision_number,
     },
     tags=TagTable(SegmentTag, SegmentTag.segment_id, Segment.id),
+    missing=lambda m: errors.SegmentNotFound(segment_id=m),
 )
 
-# Neutron's network MTU per type: the physical MTU minus encapsulation overhead.
-TYPE_MTU = {"vxlan": 1450, "geneve": 1442, "gre": 1458}
-PHYSICAL_MTU = 1500
+# Encapsulation overhead per tunnel type, on top of the outer IPv4 header:
+# neutron/plugins/common/constants.py (VXLAN_ENCAP_OVERHEAD 30,
+# GRE_ENCAP_OVERHEAD 22, IP_HEADER_LENGTH[4] 20) and ml2's geneve
+# ``max_header_size`` (30, neutron/conf/plugins/ml2/drivers/driver_type.py).
+TUNNEL_OVERHEAD = {"vxlan": 30, "geneve": 30, "gre": 22}
+IPV4_HEADER = 20
+
+
+@dataclass(frozen=True)
+class MtuPolicy:
+    """ML2's MTU computation (neutron/plugins/ml2/plugin.py ``_get_network_mtu``
+    and each type driver's ``get_mtu``): flat and VLAN segments get the
+    smaller of ``global_physnet_mtu`` and their physnet's MTU; tunnels the
+    smaller of ``global_physnet_mtu`` and ``path_mtu``, less the IP header and
+    their overhead; local segments have none.  A network's maximum is the
+    smallest of its segments' (``global_physnet_mtu`` when none has one)."""
+
+    global_physnet_mtu: int = 1500
+    path_mtu: int = 0
+    physnet_mtus: Mapping[str, int] = field(default_factory=dict)
+
+    def segment(self, network_type: str, physical_network: str | None) -> int | None:
+        if network_type in TUNNEL_OVERHEAD:
+            underlay = min(m for m in (self.global_physnet_mtu, self.path_mtu) if m > 0)
+            return underlay - IPV4_HEADER - TUNNEL_OVERHEAD[network_type]
+        if network_type in ("flat", "vlan"):
+            own = self.physnet_mtus.get(physical_network or "")
+            return min(self.global_physnet_mtu, own) if own else self.global_physnet_mtu
+        return None
+
+    def maximum(self, segments: Iterable[tuple[str, str | None]]) -> int:
+        found = [m for t, p in segments if (m := self.segment(t, p))]
+        return min(found) if found else self.global_physnet_mtu
+
+    def check(self, requested: int | None, segments: Iterable[tuple[str, str | None]]) -> int:
+        """The network's MTU: the requested one if it fits, else the maximum."""
+        maximum = self.maximum(segments)
+        if requested and requested > maximum:
+            raise errors.InvalidInput(
+                error_message=f"Requested MTU is too big, maximum is {maximum}"
+            )
+        return requested or maximum
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +160,9 @@ def add_to_network(
     return claim(session, driver, spec, make, retries, pools)
 
 
-def mtu_for(network_types: Iterable[str]) -> int:
-    return min((TYPE_MTU.get(t, PHYSICAL_MTU) for t in network_types), default=PHYSICAL_MTU)
+def mtu_segments(segments: Iterable[Any]) -> list[tuple[str, str | None]]:
+    """(type, physnet) of segments or specs: what MTUs are computed from."""
+    return [(s.network_type, s.physical_network) for s in segments]
 
 
 def create(
@@ -140,7 +181,9 @@ def create(
     # (its writers are already serialised).  The network must be one the
     # caller may see (a cross-entity rule: the parent's own visibility).
     principal = scope.principal
-    seen = Scope(principal, Permission.GET_NETWORK).where(Network.project_id, Network.shared)
+    seen = Scope(principal, Permission.GET_NETWORK).where(
+        Network.project_id, Network.shared, Network.router_external
+    )
     stmt = select(Network).where(Network.id == network_id, seen).with_for_update()
     network = session.scalars(stmt).first()
     scope.require(_create_target(principal, network, spec))
@@ -259,6 +302,9 @@ _RELOAD_LOCKED = _GET_LOCKED.execution_options(populate_existing=True)
 def _reload(session: Session, segment_id: str, lock: bool = False) -> Segment:
     stmt = _RELOAD_LOCKED if lock else _RELOAD
     return session.scalars(stmt, {"segment_id": segment_id}).unique().one()
+
+
+reload = _reload  # the current row, for services that change it by statement (tags)
 
 
 def get(session: Session, scope: Scope, segment_id: str, lock: bool = False) -> Segment:

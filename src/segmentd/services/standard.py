@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session
 from segmentd import errors
 from segmentd.db.base import utcnow
 
+# Neutron's per-resource tag limit (neutron/extensions/tagging.py MAX_TAGS_COUNT).
+MAX_TAGS = 50
+
 
 class Revisioned(Protocol):
     revision_number: Any

@@ -29,7 +29,7 @@ class Pool:
         return f"{self.start}-{self.end}"
 
 
-def _invalid(message: str) -> errors.InvalidInput:
+def invalid(message: str) -> errors.InvalidInput:
     return errors.InvalidInput(error_message=message)
 
 
@@ -45,29 +45,29 @@ def parse_cidr(cidr: str, ip_version: int) -> IPNetwork:
     refuses it ("isn't a recognized IP subnet cidr").
     """
     if "/" not in cidr or "%" in cidr or cidr != cidr.strip():
-        raise _invalid(f"'{cidr}' isn't a recognized IP subnet cidr")
+        raise invalid(f"'{cidr}' isn't a recognized IP subnet cidr")
     try:
         network = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
-        raise _invalid(f"'{cidr}' is not a valid IP subnet") from None
+        raise invalid(f"'{cidr}' is not a valid IP subnet") from None
     if network.version != ip_version:
         # Neutron's _validate_ip_version wording.
-        raise _invalid(f"cidr '{cidr}' does not match the ip_version '{ip_version}'")
+        raise invalid(f"cidr '{cidr}' does not match the ip_version '{ip_version}'")
     if network.prefixlen == 0:
         # ipam_backend_mixin._validate_subnet_cidr (bug 1362651).
-        raise _invalid("0 is not allowed as CIDR prefix length")
+        raise invalid("0 is not allowed as CIDR prefix length")
     return network
 
 
 def parse_ip(value: str, ip_version: int, attribute: str) -> IPAddress:
     if value != value.strip() or "%" in value:
-        raise _invalid(f"'{value}' is not a valid IP address")
+        raise invalid(f"'{value}' is not a valid IP address")
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
-        raise _invalid(f"'{value}' is not a valid IP address") from None
+        raise invalid(f"'{value}' is not a valid IP address") from None
     if address.version != ip_version:
-        raise _invalid(f"{attribute} '{value}' does not match the ip_version '{ip_version}'")
+        raise invalid(f"{attribute} '{value}' does not match the ip_version '{ip_version}'")
     return address
 
 
@@ -86,17 +86,21 @@ def check_gateway(network: IPNetwork, gateway: IPAddress) -> None:
     segment's layer 2 without extra host routes, which segmentd does not model.
     """
     if gateway not in network:
-        raise _invalid(f"Gateway ip {gateway} is not inside subnet cidr {network}")
+        raise invalid(f"Gateway ip {gateway} is not inside subnet cidr {network}")
     if network.version == 4 and gateway in (network.network_address, _broadcast(network)):
-        raise _invalid("Gateway is not valid on subnet")
+        raise invalid("Gateway is not valid on subnet")
 
 
 def default_gateway(network: IPNetwork) -> IPAddress | None:
-    """The first address after the network address (Neutron's ``net.first + 1``).
+    """Neutron's ``ipam_backend_mixin._gateway_ip_str``: the first address
+    after the network address for IPv4, the network address itself (the
+    subnet-router anycast address) for IPv6.
 
-    Where that address is not a valid gateway (IPv4 /31 and /32, IPv6 /128)
-    there is no default gateway rather than an invalid one.
+    Where the IPv4 candidate is not a valid gateway (/31 and /32) there is no
+    default gateway rather than an invalid one.
     """
+    if network.version == 6:
+        return network.network_address
     candidate = network.network_address + 1
     if candidate not in network or candidate == _broadcast(network):
         return None
@@ -113,13 +117,14 @@ def _usable(network: IPNetwork) -> tuple[IPAddress, IPAddress]:
 def default_pools(network: IPNetwork, gateway: IPAddress | None) -> list[Pool]:
     """Neutron's ``ipam.utils.generate_pools``: the usable range minus the gateway.
 
-    A single-address subnet (/32, /128) is its own pool; a /31 (or IPv6 /127)
-    has no usable range and so no pool.
+    A single-address subnet (/32, /128) is its own pool; an IPv4 /31 has no
+    usable range and so no pool; an IPv6 /127 has one address after the
+    gateway.
     """
     if network.num_addresses == 1:
         return [Pool(network.network_address, network.network_address)]
     first, last = _usable(network)
-    if int(first) >= int(last):
+    if int(first) > int(last):
         return []
     if gateway is None or not int(first) <= int(gateway) <= int(last):
         return [Pool(first, last)]
@@ -180,14 +185,14 @@ def check_dhcp(network: IPNetwork) -> None:
     if (network.version == 4 and network.prefixlen > 30) or (
         network.version == 6 and network.prefixlen > 126
     ):
-        raise _invalid("Subnet has a prefix length that is incompatible with DHCP service enabled")
+        raise invalid("Subnet has a prefix length that is incompatible with DHCP service enabled")
     for kind, flag in (
         ("Multicast", network.is_multicast),
         ("Loopback", network.is_loopback),
         ("Link-local", network.is_link_local),
     ):
         if flag:
-            raise _invalid(f"{kind} IP subnet is not supported if enable_dhcp is True")
+            raise invalid(f"{kind} IP subnet is not supported if enable_dhcp is True")
 
 
 def overlaps(network: IPNetwork, others: Iterable[str]) -> bool:
@@ -197,3 +202,122 @@ def overlaps(network: IPNetwork, others: Iterable[str]) -> bool:
         if other.version == network.version and network.overlaps(other):
             return True
     return False
+
+
+# DNS servers, host routes, service types, IPv6 modes ---------------------------------
+# neutron/db/db_base_plugin_v2.py ``_validate_subnet``, ``_validate_host_route``
+# and ``_validate_ipv6_attributes``; neutron_lib/api/validators ``validate_nameservers``,
+# ``validate_hostroutes``, ``validate_route_cidr``, ``validate_subnet_service_types``.
+
+IPV6_AUTO_ADDRESS = ("slaac", "dhcpv6-stateless")
+SERVICE_TYPE_PREFIXES = ("network:", "neutron:", "compute:")
+
+
+def check_dns_nameservers(
+    servers: Sequence[str], ip_version: int, maximum: int, subnet_id: str
+) -> None:
+    """Addresses and duplicates first (the API validator), then the count and
+    the IP version (the plugin), as Neutron orders them."""
+    seen: set[str] = set()
+    for server in servers:
+        try:
+            if server != server.strip() or "%" in server:
+                raise ValueError(server)
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise invalid(
+                f"'{server}' is not a valid nameserver. '{server}' is not a valid IP address"
+            ) from None
+        if server in seen:
+            raise invalid(f"Duplicate nameserver '{server}'")
+        seen.add(server)
+    if len(servers) > maximum:
+        raise errors.DNSNameServersExhausted(subnet_id=subnet_id, quota=maximum)
+    for server in servers:
+        if ipaddress.ip_address(server).version != ip_version:
+            raise invalid(f"dns_nameserver '{server}' does not match the ip_version '{ip_version}'")
+
+
+def _route_cidr(destination: str) -> IPNetwork:
+    try:
+        network = ipaddress.ip_network(destination, strict=True)
+    except ValueError:
+        raise invalid(f"'{destination}' is not a valid CIDR") from None
+    if "/" not in destination or destination != destination.strip():
+        raise invalid(f"'{destination}' is not a valid CIDR")
+    if network.is_loopback:
+        raise invalid(f"'{destination}' is not a routable CIDR")
+    return network
+
+
+def check_host_routes(
+    routes: Sequence[tuple[str, str]], ip_version: int, maximum: int, subnet_id: str
+) -> None:
+    """Shape and duplicates first (the API validator), then the count and
+    each route's IP version (the plugin), as Neutron orders them."""
+    seen: set[tuple[str, str]] = set()
+    for destination, nexthop in routes:
+        _route_cidr(destination)
+        if nexthop != nexthop.strip() or "%" in nexthop:
+            raise invalid(f"'{nexthop}' is not a valid IP address")
+        try:
+            ipaddress.ip_address(nexthop)
+        except ValueError:
+            raise invalid(f"'{nexthop}' is not a valid IP address") from None
+        if (destination, nexthop) in seen:
+            route = {"destination": destination, "nexthop": nexthop}
+            raise invalid(f"Duplicate hostroute '{route}'")
+        seen.add((destination, nexthop))
+    if len(routes) > maximum:
+        raise errors.HostRoutesExhausted(subnet_id=subnet_id, quota=maximum)
+    for destination, nexthop in routes:
+        if ipaddress.ip_address(nexthop).version != ip_version:
+            raise invalid(f"nexthop '{nexthop}' does not match the ip_version '{ip_version}'")
+        if ipaddress.ip_network(destination).version != ip_version:
+            raise invalid(
+                f"destination '{destination}' does not match the ip_version '{ip_version}'"
+            )
+
+
+def check_service_types(service_types: Sequence[str]) -> None:
+    """Each names a device owner prefix (``network:``, ``neutron:``, ``compute:``).
+
+    Neutron adds ``"compute:"`` to its prefix list character by character
+    (``list += str``), so it also accepts any string starting with one of
+    ``c o m p u t e :``; segmentd checks the prefixes as meant.
+    """
+    for service_type in service_types:
+        if not service_type.startswith(SERVICE_TYPE_PREFIXES):
+            raise errors.InvalidSubnetServiceType(service_type=service_type)
+    if len(set(service_types)) != len(service_types):
+        raise invalid("Duplicate service type")
+
+
+def check_ipv6_modes(
+    network: IPNetwork, ra_mode: str | None, address_mode: str | None, enable_dhcp: bool
+) -> None:
+    """Neutron's valid combinations, at create (the modes cannot be updated)."""
+    if network.version == 4:
+        if ra_mode is not None:
+            raise invalid("ipv6_ra_mode is not valid when ip_version is 4")
+        if address_mode is not None:
+            raise invalid("ipv6_address_mode is not valid when ip_version is 4")
+        return
+    if (ra_mode is not None or address_mode is not None) and not enable_dhcp:
+        raise invalid(
+            "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False"
+        )
+    if ra_mode is not None and address_mode is not None and ra_mode != address_mode:
+        raise invalid(
+            f"ipv6_ra_mode set to '{ra_mode}' with ipv6_address_mode set to "
+            f"'{address_mode}' is not valid. If both attributes are set, they must be "
+            "the same value"
+        )
+    automatic = address_mode in IPV6_AUTO_ADDRESS or (
+        address_mode is None and ra_mode in IPV6_AUTO_ADDRESS
+    )
+    if automatic and network.prefixlen != 64:
+        raise invalid(
+            f"Invalid CIDR {network} for IPv6 address mode. OpenStack uses the EUI-64 "
+            "address format, which requires the prefix to be /64"
+        )

@@ -21,16 +21,20 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from segmentd import errors
 from segmentd.authz import Permission, Principal, Scope
-from segmentd.db.base import Page
+from segmentd.db.base import Page, utcnow
 from segmentd.db.models import (
     Network,
     Segment,
     Subnet,
     SubnetAllocationPool,
+    SubnetDnsNameserver,
+    SubnetRoute,
+    SubnetServiceType,
     SubnetTag,
 )
 from segmentd.services import host_mapping, quotas, standard
@@ -46,6 +50,15 @@ from segmentd.services.query import (
     parse_uuid,
 )
 
+
+def _network_flag(column: Any) -> ColumnElement[bool]:
+    """One boolean of the subnet's network (shared, router:external)."""
+    flag: ColumnElement[bool] = (
+        select(column).where(Network.id == Subnet.network_id).scalar_subquery()
+    )
+    return flag
+
+
 LIST_SPEC = QuerySpec(
     filters={
         "id": Filter(Subnet.id, parse_uuid),
@@ -60,6 +73,9 @@ LIST_SPEC = QuerySpec(
         "project_id": Filter(Subnet.project_id),
         "tenant_id": Filter(Subnet.project_id),
         "revision_number": Filter(Subnet.revision_number, parse_int),
+        "ipv6_ra_mode": Filter(Subnet.ipv6_ra_mode),
+        "ipv6_address_mode": Filter(Subnet.ipv6_address_mode),
+        "router:external": Filter(_network_flag(Network.router_external), parse_bool),
     },
     sorts={
         "id": Subnet.id,
@@ -77,12 +93,18 @@ LIST_SPEC = QuerySpec(
         "revision_number": Subnet.revision_number,
     },
     tags=TagTable(SubnetTag, SubnetTag.subnet_id, Subnet.id),
+    missing=lambda m: errors.SubnetNotFound(subnet_id=m),
 )
 
 _LOAD = (
     selectinload(Subnet.allocation_pools),
     selectinload(Subnet.tags),
-    joinedload(Subnet.network, innerjoin=True).load_only(Network.project_id, Network.shared),
+    selectinload(Subnet.dns_nameservers),
+    selectinload(Subnet.host_routes),
+    selectinload(Subnet.service_types),
+    joinedload(Subnet.network, innerjoin=True).load_only(
+        Network.project_id, Network.shared, Network.router_external
+    ),
 )
 
 
@@ -101,6 +123,19 @@ class SubnetSpec:
     segment_id: str | None = None
     project_id: str | None = None
     tags: list[str] = field(default_factory=list)
+    dns_nameservers: list[str] = field(default_factory=list)
+    host_routes: list[tuple[str, str]] = field(default_factory=list)
+    service_types: list[str] = field(default_factory=list)
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Neutron's ``max_dns_nameservers`` and ``max_subnet_host_routes``."""
+
+    dns_nameservers: int = 5
+    host_routes: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,22 +147,24 @@ class SubnetUpdate:
     enable_dhcp: bool | None = None
     segment_id: str | None = None
     tags: list[str] | None = None
+    dns_nameservers: list[str] | None = None
+    host_routes: list[tuple[str, str]] | None = None
+    service_types: list[str] | None = None
     fields_set: frozenset[str] = frozenset()
 
 
 # Reading ----------------------------------------------------------------------------
 
 
-def _network_shared() -> ColumnElement[bool]:
-    shared: ColumnElement[bool] = (
-        select(Network.shared).where(Network.id == Subnet.network_id).scalar_subquery()
-    )
-    return shared
-
-
 def _scoped(scope: Scope) -> Select[Subnet]:
-    """Neutron's get_subnet: admin, the subnet's project, or a shared network."""
-    return select(Subnet).where(scope.where(Subnet.project_id, _network_shared()))
+    """Neutron's get_subnet: admin, the subnet's project, or a shared or external network."""
+    return select(Subnet).where(
+        scope.where(
+            Subnet.project_id,
+            _network_flag(Network.shared),
+            _network_flag(Network.router_external),
+        )
+    )
 
 
 def _reload(session: Session, subnet_id: str, lock: bool = False) -> Subnet:
@@ -136,6 +173,9 @@ def _reload(session: Session, subnet_id: str, lock: bool = False) -> Subnet:
         stmt = stmt.with_for_update(of=Subnet)
     subnet: Subnet = session.scalars(stmt.execution_options(populate_existing=True)).one()
     return subnet
+
+
+reload = _reload  # the current row, for services that change it by statement (tags)
 
 
 def target(subnet: Subnet) -> dict[str, object]:
@@ -149,6 +189,7 @@ def target(subnet: Subnet) -> dict[str, object]:
         "network_id": subnet.network_id,
         "segment_id": subnet.segment_id,
         "shared": network.shared,
+        "router:external": network.router_external,
         "network:project_id": network.project_id,
         "network:tenant_id": network.project_id,
     }
@@ -199,15 +240,25 @@ def _lock_network(session: Session, principal: Principal, network_id: str) -> Ne
     seen = Scope(principal, Permission.GET_NETWORK)
     stmt = (
         select(Network)
-        .where(Network.id == network_id, seen.where(Network.project_id, Network.shared))
+        .where(
+            Network.id == network_id,
+            seen.where(Network.project_id, Network.shared, Network.router_external),
+        )
         .with_for_update()
     )
     network = session.scalars(stmt).first()
-    if network is None or not seen.allows(
-        {"project_id": network.project_id, "shared": network.shared}
-    ):
+    if network is None or not seen.allows(target_of_network(network)):
         raise errors.NetworkNotFound(net_id=network_id)
     return network
+
+
+def target_of_network(network: Network) -> dict[str, object]:
+    return {
+        "project_id": network.project_id,
+        "tenant_id": network.project_id,
+        "shared": network.shared,
+        "router:external": network.router_external,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +338,53 @@ def _store_pools(session: Session, subnet_id: str, pools: list[rules.Pool]) -> N
         session.execute(sql_insert(SubnetAllocationPool), rows)
 
 
+def _store_details(
+    session: Session,
+    subnet_id: str,
+    dns: list[str] | None,
+    routes: list[tuple[str, str]] | None,
+    service_types: list[str] | None,
+) -> None:
+    """Replace the lists given (None: leave that one as it is)."""
+    if dns is not None:
+        session.execute(
+            sql_delete(SubnetDnsNameserver).where(SubnetDnsNameserver.subnet_id == subnet_id)
+        )
+        if dns:
+            rows = [
+                {"subnet_id": subnet_id, "address": a, "position": i} for i, a in enumerate(dns)
+            ]
+            session.execute(sql_insert(SubnetDnsNameserver), rows)
+    if routes is not None:
+        session.execute(sql_delete(SubnetRoute).where(SubnetRoute.subnet_id == subnet_id))
+        if routes:
+            rows = [{"subnet_id": subnet_id, "destination": d, "nexthop": n} for d, n in routes]
+            session.execute(sql_insert(SubnetRoute), rows)
+    if service_types is not None:
+        session.execute(
+            sql_delete(SubnetServiceType).where(SubnetServiceType.subnet_id == subnet_id)
+        )
+        if service_types:
+            rows = [{"subnet_id": subnet_id, "service_type": t} for t in service_types]
+            session.execute(sql_insert(SubnetServiceType), rows)
+
+
+def _check_details(
+    ip_version: int,
+    limits: Limits,
+    subnet_id: str,
+    dns: list[str] | None,
+    routes: list[tuple[str, str]] | None,
+    service_types: list[str] | None,
+) -> None:
+    if dns is not None:
+        rules.check_dns_nameservers(dns, ip_version, limits.dns_nameservers, subnet_id)
+    if routes is not None:
+        rules.check_host_routes(routes, ip_version, limits.host_routes, subnet_id)
+    if service_types is not None:
+        rules.check_service_types(service_types)
+
+
 def _create_target(
     principal: Principal, spec: SubnetSpec, network_project: str
 ) -> dict[str, object]:
@@ -301,7 +399,13 @@ def _create_target(
     }
 
 
-def create(session: Session, scope: Scope, spec: SubnetSpec, quota: Mapping[str, int]) -> Subnet:
+def create(
+    session: Session,
+    scope: Scope,
+    spec: SubnetSpec,
+    quota: Mapping[str, int],
+    limits: Limits = Limits(),
+) -> Subnet:
     """Neutron's create_subnet rule reads the network's owner: a project adds
     subnets only to its own networks, shared or not (admins to any)."""
     principal = scope.principal
@@ -322,11 +426,25 @@ def create(session: Session, scope: Scope, spec: SubnetSpec, quota: Mapping[str,
     check(network.project_id)
     quotas.check(session, quota, spec.project_id or principal.project_id, {"subnet": 1})
     addressing = _addressing(spec)
+    _check_details(
+        spec.ip_version,
+        limits,
+        "new subnet",
+        spec.dns_nameservers,
+        spec.host_routes,
+        spec.service_types,
+    )
+    rules.check_ipv6_modes(
+        addressing.network, spec.ipv6_ra_mode, spec.ipv6_address_mode, spec.enable_dhcp
+    )
     _check_cidr_free(session, network.id, addressing.network)
     if spec.segment_id is not None:
         _check_segment(session, network.id, spec.segment_id)
     _check_all_or_none(session, network.id, routed=spec.segment_id is not None)
     subnet = Subnet(
+        # Neutron 29 answers a new subnet with revision 0 (a new network with
+        # 1: its segment's creation bumped it).
+        revision_number=0,
         network_id=network.id,
         segment_id=spec.segment_id,
         project_id=spec.project_id or principal.project_id,
@@ -336,10 +454,14 @@ def create(session: Session, scope: Scope, spec: SubnetSpec, quota: Mapping[str,
         ip_version=spec.ip_version,
         gateway_ip=None if addressing.gateway is None else str(addressing.gateway),
         enable_dhcp=spec.enable_dhcp,
+        ipv6_ra_mode=spec.ipv6_ra_mode,
+        ipv6_address_mode=spec.ipv6_address_mode,
     )
     session.add(subnet)
     session.flush()
     _store_pools(session, subnet.id, addressing.pools)
+    _bump_network(session, network.id)
+    _store_details(session, subnet.id, spec.dns_nameservers, spec.host_routes, spec.service_types)
     standard.set_tags(session, SubnetTag, "subnet_id", subnet.id, spec.tags)
     session.flush()
     return _reload(session, subnet.id)
@@ -377,6 +499,7 @@ def update(
     subnet: Subnet,
     changes: SubnetUpdate,
     if_revision: int | None,
+    limits: Limits = Limits(),
 ) -> Subnet:
     """Apply ``changes`` to ``subnet``, as loaded (locked) by ``get``."""
     given = changes.fields_set
@@ -397,6 +520,17 @@ def update(
         )
         if gateway is not None:
             rules.check_gateway(network, gateway)
+    _check_details(
+        subnet.ip_version,
+        limits,
+        subnet.id,
+        changes.dns_nameservers,
+        changes.host_routes,
+        changes.service_types,
+    )
+    if changes.enable_dhcp is False and (subnet.ipv6_ra_mode or subnet.ipv6_address_mode):
+        # Neutron's _validate_ipv6_update_dhcp.
+        raise rules.invalid("Cannot disable enable_dhcp with ipv6 attributes set")
     if changes.enable_dhcp and not subnet.enable_dhcp:
         # As Neutron: checked only when DHCP is being turned on.
         rules.check_dhcp(network)
@@ -425,6 +559,9 @@ def update(
         _store_pools(session, subnet.id, new_pools)
     if changes.tags is not None:
         standard.set_tags(session, SubnetTag, "subnet_id", subnet.id, changes.tags)
+    _store_details(
+        session, subnet.id, changes.dns_nameservers, changes.host_routes, changes.service_types
+    )
     standard.bump(subnet)
     session.flush()
     return _reload(session, subnet.id)
@@ -435,3 +572,15 @@ def delete(session: Session, subnet: Subnet, if_revision: int | None) -> None:
     standard.check_revision(subnet, if_revision)
     # Pools and tags go with it through ON DELETE CASCADE.
     session.execute(sql_delete(Subnet).where(Subnet.id == subnet.id))
+    _bump_network(session, subnet.network_id)
+
+
+def _bump_network(session: Session, network_id: str) -> None:
+    """A subnet added or removed changes its network's ``subnets``: Neutron's
+    revision plugin bumps the network's revision (its row is locked already)."""
+    session.execute(
+        sql_update(Network)
+        .where(Network.id == network_id)
+        .values(revision_number=Network.revision_number + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
