@@ -175,18 +175,20 @@ def test_physnets_per_agent_cap(make_api: Callable[..., Api], snapshot: Snapshot
 
 def test_bulk_report_writes_in_batches(api: Api, engine: Engine) -> None:
     # A bulk report is one batch per table whatever its size: the agents'
-    # upsert, the replaced physnets' delete and their insert.
+    # upsert, the replaced physnets' delete and their insert; then the new
+    # agents' change events (one read of their views, one insert).
     with count_statements(engine) as counter:
         resp = api.post(
             "/v2.0/agents/report/bulk",
             {"agents": [ovs(f"h{i}", "p1", "p2", "p3") for i in range(50)]},
         )
     assert resp.status_code == 200, resp.text
-    assert len(counter.reads) == 1, counter.statements
+    assert len(counter.reads) == 2, counter.statements
     assert [w.split()[0:3] for w in counter.writes] == [
         ["INSERT", "INTO", "agents"],
         ["DELETE", "FROM", "agent_physnets"],
         ["INSERT", "INTO", "agent_physnets"],
+        ["INSERT", "INTO", "events"],
     ]
 
 

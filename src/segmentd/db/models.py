@@ -299,6 +299,7 @@ class Quota(Base):
 # Identity tables share the metadata (migrations, fixtures); they live in
 # their own module.
 from segmentd.db.audit import AuditEvent  # noqa: E402
+from segmentd.db.events import Event  # noqa: E402
 from segmentd.db.identity import Project, RoleAssignment, Token, User  # noqa: E402
 
 __all__ = [
@@ -306,6 +307,7 @@ __all__ = [
     "AgentPhysnet",
     "AuditEvent",
     "Base",
+    "Event",
     "Network",
     "NetworkSegmentRange",
     "NetworkSegmentRangeTag",
