@@ -48,3 +48,14 @@ class Event(Base):
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
     sinks: Mapped[str] = mapped_column(Text, default="{}")
     last_error: Mapped[str] = mapped_column(String(255), default="")
+
+
+class EventSinkStats(Base):
+    """Per sink, deliveries and failed attempts since the sink was first used
+    (counters for ``/metrics``, kept by the delivery workers of every process)."""
+
+    __tablename__ = "event_sink_stats"
+
+    sink: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deliveries: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(BigInteger, default=0)

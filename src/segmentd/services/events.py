@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, aliased
 
 from segmentd.authz import Scope
 from segmentd.db import dialect
-from segmentd.db.events import Event
+from segmentd.db.events import Event, EventSinkStats
 
 _INSERT = insert(cast(Table, Event.__table__))
 OUTBOX_LOCK = "segmentd.events"
@@ -126,7 +126,7 @@ class Retry:
     cap_s: float = 600.0
 
     def delay(self, attempts: int, rng: random.Random | None = None) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2 ** max(0, attempts - 1))
+        ceiling = min(self.cap_s, self.base_s * 2.0 ** max(0, attempts - 1))
         jitter: float = (rng or random).uniform(0, ceiling / 2)
         return ceiling / 2 + jitter
 
@@ -183,15 +183,12 @@ def claim(
 
 @dataclass(slots=True)
 class Outcome:
-    """What one delivery attempt of one event did, per sink."""
+    """What one delivery attempt of one event did: per sink, and overall
+    (``delivered``: every sink that wants it has it)."""
 
-    seq: int
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    delivered: bool = True
     error: str = ""
-
-    @property
-    def delivered(self) -> bool:
-        return all(s.get("state") == "delivered" for s in self.sinks.values())
 
 
 def sink_states(event: Event) -> dict[str, dict[str, Any]]:
@@ -219,6 +216,30 @@ def finish(
         values.update(state="pending", next_attempt_at=later, last_error=outcome.error[:255])
     session.execute(update(Event).where(Event.seq == event.seq).values(**values))
     return str(values["state"])
+
+
+def count(session: Session, per_sink: Mapping[str, tuple[int, int]]) -> None:
+    """Add (deliveries, failures) to each sink's counters."""
+    if not per_sink:
+        return
+    stmt = dialect.insert(session, EventSinkStats)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["sink"],
+        set_={
+            "deliveries": EventSinkStats.deliveries + stmt.excluded.deliveries,
+            "failures": EventSinkStats.failures + stmt.excluded.failures,
+        },
+    )
+    rows = [
+        {"sink": name, "deliveries": ok, "failures": failed}
+        for name, (ok, failed) in sorted(per_sink.items())
+    ]
+    session.execute(stmt, rows)
+
+
+def sink_counters(session: Session) -> list[tuple[str, int, int]]:
+    found = session.execute(select(EventSinkStats).order_by(EventSinkStats.sink)).scalars()
+    return [(s.sink, s.deliveries, s.failures) for s in found]
 
 
 def prune(session: Session, retention_s: float, at: dt.datetime | None = None) -> int:

@@ -55,7 +55,15 @@ def upgrade() -> None:
     op.create_index(op.f("ix_events_created_at"), "events", ["created_at"])
     op.create_index("ix_events_due", "events", ["state", "next_attempt_at"])
     op.create_index("ix_events_resource", "events", ["resource_type", "resource_id", "seq"])
+    op.create_table(
+        "event_sink_stats",
+        sa.Column("sink", sa.String(64), nullable=False),
+        sa.Column("deliveries", sa.BigInteger(), nullable=False),
+        sa.Column("failures", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("sink", name=op.f("pk_event_sink_stats")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("event_sink_stats")
     op.drop_table("events")
