@@ -57,7 +57,7 @@ class Notifications:
         self.config = config
         self.name = config.name
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # eventlet, imported by oslo
+            warnings.simplefilter("ignore")  # eventlet (deprecated), imported by oslo
             import oslo_messaging
             from oslo_config import cfg
 
