@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from segmentd import __version__
 from segmentd.api import (
     agents,
+    events,
     faults,
     guards,
     host_mapping,
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         quotas.router,
         root.router,
         ops.router,
+        events.router,
         # With an external Keystone the built-in identity is off: /identity/* is 404.
         *(() if settings.auth_strategy == "keystone" else (identity.router, identity_admin.router)),
     )
