@@ -20,6 +20,8 @@ from tests.client import Api
 from tests.conftest import make_settings
 from tests.events.receiver import SECRET, Receiver, receiving
 
+TOKEN = "scraper-token-0123456789"  # noqa: S105 - a test credential
+
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
@@ -301,3 +303,34 @@ def test_concurrent_workers_keep_per_resource_order(
     assert_in_order_per_resource(receiver.received)
     assert {e["resource_id"] for e in receiver.received} == set(ids)
     assert {s for s, _ in states(engine)} == {"delivered"}
+
+
+def test_metrics_show_the_backlog_and_per_sink_counts_and_readyz_ignores_sinks(
+    make_api: Callable[..., Api], receiver: Receiver, make_worker: Callable[..., Worker]
+) -> None:
+    api = make_api(metrics_token=TOKEN)
+    worker = make_worker([sink(receiver.url)])
+    receiver.mode = "fail"
+    api.create_network(name="a")
+    api.create_network(name="b")
+    worker.step()
+    scrape = {"Authorization": f"Bearer {TOKEN}"}
+    text = api.get("/metrics", headers=scrape).text
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("segmentd_event")
+    }
+    assert samples["segmentd_events_pending"] == 2
+    assert samples["segmentd_events_dead"] == 0
+    assert samples["segmentd_events_oldest_pending_age_seconds"] >= 0
+    assert samples['segmentd_event_delivery_failures_total{sink="hook"}'] == 2
+    assert samples['segmentd_event_deliveries_total{sink="hook"}'] == 0
+    # A sink outage is not the service's: still ready.
+    assert api.get("/readyz").status_code == 200
+    receiver.mode = "ok"
+    time.sleep(0.25)
+    drain(worker)
+    text = api.get("/metrics", headers=scrape).text
+    assert 'segmentd_event_deliveries_total{sink="hook"} 2.0' in text
+    assert "segmentd_events_pending 0.0" in text
