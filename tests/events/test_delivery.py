@@ -6,14 +6,16 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import Engine, select, update
 
 from segmentd.api.runtime import Runtime
 from segmentd.db.events import Event, EventSinkStats
-from segmentd.delivery.webhook import refused
+from segmentd.delivery.webhook import Webhook, refused
 from segmentd.delivery.worker import Worker
 from segmentd.services import events
 from tests.client import Api
@@ -334,3 +336,30 @@ def test_metrics_show_the_backlog_and_per_sink_counts_and_readyz_ignores_sinks(
     text = api.get("/metrics", headers=scrape).text
     assert 'segmentd_event_deliveries_total{sink="hook"} 2.0' in text
     assert "segmentd_events_pending 0.0" in text
+
+
+def readme_receiver(repo_root: Path) -> Callable[..., bool]:
+    """The README's receiver snippet, run as written."""
+    text = (repo_root / "README.md").read_text()
+    _, _, rest = text.partition("<!-- readme: receiver -->\n```python\n")
+    code, _, _ = rest.partition("```")
+    assert "def verify" in code
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    verify: Callable[..., bool] = namespace["verify"]
+    return verify
+
+
+def test_the_readme_receiver_snippet_checks_signatures(repo_root: Path) -> None:
+    verify = readme_receiver(repo_root)
+    config = make_settings("sqlite://", event_sinks=[sink("https://example.net/hook")])
+    hook = Webhook(config.event_sinks[0])  # type: ignore[arg-type]
+    document = {"id": "e1", "event_type": "network.create", "seq": 1}
+    body = orjson.dumps(document)
+    headers = hook.headers(document, body)
+    assert verify([SECRET], headers, body)
+    assert verify(["an-older-secret-0123"], headers, body)  # rotation: either key
+    assert not verify(["a-stranger-secret-000"], headers, body)
+    assert not verify([SECRET], headers, body + b" ")
+    stale = Webhook(config.event_sinks[0], clock=lambda: time.time() - 3600)  # type: ignore[arg-type]
+    assert not verify([SECRET], stale.headers(document, body), body)
