@@ -485,6 +485,11 @@ class Settings(BaseSettings):
         description="where `segmentd events` delivers change events: `[[event_sinks]]` tables "
         '(README: "Change events"); none: events are only kept for `GET /v2.0/events`',
     )
+    events_in_serve: bool = Field(
+        False,
+        description="also deliver from a thread of each `serve` worker (on SQLite only one "
+        "of them delivers); otherwise run `segmentd events` beside it",
+    )
     events_batch_size: int = Field(
         100, ge=1, le=10_000, description="events a delivery worker claims at once"
     )

@@ -74,7 +74,16 @@ def _events_worker(database_url: str, env: dict[str, str], log: Path) -> subproc
 
 
 def _serve_workers(server: psutil.Process) -> list[int]:
-    return [c.pid for c in server.children() if any("spawn_main" in part for part in c.cmdline())]
+    found = []
+    for child in server.children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and any(
+                "spawn_main" in part for part in child.cmdline()
+            ):
+                found.append(child.pid)
+        except psutil.Error:
+            continue  # just killed
+    return found
 
 
 def _drive(base: str, tid: int, stop: threading.Event, acked: list[str]) -> None:
@@ -181,3 +190,32 @@ def _wait_delivered(engine: Engine, timeout: float) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"{len(left)} events still undelivered")
+
+
+def test_delivery_inside_serve_survives_a_killed_worker(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    with receiving() as receiver:
+        env = {**_env(database_url, receiver), "SEGMENTD_EVENTS_IN_SERVE": "true"}
+        with running_server_process(database_url, workers=2, env=env) as (base, proc):
+            server = psutil.Process(proc.pid)
+            with Api.for_url(base) as api:
+                for i in range(5):
+                    api.create_network(name=f"before-{i}")
+                _wait_for(lambda: len(receiver.unique()) >= 5, "deliveries from serve")
+                for pid in _serve_workers(server):
+                    os.kill(pid, signal.SIGKILL)  # the delivering one among them
+                _wait_for(lambda: len(_serve_workers(server)) == 2, "replacement workers")
+                created = 0
+                deadline = time.monotonic() + 30
+                while created < 5 and time.monotonic() < deadline:
+                    try:
+                        api.create_network(name=f"after-{created}")
+                        created += 1
+                    except (httpx.TransportError, AssertionError):
+                        time.sleep(0.2)  # the replacements are still starting
+                _wait_delivered(engine, timeout=60)
+    with engine.connect() as conn:
+        ids = {e.id for e in conn.execute(select(Event))}
+    assert len(ids) == 10
+    assert {e["id"] for e in receiver.unique()} == ids
