@@ -76,6 +76,7 @@ class Permission(StrEnum):
     GET_SEGMENT_HOST_MAPPING = "get_segment_host_mapping"
     # Operations: the audit trail and allocation usage
     GET_AUDIT_EVENT = "get_audit_event"
+    GET_EVENT = "get_event"
     GET_ALLOCATION_USAGE = "get_allocation_usage"
     # Quotas
     GET_QUOTA = "get_quota"
@@ -188,6 +189,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("delete_agent", ADMIN, "Delete an agent and its host mappings"),
     Rule("get_segment_host_mapping", ADMIN, "Show segment-host mappings"),
     Rule("get_audit_event", ADMIN, "List the audit trail"),
+    Rule("get_event", ADMIN, "Read change events (GET /v2.0/events, pull consumers)"),
     Rule("get_allocation_usage", ADMIN, "Show used and free segmentation IDs per range"),
     Rule("get_quota", ADMIN_OR_PROJECT_READER, "Show a project's quotas and usage"),
     Rule("update_quota", ADMIN, "Set a project's quotas"),

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from segmentd import __version__, identity_cli, listen
+from segmentd import __version__, events_cli, identity_cli, listen
 from segmentd.cli_output import add_format_option, render
 from segmentd.config import Settings, load_settings
 from segmentd.db import migrate
@@ -210,6 +210,7 @@ def parser() -> argparse.ArgumentParser:
     add_format_option(shown)
     shown.set_defaults(func=_settings)
     identity_cli.add_commands(sub)
+    events_cli.add_commands(sub)
     return top
 
 

@@ -166,6 +166,72 @@ class KeystoneAuthtoken(BaseModel):
         return self.www_authenticate_uri or self.auth_url or ""
 
 
+EVENT_RESOURCE_TYPES = ("network", "segment", "subnet", "network_segment_range", "agent")
+EVENT_ACTIONS = ("create", "update", "delete")
+
+
+class EventFilter(BaseModel):
+    """Which events a sink receives: every listed condition must match (empty: any)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="the sink's name")
+    resource_types: list[Literal[EVENT_RESOURCE_TYPES]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="only these resource types"
+    )
+    actions: list[Literal[EVENT_ACTIONS]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="only these actions"
+    )
+    projects: list[str] = Field(default_factory=list, description="only these projects")
+
+    def matches(self, resource_type: str, action: str, project_id: str | None) -> bool:
+        return (
+            (not self.resource_types or resource_type in self.resource_types)
+            and (not self.actions or action in self.actions)
+            and (not self.projects or project_id in self.projects)
+        )
+
+
+class WebhookSink(EventFilter):
+    """``type = "webhook"``: each event POSTed as JSON, signed (README, "Change events")."""
+
+    type: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://", description="where events are POSTed")
+    secrets: list[SecretStr] = Field(
+        min_length=1,
+        description="HMAC-SHA256 keys (16+ characters); each signs the event, so a new key "
+        "can be added before receivers switch to it and the old one removed after",
+    )
+    timeout_seconds: float = Field(5.0, gt=0, le=60, description="connect and response timeout")
+    allow_private: bool = Field(
+        False,
+        description="allow loopback, link-local (cloud metadata) and other non-routable "
+        "targets, refused by default (no SSRF into the control plane)",
+    )
+
+    @field_validator("secrets")
+    @classmethod
+    def _long_enough(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(len(s.get_secret_value()) < 16 for s in value):
+            raise ValueError("webhook secrets must be at least 16 characters")
+        return value
+
+
+class AmqpSink(EventFilter):
+    """``type = "amqp"``: Neutron's notifications through oslo.messaging (extra ``events``)."""
+
+    type: Literal["amqp"]
+    transport_url: SecretStr = Field(
+        SecretStr("rabbit://guest:guest@127.0.0.1:5672/"), description="oslo.messaging URL"
+    )
+    topic: str = Field("notifications", description="notification topic (queue `<topic>.info`)")
+    publisher_id: str = Field("network.segmentd", description="the notifications' publisher_id")
+    retry: int = Field(1, ge=0, le=10, description="reconnection attempts per send")
+
+
+EventSink = Annotated[WebhookSink | AmqpSink, Field(discriminator="type")]
+
+
 class Settings(BaseSettings):
     # ``SEGMENTD_KEYSTONE_AUTHTOKEN__AUTH_URL`` sets ``[keystone_authtoken] auth_url``.
     model_config = SettingsConfigDict(
@@ -443,6 +509,42 @@ class Settings(BaseSettings):
         description="segments on a project's networks unless set for it (-1: unlimited)",
     )
 
+    # Change events (README, "Change events").
+    event_sinks: list[EventSink] = Field(
+        default_factory=list,
+        description="where `segmentd events` delivers change events: `[[event_sinks]]` tables "
+        '(README: "Change events"); none: events are only kept for `GET /v2.0/events`',
+    )
+    events_in_serve: bool = Field(
+        False,
+        description="also deliver from a thread of each `serve` worker (on SQLite only one "
+        "of them delivers); otherwise run `segmentd events` beside it",
+    )
+    events_batch_size: int = Field(
+        100, ge=1, le=10_000, description="events a delivery worker claims at once"
+    )
+    events_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="a delivery worker's pause when nothing is due"
+    )
+    events_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="a claimed event is another worker's to retry after this long (a worker "
+        "that died); keep it above the sinks' timeouts",
+    )
+    events_max_attempts: int = Field(
+        12, ge=1, description="failed attempts before an event is dead (`events replay` revives)"
+    )
+    events_retry_base_seconds: float = Field(
+        1.0, gt=0, description="first retry delay, doubled each attempt, with jitter"
+    )
+    events_retry_max_seconds: float = Field(600.0, gt=0, description="longest retry delay")
+    events_retention_seconds: float = Field(
+        7 * 86400.0,
+        ge=0,
+        description="delivered events are deleted after this long (the pull endpoint's window)",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -555,6 +657,14 @@ class Settings(BaseSettings):
             )
         if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
             raise ValueError("metrics_token must be at least 16 characters")
+        sink_names = [sink.name for sink in self.event_sinks]
+        if len(set(sink_names)) != len(sink_names):
+            raise ValueError("event_sinks: each sink needs a name of its own")
+        for sink in self.event_sinks:
+            if not isinstance(sink, WebhookSink) or self.environment != "production":
+                continue
+            if not sink.url.startswith("https://") and not sink.allow_private:
+                raise ValueError(f"event_sinks {sink.name}: webhooks need https in production")
         if self.password_memory_kib < 8 * self.password_parallelism:
             raise ValueError("password_memory_kib must be at least 8 x password_parallelism")
         return self

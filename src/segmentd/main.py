@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -9,6 +12,7 @@ from fastapi import FastAPI
 from segmentd import __version__
 from segmentd.api import (
     agents,
+    events,
     faults,
     guards,
     host_mapping,
@@ -93,6 +97,36 @@ def build_runtime(settings: Settings, **engine_kwargs: Any) -> Runtime:
     )
 
 
+@asynccontextmanager
+async def _deliver_in_background(app: FastAPI) -> AsyncIterator[None]:
+    """``events_in_serve``: a delivery worker thread for this server process
+    (on SQLite only in the process that gets the database's worker lock)."""
+    runtime: Runtime = app.state.runtime
+    if not runtime.settings.events_in_serve:
+        yield
+        return
+    from segmentd.delivery.worker import Worker, WorkerBusy, single_worker
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(single_worker(runtime.settings))
+        except WorkerBusy:
+            yield  # another process delivers
+            return
+        worker = Worker(runtime.settings, runtime.db)
+        stack.callback(worker.close)
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=worker.run, args=(stop,), name="segmentd-events", daemon=True
+        )
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or (runtime.settings if runtime else load_settings())
     app = FastAPI(
@@ -109,6 +143,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # Neutron's clients always send JSON; a request without a Content-Type
         # is parsed as JSON too.  Tokens in headers, not cookies, defeat CSRF.
         strict_content_type=False,
+        lifespan=_deliver_in_background,
     )
     app.state.runtime = runtime = runtime or build_runtime(settings)
     metrics = Metrics()
@@ -138,6 +173,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         quotas.router,
         root.router,
         ops.router,
+        events.router,
         # With an external Keystone the built-in identity is off: /identity/* is 404.
         *(() if settings.auth_strategy == "keystone" else (identity.router, identity_admin.router)),
     )

@@ -254,6 +254,7 @@ ACTIONS: dict[str, Request] = {
     "list segment host mappings": ("GET", lambda w: "/v2.0/segment-host-mappings", None),
     "list hosts of a segment": ("GET", lambda w: f"/v2.0/segments/{w.segment['id']}/hosts", None),
     "list subnets of a host": ("GET", lambda w: "/v2.0/hosts/compute-1/subnets", None),
+    "read change events": ("GET", lambda w: "/v2.0/events", None),
 }
 
 UNAUTH = {"anonymous": 401, "expired": 401}
@@ -318,6 +319,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     "list segment host mappings": row(200, 200, 200, 200, 200, 403),
     "list hosts of a segment": row(404, 404, 404, 200, 404, 403),
     "list subnets of a host": row(200, 200, 200, 200, 200, 403),
+    "read change events": row(403, 403, 403, 200, 403, 403),
 }
 
 CELLS = [(action, persona) for action in ACTIONS for persona in PERSONAS]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -20,7 +21,13 @@ from segmentd.services.agents import ReportPolicy
 
 router = routes("/v2.0/agents", "agents")
 
-AGENT = Resource("agent", Permission.GET_AGENT, agents.get, agents.target)
+AGENT = Resource(
+    "agent",
+    Permission.GET_AGENT,
+    agents.get,
+    agents.target,
+    event_view=lambda call, agent: view(call, agent),
+)
 # Reports are heartbeats every 30 s per agent: not audited, their own rate bucket.
 REPORT = Operation(Permission.CREATE_AGENT_REPORT, "action", rate="report")
 
@@ -39,12 +46,18 @@ def view(call: Call, agent: Agent) -> dict[str, Any]:
     return wire.agent_view(agent, utcnow(), call.runtime.settings.agent_down_time)
 
 
+def _event_view(call: Call) -> Callable[[Agent], dict[str, Any]]:
+    return lambda agent: view(call, agent)
+
+
 @router.post("/report", response_model=wire.ReportOne)
 @REPORT
 async def report_agent_state(call: CallOf, body: wire.AgentReportBody) -> Response:
     reports, policy = [body.agent.to_report()], _policy(call)
     return await call.run(
-        lambda c: agents.report_state(c.db, c.allowed, reports, policy),
+        lambda c: agents.report_state(
+            c.db, c.allowed, reports, policy, _event_view(c), c.request_id
+        ),
         lambda c, results: json_response({"agent": wire.report_view(results[0])}),
     )
 
@@ -54,7 +67,9 @@ async def report_agent_state(call: CallOf, body: wire.AgentReportBody) -> Respon
 async def report_agent_states(call: CallOf, body: wire.AgentBulkReportBody) -> Response:
     reports, policy = [a.to_report() for a in body.agents], _policy(call)
     return await call.run(
-        lambda c: agents.report_state(c.db, c.allowed, reports, policy),
+        lambda c: agents.report_state(
+            c.db, c.allowed, reports, policy, _event_view(c), c.request_id
+        ),
         lambda c, results: json_response({"agents": [wire.report_view(r) for r in results]}),
     )
 

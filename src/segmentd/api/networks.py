@@ -17,7 +17,13 @@ from segmentd.services.allocation import SegmentSpec
 
 router = routes("/v2.0/networks", "networks")
 
-NETWORK = Resource("network", Permission.GET_NETWORK, networks.get, networks.target)
+NETWORK = Resource(
+    "network",
+    Permission.GET_NETWORK,
+    networks.get,
+    networks.target,
+    event_view=lambda call, network: schemas.network_view(network, True),
+)
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.NETWORK_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(networks.LIST_SPEC, schemas.NETWORK_FIELDS))]

@@ -39,14 +39,14 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmentd.api.wire import REQUEST_ID_HEADER
-from segmentd.services import usage
+from segmentd.services import events, usage
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -219,11 +219,46 @@ class Metrics:
 
 
 class _Families(Collector):
-    def __init__(self, families: Iterable[GaugeMetricFamily]) -> None:
+    def __init__(self, families: Iterable[GaugeMetricFamily | CounterMetricFamily]) -> None:
         self.families = list(families)
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         return self.families
+
+
+def _event_families(session: Session) -> list[GaugeMetricFamily | CounterMetricFamily]:
+    """The change-event outbox, read from the database: every delivery
+    worker's work shows, whichever process did it."""
+    backlog = events.backlog(session)
+    out: list[GaugeMetricFamily | CounterMetricFamily] = [
+        GaugeMetricFamily(
+            "segmentd_events_pending", "Change events not yet delivered", value=backlog.pending
+        ),
+        GaugeMetricFamily(
+            "segmentd_events_dead",
+            "Change events that ran out of attempts (segmentd events replay)",
+            value=backlog.dead,
+        ),
+        GaugeMetricFamily(
+            "segmentd_events_oldest_pending_age_seconds",
+            "Age of the oldest undelivered change event (0: none)",
+            value=backlog.oldest_pending_age_s,
+        ),
+    ]
+    delivered = CounterMetricFamily(
+        "segmentd_event_deliveries",
+        "Change events delivered, per sink",
+        labels=["sink"],
+    )
+    failed = CounterMetricFamily(
+        "segmentd_event_delivery_failures",
+        "Failed delivery attempts of change events, per sink",
+        labels=["sink"],
+    )
+    for name, ok, failures in events.sink_counters(session):
+        delivered.add_metric([name], ok)
+        failed.add_metric([name], failures)
+    return [*out, delivered, failed]
 
 
 def _pool_registry(session: Session) -> CollectorRegistry:
@@ -244,7 +279,7 @@ def _pool_registry(session: Session) -> CollectorRegistry:
         ids.add_metric([pool.network_type, physnet, "free"], pool.free)
         size.add_metric([pool.network_type, physnet], pool.size)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families([ids, size]))
+    registry.register(_Families([ids, size, *_event_families(session)]))
     return registry
 
 

@@ -21,7 +21,8 @@ same steps, in order:
    d. calls ``work`` (the service), with the scope of the declared
       permission for operations without a target (lists filter with it,
       creates and actions require it);
-   e. records the audit event (before/after snapshots);
+   e. records the audit event (before/after snapshots) and the change
+      event (the outbox: before/after admin views), in the same transaction;
    f. renders the response;
    g. commits, unless the request's deadline passed.
 
@@ -52,7 +53,7 @@ from segmentd.api.runtime import Runtime
 from segmentd.api.wire import no_content, request_id_of
 from segmentd.authz import Permission, Principal, Scope, credential_allows
 from segmentd.db.base import statement_canceller
-from segmentd.services import audit
+from segmentd.services import audit, events
 
 log = logging.getLogger("segmentd.audit")
 
@@ -72,7 +73,8 @@ class Resource(Generic[T]):
     ``load(session, scope, id, lock)`` returns the object the scope may see
     (its ``NotFound`` otherwise), row-locked when ``lock``; ``read`` is the
     permission that decides who may see it; ``target`` is what policy rules
-    about it may read; ``snapshot`` is its audit view.
+    about it may read; ``snapshot`` is its audit view; ``event_view`` its
+    view as an admin sees it, for change events (none: no events).
     """
 
     name: str
@@ -80,6 +82,7 @@ class Resource(Generic[T]):
     load: Callable[[Session, Scope, str, bool], T]
     target: Callable[[T], Mapping[str, Any]]
     snapshot: Callable[[Any], dict[str, Any]] = audit.snapshot
+    event_view: Callable[[Call, Any], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,7 @@ class Call:
     def _execute(self, work: Callable[[Call], Any], target_id: str | None) -> Any:
         op, scope = self.operation, self.scope
         resource = op.resource
-        before = None
+        before = before_view = None
         if op.kind in LOADS:
             assert resource is not None and self.principal is not None  # noqa: S101 - by __post_init__
             if target_id is None:
@@ -218,13 +221,16 @@ class Call:
                 scope.require(resource.target(self.target))
             if op.kind in AUDITED:
                 before = resource.snapshot(self.target)
+                if resource.event_view is not None:
+                    before_view = resource.event_view(self, self.target)
         result = work(self)
         if scope is not None and not scope.checked:
             # Fail closed: a service that neither filtered nor checked.
             raise RuntimeError(f"{op.permission}: the service did not apply its scope")
         if op.kind in AUDITED:
             assert resource is not None  # noqa: S101 - by __post_init__
-            # A bulk create returns its resources: one event each.
+            # A bulk create returns its resources: one audit entry and one
+            # change event each.
             for item in result if isinstance(result, list) else [result]:
                 after = resource.snapshot(item) if op.kind != "delete" else None
                 resource_id = target_id if target_id is not None else item.id
@@ -238,6 +244,17 @@ class Call:
                     permission=str(op.permission),
                     before=before,
                     after=after,
+                )
+                if resource.event_view is not None:
+                    after_view = resource.event_view(self, item) if op.kind != "delete" else None
+                    events.record(
+                        self.db,
+                        resource.name,
+                        str(resource_id),
+                        op.kind,
+                        before_view,
+                        after_view,
+                        self.request_id,
                 )
         return result
 

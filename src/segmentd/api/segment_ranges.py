@@ -22,6 +22,8 @@ RANGE = Resource(
     Permission.GET_NETWORK_SEGMENT_RANGE,
     segment_ranges.get,
     segment_ranges.target,
+    # Events carry the stored attributes; the computed usage costs queries.
+    event_view=lambda call, row: schemas.range_view(row, None),
 )
 KEY = "network_segment_range"
 

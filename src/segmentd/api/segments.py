@@ -16,7 +16,13 @@ from segmentd.services.allocation import SegmentSpec
 
 router = routes("/v2.0/segments", "segments")
 
-SEGMENT = Resource("segment", Permission.GET_SEGMENT, segments.get, segments.target)
+SEGMENT = Resource(
+    "segment",
+    Permission.GET_SEGMENT,
+    segments.get,
+    segments.target,
+    event_view=lambda call, segment: schemas.segment_view(segment),
+)
 # A show reads a record, not an ORM object: no identity map, a third of the cost.
 SEGMENT_RECORD = Resource("segment", Permission.GET_SEGMENT, segments.read, segments.target)
 

@@ -27,7 +27,13 @@ router = routes("/v2.0/subnets", "subnets")
 segment_router = routes("/v2.0/segments", "segments")
 host_router = routes("/v2.0/hosts", "host mapping")
 
-SUBNET = Resource("subnet", Permission.GET_SUBNET, subnets.get, subnets.target)
+SUBNET = Resource(
+    "subnet",
+    Permission.GET_SUBNET,
+    subnets.get,
+    subnets.target,
+    event_view=lambda call, subnet: schemas.subnet_view(subnet, True),
+)
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.SUBNET_FIELDS))]
 Params = Annotated[ListParams, Depends(list_params(subnets.LIST_SPEC, schemas.SUBNET_FIELDS))]

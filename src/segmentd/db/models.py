@@ -342,6 +342,7 @@ class Quota(Base):
 # Identity tables share the metadata (migrations, fixtures); they live in
 # their own module.
 from segmentd.db.audit import AuditEvent  # noqa: E402
+from segmentd.db.events import Event, EventSinkStats  # noqa: E402
 from segmentd.db.identity import Project, RoleAssignment, Token, User  # noqa: E402
 
 __all__ = [
@@ -349,6 +350,8 @@ __all__ = [
     "AgentPhysnet",
     "AuditEvent",
     "Base",
+    "Event",
+    "EventSinkStats",
     "Network",
     "NetworkSegmentRange",
     "NetworkSegmentRangeTag",

@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,7 @@ from segmentd.authz import Scope
 from segmentd.db import dialect
 from segmentd.db.base import Page, utcnow
 from segmentd.db.models import Agent, AgentPhysnet, new_id
+from segmentd.services import events
 from segmentd.services.host_mapping import AGENT_TYPES
 from segmentd.services.query import Filter, ListQuery, QuerySpec, list_page, parse_bool, parse_uuid
 
@@ -175,11 +176,15 @@ def report_state(
     scope: Scope,
     reports: Sequence[AgentReport],
     policy: ReportPolicy,
+    event_view: Callable[[Agent], dict[str, Any]] | None = None,
+    request_id: str = "",
 ) -> list[ReportResult]:
     """Reconcile one or many agent reports in the caller's transaction.
 
     Host names and shapes were checked by the API schema; the per-type
-    rules are checked here (``prepare``, before anything is written)."""
+    rules are checked here (``prepare``, before anything is written).
+    ``event_view``: a new or changed agent (never a heartbeat) is a change
+    event with its views before and after, in this transaction."""
     scope.require()
     prepared = prepare(reports, policy)
     if not prepared.items:
@@ -206,11 +211,41 @@ def report_state(
             update(Agent).where(Agent.id.in_(sorted(touch))).values(heartbeat_timestamp=now)
         )
     if changed:
+        old_ids = [stored[n.key].id for n in changed if n.key in stored]
+        before = _views(session, old_ids, event_view) if event_view else {}
         ids = _write_changed(session, changed, prepared.physnet_rows, now)
         for item in changed:
             result = "updated" if item.key in stored else "created"
             results[item.key] = ReportResult(ids[item.key], *item.key, result)
+        if event_view is not None:
+            new_ids = sorted(ids[n.key] for n in changed)
+            after = _views(session, new_ids, event_view)
+            events.record_many(
+                session,
+                (
+                    (
+                        "agent",
+                        agent_id,
+                        "update" if agent_id in before else "create",
+                        before.get(agent_id),
+                        after[agent_id],
+                    )
+                    for agent_id in new_ids
+                    if before.get(agent_id) != after[agent_id]
+                ),
+                request_id,
+            )
     return [results[n.key] for n in prepared.items]
+
+
+def _views(
+    session: Session, ids: list[str], view: Callable[[Agent], dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The agents' event views, read afresh (only for new or changed agents)."""
+    if not ids:
+        return {}
+    stmt = select(Agent).where(Agent.id.in_(ids)).execution_options(populate_existing=True)
+    return {agent.id: view(agent) for agent in session.scalars(stmt)}
 
 
 def _stored(session: Session, hosts: list[str]) -> dict[tuple[str, str], Any]:

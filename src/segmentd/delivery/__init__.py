@@ -1,0 +1,1 @@
+"""Delivering change events: the worker loop (``segmentd events``) and its sinks."""
