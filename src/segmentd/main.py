@@ -34,6 +34,7 @@ from segmentd.ratelimit import RateLimits, RatePolicy, build_limiter
 from segmentd.services import audit, segment_ranges
 from segmentd.services.allocation import build_drivers
 from segmentd.services.health import Readiness, probe_engine
+from segmentd.ui import forms, pages, web
 
 
 def build_limits(settings: Settings) -> RateLimits:
@@ -113,7 +114,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             settings.readiness_cache_seconds,
         ),
     )
-    faults.install(app)
+    # The web console (/ui/): its own session login is the built-in identity's.
+    console = settings.ui_enabled and settings.auth_strategy != "keystone"
+    faults.install(app, {web.PREFIX: web.error_page} if console else None)
     # Matched in this order, route by route: the resources most requests
     # name come first (no two routers' paths overlap, so order is free).
     # Routes join the app's own table (not as included routers): one flat
@@ -132,6 +135,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         ops.router,
         # With an external Keystone the built-in identity is off: /identity/* is 404.
         *(() if settings.auth_strategy == "keystone" else (identity.router, identity_admin.router)),
+        *((pages.router, forms.router) if console else ()),
     )
     for router in routers:
         app.router.routes.extend(router.routes)

@@ -93,10 +93,33 @@ class Token(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
+class ConsoleSession(Base):
+    """A web console login: the browser holds a random session id in a
+    cookie; this row is keyed by its SHA-256 (like tokens, nothing stored
+    here authenticates).  Idle timeout: ``last_seen_at``; absolute:
+    ``expires_at``; logging out sets ``revoked_at``."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index("ix_console_sessions_user_id_expires_at", "user_id", "expires_at"),)
+
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("identity_users.id", ondelete="CASCADE")
+    )
+    project_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("identity_projects.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
 __all__ = [
     "DEFAULT_DOMAIN_ID",
     "DEFAULT_DOMAIN_NAME",
     "ROLE_NAMES",
+    "ConsoleSession",
     "Project",
     "RoleAssignment",
     "Token",

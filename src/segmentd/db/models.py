@@ -299,13 +299,14 @@ class Quota(Base):
 # Identity tables share the metadata (migrations, fixtures); they live in
 # their own module.
 from segmentd.db.audit import AuditEvent  # noqa: E402
-from segmentd.db.identity import Project, RoleAssignment, Token, User  # noqa: E402
+from segmentd.db.identity import ConsoleSession, Project, RoleAssignment, Token, User  # noqa: E402
 
 __all__ = [
     "Agent",
     "AgentPhysnet",
     "AuditEvent",
     "Base",
+    "ConsoleSession",
     "Network",
     "NetworkSegmentRange",
     "NetworkSegmentRangeTag",
