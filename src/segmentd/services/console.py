@@ -175,9 +175,7 @@ def _vlan_cells(
         elif row is None:
             cells.append((vid, "outside", None, str(vid)))
         elif not row.shared:
-            cells.append(
-                (vid, "reserved", None, f"VLAN {vid}: free, reserved for {row.project_id}")
-            )
+            cells.append((vid, "reserved", None, f"{vid}: reserved for {row.project_id}"))
         else:
             cells.append((vid, "free", None, str(vid)))
     return cells

@@ -21,6 +21,7 @@ from segmentd.api.segment_ranges import RANGE
 from segmentd.api.segments import SEGMENT
 from segmentd.api.subnets import SUBNET
 from segmentd.authz import Permission
+from segmentd.db.identity import DEFAULT_DOMAIN_ID
 from segmentd.identity import sessions, store
 from segmentd.services import networks, segment_ranges, segments, subnets
 from segmentd.services.allocation import SegmentSpec
@@ -66,8 +67,10 @@ async def login(call: CallOf, request: Request) -> Response:
     password = form.get("password", "")
     if not username or not password or len(username) > 255 or len(project) > 255:
         return _login_page(request, next_path, "Give a user name and a password.", 400, username)
-    user_ref = store.Ref(name=username)
-    project_ref = store.Ref(name=project) if project else None
+    # Named in the default domain, as a client would: the same failed-login
+    # counter as the API's logins of that user from this address.
+    user_ref = store.Ref(name=username, domain_id=DEFAULT_DOMAIN_ID)
+    project_ref = store.Ref(name=project, domain_id=DEFAULT_DOMAIN_ID) if project else None
     try:
         attempt, new_hash = await identity_routes.verify_login(
             call, request, user_ref, project_ref, password[:1024]
