@@ -98,7 +98,7 @@ def test_every_page_carries_the_security_headers(admin: TestClient) -> None:
         assert "default-src 'none'" in csp and "script-src" not in csp, path
         assert "frame-ancestors 'none'" in csp
         assert answer.headers["x-frame-options"] == "DENY"
-        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert answer.headers["referrer-policy"] == "same-origin"
         assert "<script" not in answer.text
     assert admin.get("/ui/no-such-page").status_code == 404
 

@@ -108,7 +108,11 @@ def pools(session: Session, scope: Scope, max_ranges: int = 10_000) -> list[Pool
     for row in session.scalars(stmt):
         key = (row.network_type, row.physical_network)
         found.setdefault(key, Pool(row.network_type, row.physical_network)).ranges.append(row)
-    return sorted(found.values(), key=lambda p: (p.network_type, p.physical_network or ""))
+    # VLAN pools first: theirs is the picture operators look for.
+    return sorted(
+        found.values(),
+        key=lambda p: (p.network_type != "vlan", p.network_type, p.physical_network or ""),
+    )
 
 
 def _physnet_condition(physical_network: str | None) -> ColumnElement[bool]:

@@ -108,7 +108,8 @@ async def static(name: str) -> Response:
     found: Path | None = allowed.get(name)
     if found is None:
         raise errors.NotFound()
-    response = FileResponse(found, media_type="text/css" if name.endswith(".css") else None)
+    media = {".css": "text/css", ".svg": "image/svg+xml"}.get(found.suffix, "text/plain")
+    response = FileResponse(found, media_type=media)
     response.headers["Cache-Control"] = "public, max-age=3600"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
