@@ -62,8 +62,9 @@ def count_agents(
 def host_physnets(session: Session, host: str) -> list[str]:
     """The physical networks ``host``'s agents report (its few mapping rows)."""
     stmt = (
-        select(distinct(AgentPhysnet.physical_network))
+        select(AgentPhysnet.physical_network)
         .where(AgentPhysnet.host == host)
+        .distinct()
         .order_by(AgentPhysnet.physical_network)
     )
     return list(session.scalars(stmt))
