@@ -82,6 +82,28 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 assert api.post("/v2.0/agents/report", json=body).status_code == 200
             beta = {"network": {"name": "beta-net", "project_id": people.beta}}
             assert api.post("/v2.0/networks", json=beta).status_code == 201
+            # Something to see in the pool picture: VLANs in use, a reserved range.
+            for i in range(24):
+                vlan = {
+                    "name": f"vlan-{i}",
+                    "provider:network_type": "vlan",
+                    "provider:physical_network": "physnet1",
+                    "provider:segmentation_id": 1000 + (i * 37) % 2000,
+                }
+                assert api.post("/v2.0/networks", json={"network": vlan}).status_code == 201
+            reserved = {
+                "name": "alpha-vlans",
+                "network_type": "vlan",
+                "physical_network": "physnet1",
+                "minimum": 3000,
+                "maximum": 3199,
+                "shared": False,
+                "project_id": people.alpha,
+            }
+            answer = api.post(
+                "/v2.0/network_segment_ranges", json={"network_segment_range": reserved}
+            )
+            assert answer.status_code == 201, answer.text
         yield state
 
 
@@ -114,8 +136,8 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def shot(page: Any, name: str) -> Path:
+def shot(page: Any, name: str, full_page: bool = True) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -103,6 +103,7 @@ def test_forms_network_segment_subnet_then_the_pool_picture(page: Any, site: Sit
     assert page.locator("#pool-vlan\\:physnet1 .c").count() == 4094
     assert page.locator("#pool-vxlan\\: .bar .b").count() == 100  # never one per ID
     shot(page, "13-pools")
+    shot(page, "13-pools-screen", full_page=False)  # the README's picture (docs/)
     cell.click()
     page.wait_for_url(f"{site.base}/ui/networks/{network_id}")
     # Log out: the session ends and the pages ask for a login again.
