@@ -17,8 +17,10 @@ from sqlalchemy import Engine, select, update
 
 from segmentd.api.runtime import Runtime
 from segmentd.db.audit import AuditEvent
+from segmentd.db.base import utcnow
 from segmentd.db.identity import ConsoleSession
 from segmentd.db.models import Network, NetworkSegmentRange, Segment, Subnet
+from segmentd.identity import store, tokens
 from segmentd.identity.sessions import hash_session
 from segmentd.main import build_runtime, create_app
 from tests.conftest import make_settings
@@ -31,6 +33,7 @@ from tests.console.support import (
     login,
     make_people,
 )
+from tests.identity_support import Identity
 
 ORIGIN = "http://testserver"
 
@@ -373,3 +376,73 @@ def test_the_console_can_be_turned_off(database_url: str) -> None:
         assert answer.json()["NeutronError"]["type"] == "HTTPNotFound"
     finally:
         rt.close()
+
+
+def test_a_member_sees_its_subnets_without_their_segments(
+    admin: TestClient, alice: TestClient, people: People, engine: Engine, token_runtime: Runtime
+) -> None:
+    net = _network(alice, name="alpha-net")
+    [segment] = rows(engine, Segment, Segment.network_id == net)
+    # An admin's subnet on the segment, owned by alice's project (the API's way).
+    with Identity(token_runtime).session() as session:
+        root = store.lookup_user(session, "root")
+        raw, _ = tokens.issue(session, root, store.lookup_project(session, "admin"), utcnow(), 60)
+    body = {
+        "subnet": {
+            "network_id": net,
+            "segment_id": segment.id,
+            "cidr": "10.9.0.0/24",
+            "ip_version": 4,
+            "project_id": people.alpha,
+        }
+    }
+    made = admin.post("/v2.0/subnets", json=body, headers={"X-Auth-Token": raw})
+    assert made.status_code == 201, made.text
+    page = alice.get(f"/ui/networks/{net}").text
+    assert "10.9.0.0/24" in page
+    assert segment.id not in page  # get_subnet:segment_id is admin-only, as in the API
+    assert segment.id in admin.get(f"/ui/networks/{net}").text
+
+
+def test_lists_are_paged(database_url: str) -> None:
+    rt = build_runtime(make_settings(database_url, auth_strategy="token", ui_page_size=5))
+    try:
+        make_people(rt)
+        with logged_in(create_app(runtime=rt), "root", "admin") as client:
+            for i in range(7):
+                _network(client, name=f"paged-{i}")
+            first = client.get("/ui/networks").text
+            assert first.count('<tr>\n  <td><a href="/ui/networks/') == 5
+            link = re.search(r'<a href="([^"]+)" rel="next">', first)
+            assert link is not None
+            second = client.get(link.group(1).replace("&amp;", "&")).text
+            assert second.count('<tr>\n  <td><a href="/ui/networks/') == 2
+            assert 'rel="next"' not in second
+            names = set(re.findall(r"paged-\d", first + second))
+            assert names == {f"paged-{i}" for i in range(7)}
+    finally:
+        rt.close()
+
+
+def test_audit_trail_filters(admin: TestClient, alice: TestClient, people: People) -> None:
+    net = _network(admin, name="audited", project_id=people.beta)
+    token = csrf_of(alice.get("/ui/networks").text)
+    refused = alice.post(
+        "/ui/networks/new-range-attempt/delete",
+        data={"csrf": token},
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 404
+    form_post(alice, "/ui/ranges", {"network_type": "vlan", "minimum": "1", "maximum": "2"})
+    everything = admin.get("/ui/audit").text
+    assert net in everything and "create_network_segment_range" in everything
+    denied = admin.get("/ui/audit?outcome=denied").text
+    assert "create_network_segment_range" in denied and net not in denied
+    allowed = admin.get("/ui/audit?outcome=allowed&resource_type=network").text
+    assert net in allowed and "create_network_segment_range" not in allowed
+    assert net not in admin.get("/ui/audit?since=2999-01-01T00:00").text
+    assert net in admin.get("/ui/audit?until=2999-01-01T00:00Z").text
+    bad = admin.get("/ui/audit?since=yesterday")
+    assert bad.status_code == 400
+    assert "invalid value for filter &#39;since&#39;" in bad.text

@@ -30,7 +30,9 @@ from segmentd.ui.pages import context, page
 from segmentd.ui.session import FormOf
 from segmentd.ui.web import PREFIX, field, html, optional_int, redirect, safe_next
 
+# Pages, not API resources: left out of the OpenAPI document.
 router = routes(PREFIX, "console")
+router.include_in_schema = False
 
 # The login page and form: no session yet; the form counts against the same
 # per-address login bucket as POST /identity/v3/auth/tokens.

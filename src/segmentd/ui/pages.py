@@ -26,7 +26,9 @@ from segmentd.services.usage import pool_usage
 from segmentd.ui import session as ui_session
 from segmentd.ui.web import PREFIX, STATIC, html, query_string
 
+# Pages, not API resources: left out of the OpenAPI document.
 router = routes(PREFIX, "console")
+router.include_in_schema = False
 
 
 def page(
@@ -214,9 +216,12 @@ async def network_page(call: CallOf, network_id: str) -> Response:
         subnet_scope = Scope(principal, Permission.GET_SUBNET)
         query = ListQuery(limit=c.runtime.settings.ui_page_size)
         subnets = subnet_service.list_(c.db, subnet_scope, query, Subnet.network_id == network.id)
+        # Grouped by segment only for callers who may see a subnet's segment
+        # (get_subnet:segment_id, admin-only by default), as the API shows it.
         by_segment: dict[str | None, list[Any]] = {}
         for subnet in subnets.items:
-            by_segment.setdefault(subnet.segment_id, []).append(subnet)
+            shown = can(principal, Permission.GET_SUBNET_SEGMENT_ID, subnet_service.target(subnet))
+            by_segment.setdefault(subnet.segment_id if shown else None, []).append(subnet)
         history: Page = Page([], False)
         audit_scope = Scope(principal, Permission.GET_AUDIT_EVENT)
         if audit_scope.unrestricted():
