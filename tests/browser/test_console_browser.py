@@ -197,3 +197,32 @@ def test_cross_site_and_csrf_less_posts_are_refused(
         names = {n["name"] for n in api.get("/v2.0/networks").json()["networks"]}
         assert len(names) >= before and not {"forged-1", "forged-2", "forged-3"} & names
     assert SCREENSHOTS.exists()
+
+
+def test_phone_sized_and_keyboard(browser: Any, site: Site) -> None:
+    """Readable on a phone (nothing wider than the screen) and usable from
+    the keyboard (a skip link first, then the menu), without JavaScript."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        log_in(page, site, "root", "admin")
+        for path, name in (
+            ("/ui/", "30-phone-overview"),
+            ("/ui/networks", "31-phone-networks"),
+            ("/ui/pools", "32-phone-pools"),
+            ("/ui/audit", "33-phone-audit"),
+        ):
+            page.goto(f"{site.base}{path}")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)
+            shot(page, name)
+        page.goto(f"{site.base}/ui/networks")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+        page.keyboard.press("Enter")
+        page.keyboard.press("Tab")
+        # Past the menu: the page's own first control (the "New network" link).
+        assert page.evaluate("document.activeElement.closest('main') !== null")
+        assert page.evaluate("document.activeElement.textContent") == "New network"
+    finally:
+        context.close()
