@@ -446,3 +446,28 @@ def test_audit_trail_filters(admin: TestClient, alice: TestClient, people: Peopl
     bad = admin.get("/ui/audit?since=yesterday")
     assert bad.status_code == 400
     assert "invalid value for filter &#39;since&#39;" in bad.text
+
+
+def test_login_returns_only_inside_the_console(token_app: Any, people: People) -> None:
+    for given, expected in (
+        ("/ui/networks?name=a", "/ui/networks?name=a"),
+        ("//evil.example/ui/", "/ui/"),
+        ("https://evil.example/ui/", "/ui/"),
+        ("/ui/\\\\evil.example", "/ui/"),
+        ("/v2.0/networks", "/ui/"),
+    ):
+        client = TestClient(token_app, base_url=ORIGIN)
+        page = client.get("/ui/login")
+        answer = client.post(
+            "/ui/login",
+            data={
+                "csrf": csrf_of(page.text),
+                "username": "root",
+                "password": PASSWORD,
+                "next": given,
+            },
+            headers={"Origin": ORIGIN},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == expected, given

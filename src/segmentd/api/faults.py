@@ -203,6 +203,11 @@ def internal_error_body(rid: str) -> dict[str, Any]:
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     rid = request_id(request)
     log.error("unhandled error request_id=%s", rid, exc_info=exc)
+    page = error_page_for(request)
+    if page is not None:
+        return page(
+            request, 500, f"Internal server error (request id {rid})", {REQUEST_ID_HEADER: rid}
+        )
     return json_response(internal_error_body(rid), 500, {REQUEST_ID_HEADER: rid})
 
 
