@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 from starlette.responses import FileResponse, Response
@@ -13,11 +13,10 @@ from starlette.responses import FileResponse, Response
 from segmentd import errors
 from segmentd.api import networks as network_routes
 from segmentd.api.params import HostName
-from segmentd.api.pipeline import Call, CallOf, Operation, routes
+from segmentd.api.pipeline import Call, CallOf, Kind, Operation, RateClass, Resource, routes
 from segmentd.api.segments import SEGMENT_RECORD
 from segmentd.authz import Permission, Scope, can
 from segmentd.db.base import Page, utcnow
-from segmentd.db.models import Agent, Subnet
 from segmentd.services import agents, audit, console, host_queries, networks, segment_ranges
 from segmentd.services import segments as segment_service
 from segmentd.services import subnets as subnet_service
@@ -32,9 +31,12 @@ router.include_in_schema = False
 
 
 def page(
-    permission: Permission, kind: Any = "list", resource: Any = None, rate: Any = "default"
+    permission: Permission,
+    kind: Kind = "list",
+    resource: Resource[Any] | None = None,
+    rate: RateClass | Literal["default"] = "default",
 ) -> Operation:
-    """A console page: the permission it shows, authenticated by session."""
+    """A console page or form: the API's permission, authenticated by session."""
     return Operation(permission, kind, resource, rate=rate, via=ui_session.authenticate)
 
 
@@ -76,7 +78,7 @@ def render(template: str, current: str, **values: Any) -> Any:
 
 
 def list_query(
-    call: Call, spec: QuerySpec, raw: Mapping[str, str], marker: str | None = None
+    call: Call, spec: QuerySpec, raw: Mapping[str, str | None], marker: str | None = None
 ) -> ListQuery:
     """A list page's query: its filters checked against the API's allow-list."""
     settings = call.runtime.settings
@@ -164,7 +166,7 @@ async def network_list(
     raw = {"name": name, "project_id": project_id, "provider:network_type": network_type}
 
     def work(c: Call) -> Page:
-        query = list_query(c, networks.LIST_SPEC, raw, marker)  # type: ignore[arg-type]
+        query = list_query(c, networks.LIST_SPEC, raw, marker)
         return networks.list_(c.db, c.allowed, query)
 
     filters = {"name": name, "project_id": project_id, "network_type": network_type}
@@ -193,18 +195,13 @@ async def network_new(call: CallOf) -> Response:
     return html(
         "network_new.html",
         {
-            **_layout(call, "networks"),
+            **context(call, "networks"),
             "form": {},
             "error": None,
             "types": sorted(rt.drivers),
             "physnets": rt.settings.vlan_physnets(),
         },
     )
-
-
-def _layout(call: Call, current: str) -> dict[str, Any]:
-    """The layout's context for a page rendered without a transaction."""
-    return context(call, current)
 
 
 @router.get("/networks/{network_id}")
@@ -215,7 +212,9 @@ async def network_page(call: CallOf, network_id: str) -> Response:
         principal = c.caller
         subnet_scope = Scope(principal, Permission.GET_SUBNET)
         query = ListQuery(limit=c.runtime.settings.ui_page_size)
-        subnets = subnet_service.list_(c.db, subnet_scope, query, Subnet.network_id == network.id)
+        subnets = subnet_service.list_(
+            c.db, subnet_scope, query, subnet_service.on_network(network.id)
+        )
         # Grouped by segment only for callers who may see a subnet's segment
         # (get_subnet:segment_id, admin-only by default), as the API shows it.
         by_segment: dict[str | None, list[Any]] = {}
@@ -260,7 +259,7 @@ async def segment_list(
     }
 
     def work(c: Call) -> Page:
-        query = list_query(c, segment_service.LIST_SPEC, raw, marker)  # type: ignore[arg-type]
+        query = list_query(c, segment_service.LIST_SPEC, raw, marker)
         return segment_service.list_(c.db, c.allowed, query)
 
     def answer(c: Call, found: Page) -> Response:
@@ -351,7 +350,7 @@ async def host_page(
         query = list_query(c, segment_service.LIST_SPEC, {}, marker)
         segments = host_queries.segments_of_host(c.db, c.allowed, host, query)
         agent_scope = Scope(principal, Permission.GET_AGENT)
-        host_agents: list[Agent] = []
+        host_agents: list[Any] = []
         if agent_scope.unrestricted():
             agent_query = ListQuery(filters={"host": [host]}, limit=100)
             host_agents = list(agents.list_(c.db, agent_scope, agent_query).items)
@@ -387,7 +386,7 @@ async def agent_list(
     raw = {"host": host, "agent_type": agent_type}
 
     def work(c: Call) -> Page:
-        query = list_query(c, agents.LIST_SPEC, raw, marker)  # type: ignore[arg-type]
+        query = list_query(c, agents.LIST_SPEC, raw, marker)
         return agents.list_(c.db, c.allowed, query)
 
     def answer(c: Call, found: Page) -> Response:
@@ -429,7 +428,7 @@ async def audit_trail(
     }
 
     def work(c: Call) -> Page:
-        query = list_query(c, audit.LIST_SPEC, raw, marker)  # type: ignore[arg-type]
+        query = list_query(c, audit.LIST_SPEC, raw, marker)
         query.sorts = [("created_at", False)]  # newest first
         return audit.list_(c.db, c.allowed, query)
 
