@@ -114,8 +114,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             settings.readiness_cache_seconds,
         ),
     )
-    # The web console (/ui/): its own session login is the built-in identity's.
-    console = settings.ui_enabled and settings.auth_strategy != "keystone"
+    # The web console (/ui/): logins of the built-in identity, or Keystone tokens.
+    console = settings.ui_enabled
     faults.install(app, {web.PREFIX: web.error_page} if console else None)
     # Matched in this order, route by route: the resources most requests
     # name come first (no two routers' paths overlap, so order is free).

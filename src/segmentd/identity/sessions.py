@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -55,6 +56,8 @@ class SessionInfo:
     created_at: dt.datetime
     last_seen_at: dt.datetime
     expires_at: dt.datetime
+    # A Keystone login: what Keystone said of its token (``ValidatedToken.to_json``).
+    keystone: dict[str, Any] | None = None
 
     def idle_since(self, now: dt.datetime) -> dt.timedelta:
         return now - self.last_seen_at
@@ -95,6 +98,52 @@ def create(
     return raw, _info(row, user, project, roles)
 
 
+def create_keystone(
+    session: Session,
+    validated: dict[str, Any],
+    token_expires_at: dt.datetime,
+    now: dt.datetime,
+    absolute_seconds: int,
+) -> tuple[str, SessionInfo]:
+    """A session for a caller an external Keystone vouched for.  It ends with
+    the token it was opened with, at the latest; the token itself is not
+    kept, so a revocation in Keystone does not reach it (logging out does)."""
+    if not validated.get("roles"):
+        raise errors.InvalidToken()
+    session.execute(
+        delete(ConsoleSession).where(
+            ConsoleSession.user_id.is_(None),
+            (ConsoleSession.expires_at < now) | ConsoleSession.revoked_at.is_not(None),
+        )
+    )
+    raw = secrets.token_urlsafe(SESSION_BYTES)
+    row = ConsoleSession(
+        session_hash=hash_session(raw),
+        keystone=validated,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=min(now + dt.timedelta(seconds=absolute_seconds), token_expires_at),
+    )
+    session.add(row)
+    session.flush()
+    return raw, _external(row, validated)
+
+
+def _external(row: ConsoleSession, validated: dict[str, Any]) -> SessionInfo:
+    return SessionInfo(
+        session_hash=row.session_hash,
+        user_id=str(validated.get("user_id", "")),
+        user_name=str(validated.get("user_name", "")),
+        project_id=str(validated.get("project_id") or ""),
+        project_name=str(validated.get("project_name") or validated.get("system_scope") or ""),
+        roles=tuple(validated.get("roles") or ()),
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        expires_at=row.expires_at,
+        keystone=validated,
+    )
+
+
 def _info(row: ConsoleSession, user: User, project: Project, roles: list[str]) -> SessionInfo:
     return SessionInfo(
         session_hash=row.session_hash,
@@ -116,8 +165,8 @@ def validate(session: Session, raw: str | None, now: dt.datetime, idle_seconds: 
     digest = hash_session(raw)
     found = session.execute(
         select(ConsoleSession, User, Project)
-        .join(User, User.id == ConsoleSession.user_id)
-        .join(Project, Project.id == ConsoleSession.project_id)
+        .outerjoin(User, User.id == ConsoleSession.user_id)
+        .outerjoin(Project, Project.id == ConsoleSession.project_id)
         .where(ConsoleSession.session_hash == digest)
     ).first()
     if found is None:
@@ -128,7 +177,9 @@ def validate(session: Session, raw: str | None, now: dt.datetime, idle_seconds: 
     idle = dt.timedelta(seconds=idle_seconds)
     if row.revoked_at is not None or row.expires_at <= now or row.last_seen_at + idle <= now:
         raise errors.SessionExpired()
-    if not user.enabled or not project.enabled:
+    if row.keystone is not None:
+        return _external(row, row.keystone)
+    if user is None or project is None or not user.enabled or not project.enabled:
         raise errors.SessionExpired()
     roles = store.roles_on(session, user.id, project.id)
     if not roles:

@@ -10,19 +10,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from segmentd import errors
-from segmentd.api import faults
+from segmentd.api import faults, guards
 from segmentd.api import identity as identity_routes
 from segmentd.api import networks as network_routes
 from segmentd.api.pipeline import Call, CallOf, Operation, routes
+from segmentd.api.runtime import Runtime
 from segmentd.api.segment_ranges import RANGE
 from segmentd.api.segments import SEGMENT
 from segmentd.api.subnets import SUBNET
 from segmentd.authz import Permission
 from segmentd.db.identity import DEFAULT_DOMAIN_ID
-from segmentd.identity import sessions, store
+from segmentd.identity import keystone, sessions, store
 from segmentd.services import networks, segment_ranges, segments, subnets
 from segmentd.services.allocation import SegmentSpec
 from segmentd.ui import session as ui_session
@@ -46,7 +48,14 @@ def _login_page(
 ) -> Response:
     rt = request.app.state.runtime
     token = ui_session.login_token(request)
-    values = {"me": None, "csrf": token, "next": next_path, "error": error, "username": user}
+    values = {
+        "me": None,
+        "csrf": token,
+        "next": next_path,
+        "error": error,
+        "username": user,
+        "keystone": rt.keystone is not None,
+    }
     response = html("login.html", values, status)
     ui_session.set_login_token(response, request, rt, token)
     return response
@@ -65,6 +74,8 @@ async def login(call: CallOf, request: Request) -> Response:
     form = await ui_session.read_form(request)
     ui_session.check_login_form(request, rt, form)
     next_path = safe_next(form.get("next"))
+    if rt.keystone is not None:
+        return await _keystone_login(call, request, form, next_path)
     username, project = field(form, "username"), field(form, "project")
     password = form.get("password", "")
     if not username or not password or len(username) > 255 or len(project) > 255:
@@ -94,6 +105,49 @@ async def login(call: CallOf, request: Request) -> Response:
     except errors.InvalidCredentials:
         message = "Invalid user name, password or project."
         return _login_page(request, next_path, message, 401, username)
+
+
+def _validate_keystone(request: Request, rt: Runtime, token: str) -> keystone.ValidatedToken:
+    """The token, validated at Keystone as an API request's would be; an
+    invalid one counts against the client address, as a bad token does."""
+    ask = keystone.TokenRequest(token, None, "GET", PREFIX + "/", rt.clock())
+    assert rt.keystone is not None  # noqa: S101 - keystone mode only
+    try:
+        found = rt.keystone.validate(ask).user
+    except errors.NotAuthenticated:
+        guards.limit_anonymous(request, rt.limits)
+        raise
+    if found.access_rules is not None:  # limited to some API calls: not the console's pages
+        raise errors.InvalidToken()
+    return found
+
+
+async def _keystone_login(
+    call: Call, request: Request, form: dict[str, str], next_path: str
+) -> Response:
+    """auth_strategy "keystone": log in with a token of that Keystone
+    (``openstack token issue``); the session keeps what Keystone said of it."""
+    rt = call.runtime
+    token = form.get("token", "").strip()
+    if not token or len(token) > 8192:
+        return _login_page(request, next_path, "Give a Keystone token.", 400)
+    try:
+        found = await run_in_threadpool(_validate_keystone, request, rt, token)
+
+        def start(c: Call) -> tuple[str, sessions.SessionInfo]:
+            absolute = rt.settings.ui_session_absolute_seconds
+            return sessions.create_keystone(
+                c.db, found.to_json(), found.expires_at, rt.clock(), absolute
+            )
+
+        def answer(c: Call, started: tuple[str, sessions.SessionInfo]) -> Response:
+            response = redirect(next_path)
+            ui_session.set_session(response, request, rt, started[0])
+            return response
+
+        return await call.run(start, answer)
+    except errors.InvalidToken:
+        return _login_page(request, next_path, "Keystone did not accept that token.", 401)
 
 
 @router.post("/logout")

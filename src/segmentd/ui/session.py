@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import secrets
 import urllib.parse
@@ -29,7 +30,7 @@ from segmentd import errors
 from segmentd.api import guards
 from segmentd.api.runtime import Runtime
 from segmentd.authz import Principal
-from segmentd.identity import sessions
+from segmentd.identity import keystone, sessions
 from segmentd.identity.sessions import SessionInfo
 from segmentd.ui.web import PREFIX
 
@@ -109,14 +110,7 @@ async def authenticate(request: Request, rt: Runtime, rate: str | None) -> Princ
     if writing:
         check_origin(request, rt)
     info = await run_in_threadpool(_lookup_counted, request, rt, raw)
-    principal = Principal(
-        subject=info.user_id,
-        project_id=info.project_id,
-        roles=frozenset(info.roles),
-        credential="console",
-        policy=rt.policy,
-        name=info.user_name,
-    )
+    principal = principal_of(info, rt)
     if rate is not None:
         if rt.limits.blocking:
             await run_in_threadpool(guards.limit_principal, request, rt.limits, principal, rate)
@@ -130,6 +124,22 @@ async def authenticate(request: Request, rt: Runtime, rate: str | None) -> Princ
             raise errors.FormRefused()
         request.state.form = form
     return principal
+
+
+def principal_of(info: SessionInfo, rt: Runtime) -> Principal:
+    """The session's caller, as policy sees it (credential ``console``)."""
+    if info.keystone is not None:  # what Keystone said at login: scope and roles
+        validated = keystone.ValidatedToken.from_json(info.keystone)
+        seen = keystone.principal_of(keystone.KeystoneIdentity(validated), rt.policy)
+        return dataclasses.replace(seen, credential="console")
+    return Principal(
+        subject=info.user_id,
+        project_id=info.project_id,
+        roles=frozenset(info.roles),
+        credential="console",
+        policy=rt.policy,
+        name=info.user_name,
+    )
 
 
 def console_of(request: Request) -> Console:

@@ -6,6 +6,8 @@ Create Date: 2026-12-04
 
 The browser keeps a random session id in a cookie; the row is keyed by its
 SHA-256, so nothing in the table authenticates (as with identity_tokens).
+A row is a login of the built-in identity (user and project) or of an
+external Keystone (what Keystone said of the token, never the token).
 """
 
 from collections.abc import Sequence
@@ -25,8 +27,9 @@ def upgrade() -> None:
     op.create_table(
         "console_sessions",
         sa.Column("session_hash", sa.String(64), nullable=False),
-        sa.Column("user_id", sa.String(64), nullable=False),
-        sa.Column("project_id", sa.String(64), nullable=False),
+        sa.Column("user_id", sa.String(64), nullable=True),
+        sa.Column("project_id", sa.String(64), nullable=True),
+        sa.Column("keystone", sa.JSON(), nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("last_seen_at", TIMESTAMP, nullable=False),
         sa.Column("expires_at", TIMESTAMP, nullable=False),
@@ -42,6 +45,11 @@ def upgrade() -> None:
             ["identity_users.id"],
             name=op.f("fk_console_sessions_user_id_identity_users"),
             ondelete="CASCADE",
+        ),
+        sa.CheckConstraint(
+            "(user_id IS NOT NULL AND project_id IS NOT NULL AND keystone IS NULL) OR "
+            "(user_id IS NULL AND project_id IS NULL AND keystone IS NOT NULL)",
+            name=op.f("ck_console_sessions_one_identity"),
         ),
         sa.PrimaryKeyConstraint("session_hash", name=op.f("pk_console_sessions")),
     )
