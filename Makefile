@@ -15,7 +15,7 @@ PORT ?= 9696
 # The suite's PostgreSQL pass; set SEGMENTD_TEST_NO_POSTGRES=1 to skip it on purpose.
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install install-run run settings-doc test lint audit test-sqlite test-postgres test-keystone bench clean
+.PHONY: install install-run run settings-doc test lint audit test-sqlite test-postgres test-browser test-keystone bench clean
 
 # A current pip: the venv's own (23.x on Python 3.11) resolves and installs
 # this dependency tree markedly slower (bench/RESULTS-operator.md).
@@ -72,8 +72,14 @@ test-postgres: install
 	@if [ -n "$$SEGMENTD_TEST_NO_POSTGRES" ]; then \
 		echo "SEGMENTD_TEST_NO_POSTGRES is set: skipping the PostgreSQL pass"; \
 	else \
-		SEGMENTD_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/pytest -q tests --ignore=tests/keystone; \
+		SEGMENTD_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/pytest -q tests --ignore=tests/keystone --ignore=tests/browser; \
 	fi
+
+# The console's browser tier alone (it also runs in test-sqlite, once; the
+# PostgreSQL pass leaves it out).  Screenshots: test-artifacts/screenshots/.
+# SEGMENTD_TEST_NO_BROWSER=1 skips it.
+test-browser: install
+	$(BIN)/pytest -q tests/browser
 
 # The Keystone tier, once per `make test`: a real Keystone from PyPI in a
 # virtualenv of its own (built on first use, cached under

@@ -224,6 +224,7 @@ IMPLIED_ROLES: dict[str, frozenset[str]] = {
 CREDENTIAL_GRANTS: dict[str, frozenset[Permission] | None] = {
     "token": None,
     "noauth": None,
+    "console": None,  # a web console session of the built-in identity: a login like a token
     "agent": frozenset({Permission.CREATE_AGENT_REPORT}),
 }
 

@@ -508,6 +508,25 @@ class Settings(BaseSettings):
         ge=-1,
         description="segments on a project's networks unless set for it (-1: unlimited)",
     )
+    # The web console (/ui/).
+    ui_enabled: bool = Field(
+        True,
+        description="serve the web console under `/ui/` (built-in identity logins; "
+        "README: Console)",
+    )
+    ui_session_idle_seconds: int = Field(
+        1800,
+        ge=60,
+        le=86400,
+        description="a console session unused this long is over (log in again)",
+    )
+    ui_session_absolute_seconds: int = Field(
+        8 * 3600,
+        ge=60,
+        le=7 * 86400,
+        description="a console session ends this long after its login, however busy",
+    )
+    ui_page_size: int = Field(50, ge=5, le=500, description="rows per page of the console's lists")
 
     # Change events (README, "Change events").
     event_sinks: list[EventSink] = Field(

@@ -252,6 +252,15 @@ class InvalidToken(NotAuthenticated):
     message = "Authentication required: the token is missing, invalid, expired or revoked."
 
 
+class SessionExpired(NotAuthenticated):
+    message = "Please log in: the console session is missing, expired or ended."
+
+
+class FormRefused(Forbidden):
+    # A console form without its session's CSRF token, or sent from another site.
+    message = "The form was refused (sent from another site, or a stale page): reload and retry."
+
+
 class IdentityUnavailable(ServiceUnavailable):
     # The external Keystone could not validate a token (down, slow, or it
     # refused this service's own credentials): never a 401, never let through.

@@ -41,6 +41,7 @@ from segmentd.services import audit, segment_ranges
 from segmentd.services.allocation import build_drivers
 from segmentd.services.health import Readiness, probe_engine
 from segmentd.services.segments import MtuPolicy
+from segmentd.ui import forms, pages, web
 
 
 def build_limits(settings: Settings) -> RateLimits:
@@ -155,7 +156,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             settings.readiness_cache_seconds,
         ),
     )
-    faults.install(app)
+    # The web console (/ui/): logins of the built-in identity, or Keystone tokens.
+    console = settings.ui_enabled
+    faults.install(app, {web.PREFIX: web.error_page} if console else None)
     # Matched in this order, route by route: the resources most requests
     # name come first (no two routers' paths overlap, so order is free).
     # Routes join the app's own table (not as included routers): one flat
@@ -176,6 +179,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         events.router,
         # With an external Keystone the built-in identity is off: /identity/* is 404.
         *(() if settings.auth_strategy == "keystone" else (identity.router, identity_admin.router)),
+        *((pages.router, forms.router) if console else ()),
     )
     for router in routers:
         app.router.routes.extend(router.routes)

@@ -18,7 +18,7 @@ from segmentd.authz import Permission
 from segmentd.main import create_app
 from tests.conftest import make_settings
 
-# Probes, version discovery and logging in need no caller; /metrics guards
+# Probes, version discovery and logging in (API and console) need no caller; /metrics guards
 # itself (a bearer token or loopback: tests/api/test_ops.py).
 PUBLIC = {
     ("GET", "/"),
@@ -30,6 +30,10 @@ PUBLIC = {
     ("GET", "/identity/v3"),
     ("GET", "/identity/v3/"),
     ("POST", "/identity/v3/auth/tokens"),
+    # The web console's login page and form, and its stylesheet.
+    ("GET", "/ui/login"),
+    ("POST", "/ui/login"),
+    ("GET", "/ui/static/{name}"),
 }
 
 

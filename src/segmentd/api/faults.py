@@ -8,6 +8,7 @@ table or file names ever reach a client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -75,7 +76,13 @@ def neutron_error(
     message: str,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """The error body: Neutron's shape, or Keystone's on the Keystone routes."""
+    """The error body: Neutron's shape, or Keystone's on the Keystone routes;
+    under a prefix with an error page of its own (the web console), that page."""
+    page = error_page_for(request)
+    if page is not None:
+        return page(
+            request, status, message, {REQUEST_ID_HEADER: request_id(request), **(headers or {})}
+        )
     if request.url.path.startswith(KEYSTONE_PREFIX):
         title = KEYSTONE_TITLES.get(status, "Error")
         body: dict[str, Any] = {"error": {"code": status, "message": message, "title": title}}
@@ -83,6 +90,19 @@ def neutron_error(
         body = {"NeutronError": {"type": type_name, "message": message, "detail": ""}}
     all_headers = {REQUEST_ID_HEADER: request_id(request), **(headers or {})}
     return json_response(body, status, all_headers)
+
+
+ErrorPage = Callable[[Request, int, str, dict[str, str]], Response]
+
+
+def error_page_for(request: Request) -> ErrorPage | None:
+    """The renderer ``install`` registered for the request's path prefix, if any."""
+    pages: dict[str, ErrorPage] = getattr(request.app.state, "error_pages", {})
+    path = request.url.path
+    for prefix, page in pages.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return page
+    return None
 
 
 def _auth_hint(request: Request) -> str:
@@ -183,6 +203,11 @@ def internal_error_body(rid: str) -> dict[str, Any]:
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     rid = request_id(request)
     log.error("unhandled error request_id=%s", rid, exc_info=exc)
+    page = error_page_for(request)
+    if page is not None:
+        return page(
+            request, 500, f"Internal server error (request id {rid})", {REQUEST_ID_HEADER: rid}
+        )
     return json_response(internal_error_body(rid), 500, {REQUEST_ID_HEADER: rid})
 
 
@@ -219,7 +244,9 @@ class ErrorBoundary:
             await response(scope, receive, send)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, error_pages: dict[str, ErrorPage] | None = None) -> None:
+    """``error_pages``: path prefix -> renderer of the errors under it (HTML pages)."""
+    app.state.error_pages = dict(error_pages or {})
     app.add_exception_handler(errors.SegmentdError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -193,27 +193,8 @@ async def issue_token(call: CallOf, request: Request, body: AuthBody) -> Respons
     user = auth.identity.password.user
     if user.id is None and user.name is None:
         raise errors.InvalidCredentials()
-    # Password guessing: failed logins are counted per user name and client
-    # address, so nobody can lock the real user out from elsewhere.
-    domain = (user.domain.id or user.domain.name or "") if user.domain else ""
-    who = user.id or f"name:{user.name}"
-    address = guards.client_address(request)
-    guards.check_login(request, rt.limits, domain, who, address)
     user_ref, project_ref = _ref(user), _ref(auth.scope.project) if auth.scope else None
-    found: list[tokens.LoginAttempt] = []
-    await call.run(
-        lambda c: found.append(tokens.find_login(c.db, user_ref, project_ref)), _none, write=False
-    )
-    try:
-        slots = rt.slots.hashing()
-        new_hash = await _hashing(
-            slots, tokens.check_password, rt.passwords, found[0], user.password
-        )
-    except errors.InvalidCredentials:
-        guards.record_login_failure(rt.limits, domain, who, address)
-        raise
-    attempt = found[0]
-    assert attempt.user is not None and attempt.project is not None  # noqa: S101 - checked
+    attempt, new_hash = await verify_login(call, request, user_ref, project_ref, user.password)
 
     def issue(c: Call) -> tuple[str, tokens.TokenInfo]:
         ttl = rt.settings.token_ttl_seconds
@@ -224,6 +205,39 @@ async def issue_token(call: CallOf, request: Request, body: AuthBody) -> Respons
         return json_response(_token_body(request, info), 201, {SUBJECT_TOKEN: raw})
 
     return await call.run(issue, answer)
+
+
+async def verify_login(
+    call: Call,
+    request: Request,
+    user_ref: store.Ref,
+    project_ref: store.Ref | None,
+    password: str,
+) -> tuple[tokens.LoginAttempt, str | None]:
+    """A password login's checks, shared by this API and the web console:
+    the login rate limits, the lookup (one read transaction) and the
+    password hash (outside any transaction).  Returns the attempt, its user
+    and project known, and the rehashed password when one is due."""
+    rt = call.runtime
+    # Password guessing: failed logins are counted per user name and client
+    # address, so nobody can lock the real user out from elsewhere.
+    domain = user_ref.domain_id or user_ref.domain_name or ""
+    who = user_ref.id or f"name:{user_ref.name}"
+    address = guards.client_address(request)
+    guards.check_login(request, rt.limits, domain, who, address)
+    found: list[tokens.LoginAttempt] = []
+    await call.run(
+        lambda c: found.append(tokens.find_login(c.db, user_ref, project_ref)), _none, write=False
+    )
+    try:
+        slots = rt.slots.hashing()
+        new_hash = await _hashing(slots, tokens.check_password, rt.passwords, found[0], password)
+    except errors.InvalidCredentials:
+        guards.record_login_failure(rt.limits, domain, who, address)
+        raise
+    attempt = found[0]
+    assert attempt.user is not None and attempt.project is not None  # noqa: S101 - checked
+    return attempt, new_hash
 
 
 def _none(call: Call, result: Any) -> Response:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -60,6 +60,9 @@ log = logging.getLogger("segmentd.audit")
 T = TypeVar("T")
 Kind = Literal["create", "list", "show", "update", "delete", "action", "info", "public"]
 RateClass = Literal["read", "write", "report", "anonymous", "login_address"]
+# How a caller proves who it is: (request, runtime, rate class) -> principal,
+# after one hit on its rate bucket.  Default: the API's headers (``auth``).
+Authenticator = Callable[[Request, Runtime, str | None], Awaitable[Principal]]
 WRITES: frozenset[Kind] = frozenset({"create", "update", "delete", "action"})
 LOADS: frozenset[Kind] = frozenset({"show", "update", "delete"})
 AUDITED: frozenset[Kind] = frozenset({"create", "update", "delete"})
@@ -93,6 +96,8 @@ class Operation:
     the event loop when the database is embedded, sparing the thread-pool
     crossing, a fifth of such a request's CPU.  ``rate``: the rate-limit
     bucket (default: write or read by kind; ``None``: not limited).
+    ``via``: how the caller is authenticated (default: a token in the
+    headers; the web console passes its session cookie check).
     """
 
     permission: Permission | None
@@ -101,6 +106,7 @@ class Operation:
     inline: bool = False
     rate: RateClass | Literal["default"] | None = "default"
     writes: bool = False  # a public operation's transaction writes (logging in)
+    via: Authenticator | None = None
 
     def __post_init__(self) -> None:
         if (self.permission is None) != (self.kind == "public"):
@@ -351,7 +357,7 @@ async def admit(request: Request, op: Operation) -> Call:
             if op.rate_class is not None:
                 await auth.limit_address(request, rt, op.rate_class)
         else:
-            principal = await auth.authenticate(request, rt, op.rate_class)
+            principal = await (op.via or auth.authenticate)(request, rt, op.rate_class)
             assert op.permission is not None  # noqa: S101 - only public operations lack one
             if not credential_allows(principal, op.permission):
                 # An agent token posts reports and nothing else: not even an

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from segmentd.db.base import Base, UtcDateTime, utcnow
@@ -93,10 +94,45 @@ class Token(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
+class ConsoleSession(Base):
+    """A web console login: the browser holds a random session id in a
+    cookie; this row is keyed by its SHA-256 (like tokens, nothing stored
+    here authenticates).  Idle timeout: ``last_seen_at``; absolute:
+    ``expires_at``; logging out sets ``revoked_at``."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (
+        Index("ix_console_sessions_user_id_expires_at", "user_id", "expires_at"),
+        CheckConstraint(
+            "(user_id IS NOT NULL AND project_id IS NOT NULL AND keystone IS NULL) OR "
+            "(user_id IS NULL AND project_id IS NULL AND keystone IS NOT NULL)",
+            name="one_identity",
+        ),
+    )
+
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # A login of the built-in identity: its user and project (roles are read
+    # afresh on every page) ...
+    user_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("identity_users.id", ondelete="CASCADE"), default=None
+    )
+    project_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("identity_projects.id", ondelete="CASCADE"), default=None
+    )
+    # ... or of an external Keystone (auth_strategy "keystone"): what Keystone
+    # said of the token at login (user, scope, roles, expiry), never the token.
+    keystone: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
 __all__ = [
     "DEFAULT_DOMAIN_ID",
     "DEFAULT_DOMAIN_NAME",
     "ROLE_NAMES",
+    "ConsoleSession",
     "Project",
     "RoleAssignment",
     "Token",

@@ -343,13 +343,14 @@ class Quota(Base):
 # their own module.
 from segmentd.db.audit import AuditEvent  # noqa: E402
 from segmentd.db.events import Event, EventSinkStats  # noqa: E402
-from segmentd.db.identity import Project, RoleAssignment, Token, User  # noqa: E402
+from segmentd.db.identity import ConsoleSession, Project, RoleAssignment, Token, User  # noqa: E402
 
 __all__ = [
     "Agent",
     "AgentPhysnet",
     "AuditEvent",
     "Base",
+    "ConsoleSession",
     "Event",
     "EventSinkStats",
     "Network",

@@ -26,7 +26,35 @@ from sqlalchemy.orm import Session
 from segmentd.authz import Principal, Scope
 from segmentd.db.audit import AuditEvent
 from segmentd.db.base import Page
-from segmentd.services.query import Filter, ListQuery, QuerySpec, list_page, parse_uuid
+from segmentd.services.query import (
+    CustomFilter,
+    Filter,
+    ListQuery,
+    QuerySpec,
+    list_page,
+    parse_uuid,
+)
+
+
+def parse_time(value: str) -> dt.datetime:
+    """An ISO 8601 time (``2026-12-04T01:00``, ``...Z``); naive means UTC."""
+    stamp = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+
+def parse_outcome(value: str) -> str:
+    if value not in ("allowed", "denied"):
+        raise ValueError("outcome is 'allowed' or 'denied'")
+    return value
+
+
+def _outcome(values: list[Any]) -> Any:
+    if set(values) == {"denied"}:
+        return AuditEvent.action == "deny"
+    if set(values) == {"allowed"}:
+        return AuditEvent.action != "deny"
+    return AuditEvent.action.is_not(None)
+
 
 LIST_SPEC = QuerySpec(
     filters={
@@ -38,6 +66,10 @@ LIST_SPEC = QuerySpec(
         "project_id": Filter(AuditEvent.project_id),
         "request_id": Filter(AuditEvent.request_id),
         "permission": Filter(AuditEvent.permission),
+        # Denials are events with action "deny"; times are inclusive bounds.
+        "outcome": CustomFilter(_outcome, parse_outcome),
+        "since": CustomFilter(lambda v: AuditEvent.created_at >= max(v), parse_time),
+        "until": CustomFilter(lambda v: AuditEvent.created_at <= min(v), parse_time),
     },
     sorts={
         "id": AuditEvent.id,

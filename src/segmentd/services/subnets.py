@@ -219,6 +219,11 @@ def list_(session: Session, scope: Scope, query: ListQuery, *conditions: Any) ->
     return list_page(session, scope.principal, scoped, LIST_SPEC, query, Subnet.id, _LOAD)
 
 
+def on_network(network_id: str) -> ColumnElement[bool]:
+    """Subnets of one network."""
+    return Subnet.network_id == network_id
+
+
 def on_segment(segment_id: str) -> ColumnElement[bool]:
     """Subnets bound to one segment: the address ranges reachable on it."""
     return Subnet.segment_id == segment_id
