@@ -261,7 +261,7 @@ class Call:
                         before_view,
                         after_view,
                         self.request_id,
-                )
+                    )
         return result
 
     @contextmanager
