@@ -86,6 +86,10 @@ def _leak(text: str, case: Any) -> str | None:
 
 
 def _check_one(case: Any, token: str, label: str) -> None:
+    if isinstance(case.query, dict) and "wait" in case.query:
+        # The events long poll holds an empty answer up to `wait` seconds by
+        # design (tests/events cover it); the fuzzer checks its inputs, not its patience.
+        case.query["wait"] = 0
     response = case.call(headers={"X-Auth-Token": token})
     TOTALS["requests"] += 1
     where = f"{label} {case.method} {case.formatted_path} -> {response.status_code}"
