@@ -9,8 +9,9 @@ Four views, each in fresh interpreters of this venv:
    (tracemalloc: Python objects only, not shared libraries);
 3. which module first imports each third-party package (an import hook);
 4. a real server's RSS when ready and after traffic: ``segmentd serve``
-   (migrates, then serves in the same process with one worker), with
-   ``--no-upgrade``, and uvicorn on ``segmentd.asgi:app`` directly.
+   (migrates in a child interpreter, then serves in its own process with one
+   worker), with ``--no-upgrade``, and uvicorn on ``segmentd.asgi:app``
+   directly.
 
 Results: ``bench/RESULTS-memory.md``.
 """
@@ -70,7 +71,7 @@ STEPS: list[tuple[str, list[str]]] = [
     ("argon2", ["argon2"]),
     ("segmentd.asgi (modules, app created, policy parsed)", ["segmentd.asgi"]),
     (
-        "alembic + mako (`serve` with one worker migrates in the serving process)",
+        "alembic + mako (only `segmentd db upgrade` and `serve`'s migration child load them)",
         ["alembic.command", "alembic.runtime.migration"],
     ),
 ]

@@ -15,7 +15,7 @@ registered, or a rule that fails to evaluate refuses.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -252,6 +252,7 @@ class Policy:
         from oslo_config import cfg
         from oslo_policy import policy as oslo
 
+        _no_rule_check_plugins()
         conf = cfg.ConfigOpts()
         conf([], project="segmentd", default_config_files=[], default_config_dirs=[])
         self._enforcer = oslo.Enforcer(conf, use_conf=False)
@@ -262,6 +263,7 @@ class Policy:
         checks: dict[str, str] = {r.name: r.check for r in DEFAULT_RULES}
         checks.update(overrides or {})
         rules = oslo.Rules.from_dict(checks, default_rule="default")
+        _refuse_outbound_checks(rules)
         self._enforcer.set_rules(rules, overwrite=True, use_conf=False)
         self.overrides = dict(overrides or {})
         self._decide = lru_cache(maxsize=8192)(self._evaluate)
@@ -312,6 +314,42 @@ class Policy:
 
 
 _TARGET_REFERENCE = re.compile(r"%\(([^)]+)\)s")
+_OUTBOUND_KINDS = frozenset({"http", "https"})
+
+
+def _no_rule_check_plugins() -> None:
+    """oslo.policy looks rule-check plugins up by an entry-point scan the
+    first time it parses a rule; the only ones installed are its own
+    ``http:``/``https:`` checks, which make an outbound call per decision
+    (and import requests: 5 MB a worker).  segmentd uses no plugin, so the
+    table is set empty before any rule is parsed (``_checks`` is private:
+    tests/security/test_policy.py pins the behaviour)."""
+    from oslo_policy import _checks
+
+    if _checks.extension_checks is None:
+        _checks.extension_checks = {}
+
+
+def _refuse_outbound_checks(rules: Mapping[str, Any]) -> None:
+    """A policy file's ``http:``/``https:`` check is refused at start-up:
+    an authorization decision never waits on (or leaks a target to) another
+    server."""
+    from oslo_policy import _checks
+
+    def walk(check: Any) -> Iterator[Any]:
+        yield check
+        for sub in getattr(check, "rules", ()):
+            yield from walk(sub)
+        if isinstance(check, _checks.NotCheck):
+            yield from walk(check.rule)
+
+    for name, rule in rules.items():
+        for check in walk(rule):
+            if isinstance(check, _checks.GenericCheck) and check.kind in _OUTBOUND_KINDS:
+                raise ValueError(
+                    f"policy rule {name!r}: {check.kind}: checks are not supported "
+                    "(they call another server on every decision)"
+                )
 
 
 def target_keys_read(rules: Mapping[str, Any], rule: str) -> frozenset[str] | None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,8 +36,8 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 1
     with sock:
-        if args.upgrade:
-            migrate.upgrade(settings.database_url)
+        if args.upgrade and not _upgrade_in_child(settings.database_url):
+            return 1
         identity_cli.serve_hints(settings)
         url = listen.served_url(args.host, args.port)
         _warn_public_url(settings.public_url, args.host, args.port)
@@ -46,6 +47,23 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
         return _run_uvicorn(args, settings, sock)
+
+
+def _upgrade_in_child(database_url: str) -> bool:
+    """Migrates in a child interpreter: Alembic and Mako (about 8 MB) never
+    load in the process that then serves (with one worker, uvicorn serves
+    in this one).  The URL travels in the environment, not on the command
+    line, where any local user's ``ps`` would show its password."""
+    env = dict(os.environ, SEGMENTD_DATABASE_URL=database_url)
+    code = "import os; from segmentd.db import migrate; migrate.upgrade(os.environ['SEGMENTD_DATABASE_URL'])"
+    done = subprocess.run([sys.executable, "-c", code], env=env, check=False)  # noqa: S603
+    if done.returncode != 0:
+        print(
+            f"segmentd: migrating {safe_url(database_url)} failed (exit {done.returncode}); "
+            "not serving",
+            file=sys.stderr,
+        )
+    return done.returncode == 0
 
 
 def _warn_public_url(public_url: str | None, host: str, port: int) -> None:

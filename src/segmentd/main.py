@@ -98,6 +98,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = FastAPI(
         title="segmentd",
         version=__version__,
+        # segmentd has its own metrics and access log; FastAPI's OpenTelemetry
+        # hooks would otherwise ask on every request whether a provider is set.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # The schema is served by a route of its own, to authenticated
         # callers (root.openapi); no interactive docs pages.
         docs_url=None,
