@@ -169,3 +169,60 @@ def test_pagination_and_error_types(api: Api) -> None:
     )
     assert error["message"] == "Segments and provider values cannot both be set."
     assert_error(api.post("/v2.0/networks", {"network": {"mtu": 9000}}), 400, "InvalidInput")
+
+
+def test_bodies_carry_neutrons_keys(api: Api) -> None:
+    """The keys Neutron 29 (ML2 + segments plugin) answers for a network and
+    a subnet, as read from the incumbent on the same requests."""
+    net = api.create_network(name="n")
+    assert set(net) == {
+        "id",
+        "name",
+        "tenant_id",
+        "project_id",
+        "admin_state_up",
+        "mtu",
+        "status",
+        "subnets",
+        "shared",
+        "router:external",
+        "provider:network_type",
+        "provider:physical_network",
+        "provider:segmentation_id",
+        "availability_zone_hints",
+        "availability_zones",
+        "ipv4_address_scope",
+        "ipv6_address_scope",
+        "description",
+        "l2_adjacency",
+        "tags",
+        "created_at",
+        "updated_at",
+        "revision_number",
+    }
+    sub = subnet(api, net["id"]).json()["subnet"]
+    assert set(sub) == {
+        "id",
+        "name",
+        "project_id",
+        "tenant_id",
+        "network_id",
+        "ip_version",
+        "subnetpool_id",
+        "enable_dhcp",
+        "ipv6_ra_mode",
+        "ipv6_address_mode",
+        "gateway_ip",
+        "cidr",
+        "allocation_pools",
+        "host_routes",
+        "dns_nameservers",
+        "description",
+        "router:external",
+        "service_types",
+        "segment_id",
+        "tags",
+        "created_at",
+        "updated_at",
+        "revision_number",
+    }

@@ -173,7 +173,7 @@ REJECTED_400 = [
     ({"dns_nameservers": ["2001:db8::53"]}, "dns_nameserver"),
     ({"host_routes": [{"destination": "10.1.0.1/24", "nexthop": "10.0.0.1"}]}, "valid CIDR"),
     ({"ipv6_ra_mode": "slaac"}, "ipv6_ra_mode"),
-    ({"id": str(uuid.uuid4())}, "id"),
+    ({"id": "4f1bd1f4-5a23-4b8c-9b0e-6f4b8c1d2e3f"}, "id"),
     ({"revision_number": 4}, "revision_number"),
     ({"bogus": True}, "bogus"),
     ({"name": "n" * 256}, "name"),

@@ -132,9 +132,14 @@ async def update_network(
         req.mtu,
         req.tags,
         req.router_external,
+        req.network_type,
+        req.physical_network,
+        req.segmentation_id,
     )
     return await call.run(
-        lambda c: networks.update(c.db, c.allowed, c.target, changes, revision, c.runtime.mtus),
+        lambda c: networks.update(
+            c.db, c.allowed, c.target, changes, revision, c.runtime.mtus, c.runtime.drivers
+        ),
         render.one("network", view),
         network_id,
     )

@@ -344,7 +344,7 @@ class NetworkCreate(OwnedCreateAttrs):
 
 
 class NetworkUpdate(UpdateAttrs):
-    IMMUTABLE = (*PROVIDER_ATTRS, "segments")
+    IMMUTABLE = ("segments",)
     READ_ONLY = (*NETWORK_READ_ONLY, "project_id", "tenant_id")
 
     name: Name | None = None
@@ -354,6 +354,9 @@ class NetworkUpdate(UpdateAttrs):
     router_external: bool | None = Field(None, alias="router:external")
     mtu: Mtu | None = None
     tags: Tags | None = None
+    network_type: NetworkType | None = Field(None, alias="provider:network_type")
+    physical_network: PhysicalNetwork | None = Field(None, alias="provider:physical_network")
+    segmentation_id: SegmentationId | None = Field(None, alias="provider:segmentation_id")
 
 
 class NetworkCreateBody(Strict):

@@ -31,7 +31,7 @@ def _listing(call: Call, resource: Any) -> Response:
 
 
 def _created(call: Call, resource: Any) -> Response:
-    return Response(status_code=201)
+    return json_response(None, 201)  # Neutron's body here: ``null``
 
 
 def tag_routes(kind: Tagged, resource: Resource[Any], update: Permission) -> APIRouter:

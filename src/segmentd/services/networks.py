@@ -117,6 +117,10 @@ class NetworkUpdate:
     mtu: int | None = None
     tags: list[str] | None = None
     router_external: bool | None = None
+    # provider:* as given (None: absent); only a VLAN ID can change (ML2).
+    network_type: str | None = None
+    physical_network: str | None = None
+    segmentation_id: int | None = None
 
 
 def target(network: Network) -> dict[str, object]:
@@ -258,6 +262,7 @@ def update(
     changes: NetworkUpdate,
     if_revision: int | None,
     mtus: MtuPolicy = MtuPolicy(),  # noqa: B008 - frozen
+    drivers: dict[str, TypeDriver] | None = None,
 ) -> Network:
     """Apply ``changes`` to ``network``, as loaded (locked) by ``get``; the
     pipeline has required ``scope``'s permission on it, this requires the
@@ -268,6 +273,7 @@ def update(
     if external is not None and external != network.router_external:
         scope.require_attribute("router:external", target(network))
     standard.check_revision(network, if_revision)
+    _update_provider(session, scope, network, changes, drivers or {})
     if changes.mtu is not None:
         mtus.check(changes.mtu, segment_service.mtu_segments(network.segments))
     if external is not None:
@@ -281,6 +287,47 @@ def update(
     standard.bump(network)
     session.flush()
     return _reload(session, network.id)
+
+
+def _update_provider(
+    session: Session,
+    scope: Scope,
+    network: Network,
+    changes: NetworkUpdate,
+    drivers: dict[str, TypeDriver],
+) -> None:
+    """neutron/plugins/ml2/plugin.py ``_update_provider_network_attributes``:
+    provider:network_type and provider:physical_network may only be repeated;
+    provider:segmentation_id changes on a single-segment VLAN network."""
+    given = {
+        "provider:network_type": changes.network_type,
+        "provider:physical_network": changes.physical_network,
+        "provider:segmentation_id": changes.segmentation_id,
+    }
+    for name, value in given.items():
+        if value is not None:  # asked whatever the value: an equal one would reveal it
+            scope.require_attribute(name, target(network))
+    segments = network.segments
+    current = segments[0] if len(segments) == 1 else None
+    same_type = changes.network_type is None or (
+        current is not None and changes.network_type == current.network_type
+    )
+    same_physnet = changes.physical_network is None or (
+        current is not None and changes.physical_network == current.physical_network
+    )
+    if not (same_type and same_physnet):
+        raise errors.InvalidInput(
+            error_message="Plugin does not support updating the following provider "
+            "network attributes: provider:network_type, provider:physical_network"
+        )
+    if changes.segmentation_id is None:
+        return
+    if current is None:
+        raise errors.InvalidInput(
+            error_message="Provider network attributes can be updated only in provider "
+            "networks with a single segment."
+        )
+    segment_service.change_vlan_id(session, current, changes.segmentation_id, drivers)
 
 
 def delete(session: Session, network: Network, if_revision: int | None) -> None:

@@ -160,6 +160,29 @@ def add_to_network(
     return claim(session, driver, spec, make, retries, pools)
 
 
+def change_vlan_id(
+    session: Session, segment: Segment, segmentation_id: int, drivers: dict[str, TypeDriver]
+) -> None:
+    """ML2's ``update_network_segment`` (neutron/plugins/ml2/managers.py): only
+    a VLAN segment's ID may change; the new ID is validated and claimed (the
+    unique index arbitrates), the old one freed with the row's update."""
+    if segment.network_type != "vlan":
+        raise errors.InvalidInput(error_message="Only VLAN type networks can be updated.")
+    if segmentation_id == segment.segmentation_id:
+        return
+    spec = SegmentSpec("vlan", segment.physical_network, segmentation_id)
+    drivers["vlan"].validate(spec)
+    try:
+        with session.begin_nested():
+            segment.segmentation_id = segmentation_id
+            standard.bump(segment)
+            session.flush()
+    except IntegrityError:
+        raise errors.VlanIdInUse(
+            vlan_id=segmentation_id, physical_network=segment.physical_network
+        ) from None
+
+
 def mtu_segments(segments: Iterable[Any]) -> list[tuple[str, str | None]]:
     """(type, physnet) of segments or specs: what MTUs are computed from."""
     return [(s.network_type, s.physical_network) for s in segments]

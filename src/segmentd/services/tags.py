@@ -46,6 +46,15 @@ def names(resource: Any) -> list[str]:
     return sorted(t.tag for t in resource.tags)
 
 
+def check_unique(tags: list[str]) -> None:
+    """neutron_lib's ``validate_list_of_unique_strings`` on a tags body."""
+    seen: set[str] = set()
+    for tag in tags:
+        if tag in seen:
+            raise errors.InvalidInput(error_message=f"Duplicate items in the list: '{tag}'")
+        seen.add(tag)
+
+
 def check_count(collection: str, tags: Iterable[str]) -> None:
     """Neutron's ``validate_tags_limit``: 400 ``BadRequest`` past the per-resource limit."""
     if len(set(tags)) > standard.MAX_TAGS:
@@ -69,6 +78,7 @@ def _changed(session: Session, kind: Tagged, resource: Any) -> Any:
 
 
 def replace(session: Session, kind: Tagged, resource: Any, tags: list[str]) -> Any:
+    check_unique(tags)
     check_count(kind.collection, tags)
     if set(tags) == set(names(resource)):
         return resource
@@ -78,6 +88,7 @@ def replace(session: Session, kind: Tagged, resource: Any, tags: list[str]) -> A
 
 def add(session: Session, kind: Tagged, resource: Any, tags: list[str]) -> Any:
     """Add ``tags`` (Neutron's ``update_tag`` and ``create_tags``): idempotent."""
+    check_unique(tags)
     current = set(names(resource))
     new = sorted(set(tags) - current)
     if not new:
