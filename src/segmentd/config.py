@@ -622,6 +622,14 @@ class Settings(BaseSettings):
         if len(set(sink_names)) != len(sink_names):
             raise ValueError("event_sinks: each sink needs a name of its own")
         for sink in self.event_sinks:
+            if (
+                isinstance(sink, WebhookSink)
+                and sink.timeout_seconds * 4 > self.events_lease_seconds
+            ):
+                raise ValueError(
+                    f"event_sinks {sink.name}: events_lease_seconds must be at least 4 x "
+                    "timeout_seconds (a claimed event must not be taken again mid-send)"
+                )
             if not isinstance(sink, WebhookSink) or self.environment != "production":
                 continue
             if not sink.url.startswith("https://") and not sink.allow_private:

@@ -265,6 +265,9 @@ class Outcome:
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
     delivered: bool = True
     error: str = ""
+    # False: not tried this time (its worker ran out of lease, or a sink
+    # failed earlier in the batch): no attempt is counted.
+    attempted: bool = True
 
 
 def sink_states(event: Event) -> dict[str, dict[str, Any]]:
@@ -283,7 +286,10 @@ def finish(
     at = at or now()
     attempts = event.attempts + 1
     values: dict[str, Any] = {"attempts": attempts, "sinks": orjson.dumps(outcome.sinks).decode()}
-    if outcome.delivered:
+    if not outcome.delivered and not outcome.attempted:
+        later = at + dt.timedelta(seconds=retry.delay(event.attempts) if event.attempts else 0)
+        values.update(attempts=event.attempts, state="pending", next_attempt_at=later)
+    elif outcome.delivered:
         values.update(state="delivered", delivered_at=at, last_error="")
     elif attempts >= retry.max_attempts:
         values.update(state="dead", last_error=outcome.error[:255])
