@@ -480,6 +480,11 @@ class Settings(BaseSettings):
     )
 
     # Change events (README, "Change events").
+    events_enabled: bool = Field(
+        True,
+        description="write a change event with every change (the outbox); `false`: none are "
+        "written, so none are delivered or pulled",
+    )
     event_sinks: list[EventSink] = Field(
         default_factory=list,
         description="where `segmentd events` delivers change events: `[[event_sinks]]` tables "

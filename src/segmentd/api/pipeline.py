@@ -221,7 +221,7 @@ class Call:
                 scope.require(resource.target(self.target))
             if op.kind in AUDITED:
                 before = resource.snapshot(self.target)
-                if resource.event_view is not None:
+                if resource.event_view is not None and self.runtime.settings.events_enabled:
                     before_view = resource.event_view(self, self.target)
         result = work(self)
         if scope is not None and not scope.checked:
@@ -242,7 +242,7 @@ class Call:
                 before=before,
                 after=after,
             )
-            if resource.event_view is not None:
+            if resource.event_view is not None and self.runtime.settings.events_enabled:
                 after_view = resource.event_view(self, result) if op.kind != "delete" else None
                 events.record(
                     self.db,
