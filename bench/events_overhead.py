@@ -72,6 +72,7 @@ class Target:
 
 def _phase(t: Target, op: str, n: int) -> float:
     """Server CPU seconds per request for ``n`` requests of ``op``."""
+    t.conn.close()  # idle while the other server ran: a fresh connection (reopened on use)
     before = server.cpu_seconds(t.srv.pid)
     if op == OPS[0]:
         t.networks = [
