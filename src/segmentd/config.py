@@ -517,7 +517,8 @@ class Settings(BaseSettings):
     events_retention_seconds: float = Field(
         7 * 86400.0,
         ge=0,
-        description="delivered events are deleted after this long (the pull endpoint's window)",
+        description="delivered events are deleted this long after their delivery (the pull "
+        "endpoint's window)",
     )
 
     @classmethod

@@ -293,14 +293,14 @@ def test_delivered_events_are_pruned_after_retention(
         conn.execute(
             update(Event)
             .where(Event.seq.in_(select(Event.seq).order_by(Event.seq).limit(1)))
-            .values(created_at=old)
+            .values(next_attempt_at=old)
         )
         conn.execute(
             update(Event)
             .where(
                 Event.seq == select(Event.seq).order_by(Event.seq.desc()).limit(1).scalar_subquery()
             )
-            .values(state="pending", created_at=old)
+            .values(state="pending", next_attempt_at=old)
         )
     assert worker.prune() == 1
     assert [s for s, _ in states(engine)] == ["delivered", "pending"]

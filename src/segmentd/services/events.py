@@ -325,10 +325,11 @@ def sink_counters(session: Session) -> list[tuple[str, int, int]]:
 
 
 def prune(session: Session, retention_s: float, at: dt.datetime | None = None) -> int:
-    """Delete delivered events older than the retention period; the number deleted."""
+    """Delete events delivered longer ago than the retention period (their
+    last attempt: a range of the ``(state, next_attempt_at)`` index)."""
     cutoff = (at or now()) - dt.timedelta(seconds=retention_s)
     result = session.execute(
-        delete(Event).where(Event.state == "delivered", Event.created_at < cutoff)
+        delete(Event).where(Event.state == "delivered", Event.next_attempt_at < cutoff)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -360,7 +361,7 @@ def backlog(session: Session, at: dt.datetime | None = None) -> Backlog:
     at = at or now()
     rows = session.execute(
         select(Event.state, func.count(), func.min(Event.created_at))
-        .where(Event.state != "delivered")
+        .where(Event.state.in_(("pending", "dead")))
         .group_by(Event.state)
     ).all()
     counts = {state: (n, oldest) for state, n, oldest in rows}
