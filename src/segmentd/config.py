@@ -529,6 +529,11 @@ class Settings(BaseSettings):
     ui_page_size: int = Field(50, ge=5, le=500, description="rows per page of the console's lists")
 
     # Change events (README, "Change events").
+    events_enabled: bool = Field(
+        True,
+        description="write a change event with every change (the outbox); `false`: none are "
+        "written, so none are delivered or pulled",
+    )
     event_sinks: list[EventSink] = Field(
         default_factory=list,
         description="where `segmentd events` delivers change events: `[[event_sinks]]` tables "
@@ -561,7 +566,8 @@ class Settings(BaseSettings):
     events_retention_seconds: float = Field(
         7 * 86400.0,
         ge=0,
-        description="delivered events are deleted after this long (the pull endpoint's window)",
+        description="delivered events are deleted this long after their delivery (the pull "
+        "endpoint's window)",
     )
 
     @classmethod
@@ -680,6 +686,14 @@ class Settings(BaseSettings):
         if len(set(sink_names)) != len(sink_names):
             raise ValueError("event_sinks: each sink needs a name of its own")
         for sink in self.event_sinks:
+            if (
+                isinstance(sink, WebhookSink)
+                and sink.timeout_seconds * 4 > self.events_lease_seconds
+            ):
+                raise ValueError(
+                    f"event_sinks {sink.name}: events_lease_seconds must be at least 4 x "
+                    "timeout_seconds (a claimed event must not be taken again mid-send)"
+                )
             if not isinstance(sink, WebhookSink) or self.environment != "production":
                 continue
             if not sink.url.startswith("https://") and not sink.allow_private:

@@ -33,7 +33,7 @@ GROUPS = (
     ("Limits and guards", "max_request_body_bytes"),
     ("Rate limits", "ratelimit_enabled"),
     ("Quotas", "quota_network"),
-    ("Change events", "event_sinks"),
+    ("Change events", "events_enabled"),
 )
 
 

@@ -47,7 +47,7 @@ def _env(database_url: str, receiver: Receiver) -> dict[str, str]:
             "url": receiver.url,
             "secrets": [SECRET],
             "allow_private": True,
-            "timeout_seconds": 2,
+            "timeout_seconds": 0.5,
         }
     ]
     return {

@@ -46,14 +46,12 @@ def sink(url: str, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def make_worker(runtime: Runtime, database_url: str) -> Callable[..., Worker]:
     def factory(sinks: list[dict[str, Any]], **overrides: Any) -> Worker:
-        settings = make_settings(
-            database_url,
-            event_sinks=sinks,
-            events_retry_base_seconds=0.05,
-            events_retry_max_seconds=0.2,
-            events_poll_seconds=0.02,
-            **overrides,
-        )
+        fast = {
+            "events_retry_base_seconds": 0.05,
+            "events_retry_max_seconds": 0.2,
+            "events_poll_seconds": 0.02,
+        }
+        settings = make_settings(database_url, event_sinks=sinks, **{**fast, **overrides})
         return Worker(settings, runtime.db)
 
     return factory
@@ -131,18 +129,24 @@ def test_a_receiver_with_only_the_new_secret_accepts_events(
 def test_failures_are_retried_with_backoff_then_delivered_in_order(
     api: Api, engine: Engine, receiver: Receiver, make_worker: Callable[..., Worker]
 ) -> None:
-    worker = make_worker([sink(receiver.url)])
+    worker = make_worker(
+        [sink(receiver.url)], events_retry_base_seconds=60, events_retry_max_seconds=60
+    )
     receiver.mode = "fail"
     ids = burst(api, networks=2, updates=3)
     assert worker.step() == 2  # one per resource: the rest wait for their predecessor
     assert [s for s, _ in states(engine)] == ["pending"] * 8
+    # The sink failed on the first; in the same batch it is not tried again,
+    # and the event it held back counts no attempt.
+    assert [a for _, a in states(engine)][:2] == [1, 0]
     with engine.connect() as conn:
         first = conn.execute(select(Event).order_by(Event.seq)).first()
-    assert first is not None and first.attempts == 1 and "HTTP 500" in first.last_error
-    assert first.next_attempt_at > events.now()  # backed off
-    assert worker.step() == 0  # nothing due yet
+    assert first is not None and "HTTP 500" in first.last_error
+    assert first.next_attempt_at > events.now() + dt.timedelta(seconds=20)  # backed off
+    assert worker.step() == 1  # the untried one, at once: it fails too
+    assert worker.step() == 0  # nothing due now
     receiver.mode = "ok"
-    time.sleep(0.25)
+    engine_reset(engine)  # as if the backoff had passed
     drain(worker)
     assert receiver.received and len(receiver.unique()) == 8
     assert len(receiver.received) == 8  # a refused delivery is not a delivery: no duplicates
@@ -150,6 +154,19 @@ def test_failures_are_retried_with_backoff_then_delivered_in_order(
     assert {e["resource_id"] for e in receiver.received} == set(ids)
     assert all(s == "delivered" for s, _ in states(engine))
     assert counters(engine)["hook"] == (8, 2)
+
+
+def test_a_down_sink_costs_one_timeout_per_batch(
+    api: Api, engine: Engine, receiver: Receiver, make_worker: Callable[..., Worker]
+) -> None:
+    worker = make_worker([sink(receiver.url, timeout_seconds=0.3)])
+    receiver.mode, receiver.delay = "slow", 1.0
+    for i in range(5):
+        api.create_network(name=f"n{i}")
+    started = time.monotonic()
+    assert worker.step() == 5
+    assert time.monotonic() - started < 1.5
+    assert sorted(a for _, a in states(engine)) == [0, 0, 0, 0, 1]
 
 
 def test_timeouts_are_retried_and_duplicates_carry_the_same_id(
@@ -276,14 +293,14 @@ def test_delivered_events_are_pruned_after_retention(
         conn.execute(
             update(Event)
             .where(Event.seq.in_(select(Event.seq).order_by(Event.seq).limit(1)))
-            .values(created_at=old)
+            .values(next_attempt_at=old)
         )
         conn.execute(
             update(Event)
             .where(
                 Event.seq == select(Event.seq).order_by(Event.seq.desc()).limit(1).scalar_subquery()
             )
-            .values(state="pending", created_at=old)
+            .values(state="pending", next_attempt_at=old)
         )
     assert worker.prune() == 1
     assert [s for s, _ in states(engine)] == ["delivered", "pending"]
@@ -326,7 +343,8 @@ def test_metrics_show_the_backlog_and_per_sink_counts_and_readyz_ignores_sinks(
     assert samples["segmentd_events_pending"] == 2
     assert samples["segmentd_events_dead"] == 0
     assert samples["segmentd_events_oldest_pending_age_seconds"] >= 0
-    assert samples['segmentd_event_delivery_failures_total{sink="hook"}'] == 2
+    # The second was not tried once the sink failed in the batch.
+    assert samples['segmentd_event_delivery_failures_total{sink="hook"}'] == 1
     assert samples['segmentd_event_deliveries_total{sink="hook"}'] == 0
     # A sink outage is not the service's: still ready.
     assert api.get("/readyz").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -150,3 +151,14 @@ def test_ranges_and_agents_including_reports(api: Api, engine: Engine) -> None:
         "physnet1": "br-0"
     }
     assert orjson.loads(events[0].after or "")["project_id"] == "p1"
+
+
+def test_no_events_when_disabled(make_api: Callable[..., Api], engine: Engine) -> None:
+    api = make_api(events_enabled=False)
+    net = api.create_network(name="quiet")
+    assert api.put(f"/v2.0/networks/{net['id']}", {"network": {"name": "q"}}).status_code == 200
+    assert (
+        api.as_("svc", "service").post("/v2.0/agents/report", {"agent": ovs("h1")}).status_code
+        == 200
+    )
+    assert rows(engine) == []

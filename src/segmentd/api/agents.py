@@ -46,7 +46,9 @@ def view(call: Call, agent: Agent) -> dict[str, Any]:
     return wire.agent_view(agent, utcnow(), call.runtime.settings.agent_down_time)
 
 
-def _event_view(call: Call) -> Callable[[Agent], dict[str, Any]]:
+def _event_view(call: Call) -> Callable[[Agent], dict[str, Any]] | None:
+    if not call.runtime.settings.events_enabled:
+        return None
     return lambda agent: view(call, agent)
 
 

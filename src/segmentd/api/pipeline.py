@@ -227,7 +227,7 @@ class Call:
                 scope.require(resource.target(self.target))
             if op.kind in AUDITED:
                 before = resource.snapshot(self.target)
-                if resource.event_view is not None:
+                if resource.event_view is not None and self.runtime.settings.events_enabled:
                     before_view = resource.event_view(self, self.target)
         result = work(self)
         if scope is not None and not scope.checked:
@@ -235,6 +235,7 @@ class Call:
             raise RuntimeError(f"{op.permission}: the service did not apply its scope")
         if op.kind in AUDITED:
             assert resource is not None  # noqa: S101 - by __post_init__
+            event_view = resource.event_view if self.runtime.settings.events_enabled else None
             # A bulk create returns its resources: one audit entry and one
             # change event each.
             for item in result if isinstance(result, list) else [result]:
@@ -251,8 +252,8 @@ class Call:
                     before=before,
                     after=after,
                 )
-                if resource.event_view is not None:
-                    after_view = resource.event_view(self, item) if op.kind != "delete" else None
+                if event_view is not None:
+                    after_view = event_view(self, item) if op.kind != "delete" else None
                     events.record(
                         self.db,
                         resource.name,

@@ -32,8 +32,10 @@ class Event(Base):
     )
 
     seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
-    id: Mapped[str] = mapped_column(String(36), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    # A random UUID, never looked up: no index (each would cost every write
+    # a page in a random place of the index).
+    id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     resource_type: Mapped[str] = mapped_column(String(64))
     resource_id: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(16))

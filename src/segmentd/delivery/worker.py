@@ -77,8 +77,17 @@ class Worker:
             return 0
         outcomes = []
         counters: dict[str, tuple[int, int]] = {}
+        # Half the lease for sending: the results are recorded well before
+        # another worker may take these events again.
+        send_until = time.monotonic() + s.events_lease_seconds / 2
+        down: set[str] = set()
         for event in claimed:
-            outcome = self.deliver(event, counters)
+            if time.monotonic() > send_until:
+                outcomes.append(
+                    (event, events.Outcome(events.sink_states(event), False, "", False))
+                )
+                continue
+            outcome = self.deliver(event, counters, down)
             outcomes.append((event, outcome))
         with self.db.transaction(write=True) as session:
             for event, outcome in outcomes:
@@ -88,18 +97,32 @@ class Worker:
             events.count(session, counters)
         return len(claimed)
 
-    def deliver(self, event: Any, counters: dict[str, tuple[int, int]]) -> events.Outcome:
+    def deliver(
+        self, event: Any, counters: dict[str, tuple[int, int]], down: set[str] | None = None
+    ) -> events.Outcome:
+        """Send ``event`` to every sink that wants it and does not have it yet.
+
+        ``down``: sinks that failed earlier in this batch; they are not tried
+        again in it (a sink that times out costs one timeout per batch, not
+        one per event), and an event held back only by them counts no attempt.
+        """
+        down = set() if down is None else down
         states = events.sink_states(event)
         document = events.document(event)
         outcome = events.Outcome(states)
+        tried = failed = 0
         for sink in self.sinks:
             if not wants(sink, event):
                 continue
             state = states.get(sink.name, {})
             if state.get("state") == "delivered":
                 continue
+            if sink.name in down:
+                outcome.delivered = False
+                continue
+            tried += 1
             attempts = int(state.get("attempts", 0)) + 1
-            ok, failed = counters.get(sink.name, (0, 0))
+            ok, failures = counters.get(sink.name, (0, 0))
             try:
                 sink.send(document)
             except Exception as exc:
@@ -107,11 +130,14 @@ class Worker:
                 states[sink.name] = {"state": "failed", "attempts": attempts, "error": reason}
                 outcome.delivered = False
                 outcome.error = f"{sink.name}: {reason}"
-                counters[sink.name] = (ok, failed + 1)
+                counters[sink.name] = (ok, failures + 1)
+                down.add(sink.name)
+                failed += 1
                 log.warning("event %s to %s failed: %s", event.id, sink.name, reason)
                 continue
             states[sink.name] = {"state": "delivered", "attempts": attempts}
-            counters[sink.name] = (ok + 1, failed)
+            counters[sink.name] = (ok + 1, failures)
+        outcome.attempted = tried > 0 or outcome.delivered
         return outcome
 
     def prune(self) -> int:

@@ -265,6 +265,9 @@ class Outcome:
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
     delivered: bool = True
     error: str = ""
+    # False: not tried this time (its worker ran out of lease, or a sink
+    # failed earlier in the batch): no attempt is counted.
+    attempted: bool = True
 
 
 def sink_states(event: Event) -> dict[str, dict[str, Any]]:
@@ -283,7 +286,10 @@ def finish(
     at = at or now()
     attempts = event.attempts + 1
     values: dict[str, Any] = {"attempts": attempts, "sinks": orjson.dumps(outcome.sinks).decode()}
-    if outcome.delivered:
+    if not outcome.delivered and not outcome.attempted:
+        later = at + dt.timedelta(seconds=retry.delay(event.attempts) if event.attempts else 0)
+        values.update(attempts=event.attempts, state="pending", next_attempt_at=later)
+    elif outcome.delivered:
         values.update(state="delivered", delivered_at=at, last_error="")
     elif attempts >= retry.max_attempts:
         values.update(state="dead", last_error=outcome.error[:255])
@@ -319,10 +325,11 @@ def sink_counters(session: Session) -> list[tuple[str, int, int]]:
 
 
 def prune(session: Session, retention_s: float, at: dt.datetime | None = None) -> int:
-    """Delete delivered events older than the retention period; the number deleted."""
+    """Delete events delivered longer ago than the retention period (their
+    last attempt: a range of the ``(state, next_attempt_at)`` index)."""
     cutoff = (at or now()) - dt.timedelta(seconds=retention_s)
     result = session.execute(
-        delete(Event).where(Event.state == "delivered", Event.created_at < cutoff)
+        delete(Event).where(Event.state == "delivered", Event.next_attempt_at < cutoff)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -354,7 +361,7 @@ def backlog(session: Session, at: dt.datetime | None = None) -> Backlog:
     at = at or now()
     rows = session.execute(
         select(Event.state, func.count(), func.min(Event.created_at))
-        .where(Event.state != "delivered")
+        .where(Event.state.in_(("pending", "dead")))
         .group_by(Event.state)
     ).all()
     counts = {state: (n, oldest) for state, n, oldest in rows}

@@ -50,9 +50,7 @@ def upgrade() -> None:
             "state IN ('pending', 'delivered', 'dead')", name=op.f("ck_events_state")
         ),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_events")),
-        sa.UniqueConstraint("id", name=op.f("uq_events_id")),
     )
-    op.create_index(op.f("ix_events_created_at"), "events", ["created_at"])
     op.create_index("ix_events_due", "events", ["state", "next_attempt_at"])
     op.create_index("ix_events_resource", "events", ["resource_type", "resource_id", "seq"])
     op.create_table(

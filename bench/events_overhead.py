@@ -1,0 +1,197 @@
+"""``python -m bench.events_overhead``: server CPU per write with and without the outbox.
+
+Two ``segmentd serve`` processes of this checkout on fresh SQLite databases,
+one with ``events_enabled = false``, are sent the same writes phase by phase,
+in alternating order, by one sequential client; the figure is the server
+process's CPU per request (its CPU clock), which moves far less with the
+machine's load than throughput.  No sink is configured: this is the cost the
+writes pay (the outbox row and the admin views before and after); delivery
+runs in its own process.  Results are prepended to ``bench/RESULTS-events.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import statistics
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import server
+from bench.auth import TOKEN_ENV
+from bench.report import commit, load_average, write_results
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS-events.md"
+INTRO = """# Change events: the outbox's cost on writes
+
+`python -m bench.events_overhead` (see its docstring): the same checkout with
+the outbox on and off (`events_enabled`), SQLite, one worker, one client, the
+same writes phase by phase in alternating order; server CPU per request,
+median over rounds of the paired per-phase ratios (on / off). The target is
+at most 1.10. The A/B runs below (`python -m bench --baseline-ref`) compare
+whole commits instead: this branch against main, where every difference in
+code shows, and so does more noise.
+
+<!-- runs below, newest first -->
+"""
+
+OPS = (
+    "create network (VLAN provider)",
+    "update network name",
+    "create segment, explicit ID",
+    "update segment name",
+    "delete segment",
+    "delete network",
+)
+
+
+@dataclass
+class Target:
+    name: str
+    srv: server.Server
+    token: str
+    conn: http.client.HTTPConnection
+    networks: list[str] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
+
+    def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"X-Auth-Token": self.token, "Content-Type": "application/json"}
+        self.conn.request(method, path, data, headers)
+        resp = self.conn.getresponse()
+        raw = resp.read()
+        if resp.status >= 300:
+            raise RuntimeError(f"{self.name} {method} {path}: {resp.status} {raw[:200]!r}")
+        return json.loads(raw) if raw else {}
+
+
+def _phase(t: Target, op: str, n: int) -> float:
+    """Server CPU seconds per request for ``n`` requests of ``op``."""
+    t.conn.close()  # idle while the other server ran: a fresh connection (reopened on use)
+    before = server.cpu_seconds(t.srv.pid)
+    if op == OPS[0]:
+        t.networks = [
+            t.call(
+                "POST",
+                "/v2.0/networks",
+                {
+                    "network": {
+                        "name": f"n{i}",
+                        "provider:network_type": "vlan",
+                        "provider:physical_network": "physnet1",
+                    }
+                },
+            )["network"]["id"]
+            for i in range(n)
+        ]
+    elif op == OPS[1]:
+        for i, net in enumerate(t.networks):
+            t.call("PUT", f"/v2.0/networks/{net}", {"network": {"name": f"u{i}"}})
+    elif op == OPS[2]:
+        t.segments = [
+            t.call(
+                "POST",
+                "/v2.0/segments",
+                {
+                    "segment": {
+                        "network_id": net,
+                        "network_type": "vlan",
+                        "physical_network": "physnet2",
+                        "segmentation_id": 1000 + i,
+                    }
+                },
+            )["segment"]["id"]
+            for i, net in enumerate(t.networks)
+        ]
+    elif op == OPS[3]:
+        for i, seg in enumerate(t.segments):
+            t.call("PUT", f"/v2.0/segments/{seg}", {"segment": {"name": f"s{i}"}})
+    elif op == OPS[4]:
+        for seg in t.segments:
+            t.call("DELETE", f"/v2.0/segments/{seg}")
+    else:
+        for net in t.networks:
+            t.call("DELETE", f"/v2.0/networks/{net}")
+    return (server.cpu_seconds(t.srv.pid) - before) / n
+
+
+def _start(name: str, tmp: Path, enabled: bool) -> Target:
+    url = f"sqlite:///{tmp / name}.db"
+    settings = {"SEGMENTD_EVENTS_ENABLED": "true" if enabled else "false"}
+    srv = server.start_segmentd(url, 1, tmp, settings)
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    return Target(name, srv, os.environ[TOKEN_ENV], conn)
+
+
+def run(rounds: int, n: int) -> str:
+    load_before, revision = load_average(), commit()
+    ratios: dict[str, list[float]] = {op: [] for op in OPS}
+    cpu: dict[str, dict[str, list[float]]] = {"on": {op: [] for op in OPS}, "off": {}}
+    cpu["off"] = {op: [] for op in OPS}
+    with tempfile.TemporaryDirectory(prefix="segmentd-events-bench-") as tmp:
+        on = _start("on", Path(tmp), True)
+        off = _start("off", Path(tmp), False)
+        try:
+            for r in range(rounds + 1):  # round 0 warms up
+                for op in OPS:
+                    order = (on, off) if r % 2 else (off, on)
+                    got = {t.name: _phase(t, op, n) for t in order}
+                    if r:
+                        ratios[op].append(got["on"] / got["off"])
+                        cpu["on"][op].append(got["on"])
+                        cpu["off"][op].append(got["off"])
+                print(f"round {r} done", flush=True)
+        finally:
+            for t in (on, off):
+                t.conn.close()
+                server.stop(t.srv)
+    load_after = load_average()
+    rows = [
+        "| operation | requests/round | outbox off, server CPU ms/req | outbox on | on / off "
+        "| per-round min | per-round max |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    medians = []
+    for op in OPS:
+        med = statistics.median(ratios[op])
+        medians.append(med)
+        rows.append(
+            f"| {op} | {n} | {statistics.median(cpu['off'][op]) * 1000:.3f} "
+            f"| {statistics.median(cpu['on'][op]) * 1000:.3f} | **{med:.3f}** "
+            f"| {min(ratios[op]):.3f} | {max(ratios[op]):.3f} |"
+        )
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join(
+        [
+            f"## {stamp} - outbox on vs off - commit {revision}",
+            "",
+            f"SQLite, 1 worker, 1 client, {rounds} rounds after a warm-up round, {n} requests "
+            f"per phase; load average (1 min) {load_before} before, {load_after} after.",
+            "",
+            *rows,
+            "",
+            f"Median over operations: {statistics.median(medians):.3f}; "
+            f"largest: {max(medians):.3f}.",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.events_overhead")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--requests", type=int, default=150)
+    p.add_argument("--results", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    section = run(args.rounds, args.requests)
+    print(section)
+    write_results(args.results, section, INTRO)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
