@@ -415,8 +415,8 @@ class Settings(BaseSettings):
     # The web console (/ui/).
     ui_enabled: bool = Field(
         True,
-        description="serve the web console under `/ui/` (built-in identity logins; "
-        "README: Console)",
+        description="serve the web console under `/ui/` (logins of the built-in identity, or "
+        'Keystone tokens with `auth_strategy = "keystone"`; README: Console)',
     )
     ui_session_idle_seconds: int = Field(
         1800,

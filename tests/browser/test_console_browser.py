@@ -79,7 +79,11 @@ def test_forms_network_segment_subnet_then_the_pool_picture(page: Any, site: Sit
     assert "10.15.0.0/24" in page.locator("main").inner_text()
     page.goto(f"{site.base}/ui/networks/{network_id}")
     assert "10.15.0.0/24" in page.locator("ol.routed").inner_text()
-    assert "rack-2" in page.locator("ol.routed").inner_text()
+    routed = page.locator("ol.routed").inner_text()
+    assert "rack-2" in routed
+    # segment -> subnets -> hosts: physnet1's hosts under the first segment.
+    first_hosts = page.locator("ol.routed > li").first.locator("p.hosts").inner_text()
+    assert "compute-0" in first_hosts and "compute-2" not in first_hosts
     assert "create" in page.locator("table").last.inner_text()  # its history
     shot(page, "11-network")
     # A refused change shows the API's message: VLAN 1500 is taken.
