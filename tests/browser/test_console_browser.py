@@ -71,6 +71,7 @@ def test_forms_network_segment_subnet_then_the_pool_picture(page: Any, site: Sit
     add.get_by_role("button", name="Add segment").click()
     page.wait_for_url(re.compile(r".*/ui/segments/[0-9a-f-]{36}$"))
     assert "compute-1" in page.locator("main").inner_text()  # hosts mapped to physnet2
+    shot(page, "14-segment")
     page.goto(f"{site.base}/ui/networks/{network_id}")
     first = page.locator("ol.routed > li").first
     first.get_by_label("Subnet CIDR").fill("10.15.0.0/24")
