@@ -430,7 +430,9 @@ class Settings(BaseSettings):
         le=7 * 86400,
         description="a console session ends this long after its login, however busy",
     )
-    ui_page_size: int = Field(50, ge=5, le=500, description="rows per page of the console's lists")
+    ui_page_size: int = Field(
+        25, ge=5, le=500, description="rows per page of the console's lists (Horizon shows 20)"
+    )
 
     @classmethod
     def settings_customise_sources(
