@@ -511,8 +511,8 @@ class Settings(BaseSettings):
     # The web console (/ui/).
     ui_enabled: bool = Field(
         True,
-        description="serve the web console under `/ui/` (built-in identity logins; "
-        "README: Console)",
+        description="serve the web console under `/ui/` (logins of the built-in identity, or "
+        'Keystone tokens with `auth_strategy = "keystone"`; README: Console)',
     )
     ui_session_idle_seconds: int = Field(
         1800,
@@ -526,7 +526,9 @@ class Settings(BaseSettings):
         le=7 * 86400,
         description="a console session ends this long after its login, however busy",
     )
-    ui_page_size: int = Field(50, ge=5, le=500, description="rows per page of the console's lists")
+    ui_page_size: int = Field(
+        25, ge=5, le=500, description="rows per page of the console's lists (Horizon shows 20)"
+    )
 
     # Change events (README, "Change events").
     events_enabled: bool = Field(

@@ -71,6 +71,7 @@ def test_forms_network_segment_subnet_then_the_pool_picture(page: Any, site: Sit
     add.get_by_role("button", name="Add segment").click()
     page.wait_for_url(re.compile(r".*/ui/segments/[0-9a-f-]{36}$"))
     assert "compute-1" in page.locator("main").inner_text()  # hosts mapped to physnet2
+    shot(page, "14-segment")
     page.goto(f"{site.base}/ui/networks/{network_id}")
     first = page.locator("ol.routed > li").first
     first.get_by_label("Subnet CIDR").fill("10.15.0.0/24")
@@ -79,7 +80,11 @@ def test_forms_network_segment_subnet_then_the_pool_picture(page: Any, site: Sit
     assert "10.15.0.0/24" in page.locator("main").inner_text()
     page.goto(f"{site.base}/ui/networks/{network_id}")
     assert "10.15.0.0/24" in page.locator("ol.routed").inner_text()
-    assert "rack-2" in page.locator("ol.routed").inner_text()
+    routed = page.locator("ol.routed").inner_text()
+    assert "rack-2" in routed
+    # segment -> subnets -> hosts: physnet1's hosts under the first segment.
+    first_hosts = page.locator("ol.routed > li").first.locator("p.hosts").inner_text()
+    assert "compute-0" in first_hosts and "compute-2" not in first_hosts
     assert "create" in page.locator("table").last.inner_text()  # its history
     shot(page, "11-network")
     # A refused change shows the API's message: VLAN 1500 is taken.

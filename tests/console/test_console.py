@@ -471,3 +471,43 @@ def test_login_returns_only_inside_the_console(token_app: Any, people: People) -
         )
         assert answer.status_code == 303
         assert answer.headers["location"] == expected, given
+
+
+def test_remove_a_segment_then_delete_the_network(admin: TestClient, engine: Engine) -> None:
+    net = _network(admin, name="shrinking", network_type="vxlan")
+    added = form_post(
+        admin,
+        f"/ui/networks/{net}/segments",
+        {"network_type": "vlan", "physical_network": "physnet1"},
+    )
+    second = str(added.headers["location"]).rsplit("/", 1)[1]
+    subnet = form_post(
+        admin, f"/ui/segments/{second}/subnets", {"network_id": net, "cidr": "10.3.0.0/24"}
+    )
+    assert subnet.status_code == 303
+    # A segment with a subnet: the API's refusal, shown; nothing changes.
+    in_use = form_post(admin, f"/ui/segments/{second}/delete", {})
+    assert in_use.status_code == 409
+    assert 'class="error"' in in_use.text and second in in_use.text
+    assert len(rows(engine, Segment, Segment.network_id == net)) == 2
+    with engine.begin() as conn:
+        conn.execute(Subnet.__table__.delete().where(Subnet.network_id == net))
+    removed = form_post(admin, f"/ui/segments/{second}/delete", {})
+    assert removed.status_code == 303
+    assert removed.headers["location"] == f"/ui/networks/{net}"
+    assert [s.network_type for s in rows(engine, Segment, Segment.network_id == net)] == ["vxlan"]
+    deleted = form_post(admin, f"/ui/networks/{net}/delete", {})
+    assert deleted.status_code == 303
+    assert deleted.headers["location"] == "/ui/networks"
+    assert rows(engine, Network, Network.id == net) == []
+    assert rows(engine, Segment, Segment.network_id == net) == []
+    with engine.connect() as conn:
+        actions = [
+            (e.action, e.resource_type)
+            for e in conn.execute(
+                select(AuditEvent)
+                .where(AuditEvent.action == "delete")
+                .order_by(AuditEvent.created_at)
+            )
+        ]
+    assert actions == [("delete", "segment"), ("delete", "network")]

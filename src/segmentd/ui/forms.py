@@ -276,11 +276,10 @@ async def add_segment(call: CallOf, network_id: str, form: FormOf) -> Response:
 @router.post("/segments/{segment_id}/delete")
 @page(Permission.DELETE_SEGMENT, "delete", SEGMENT)
 async def delete_segment(call: CallOf, segment_id: str, form: FormOf) -> Response:
-    back = field(form, "network_id")
     try:
         return await call.run(
             lambda c: segments.delete(c.db, c.target, None),
-            lambda c, _: redirect(f"{PREFIX}/networks/{back}" if back else f"{PREFIX}/segments"),
+            lambda c, _: redirect(f"{PREFIX}/networks/{c.target.network_id}"),
             segment_id,
         )
     except errors.SegmentdError as exc:

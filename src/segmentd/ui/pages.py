@@ -102,6 +102,9 @@ def next_link(request: Request, found: Page) -> str | None:
 
 
 Text = Annotated[str | None, Query(max_length=255)]
+# A network page shows this many hosts of each segment, for this many segments.
+HOSTS_SHOWN = 8
+HOSTS_PER_SEGMENT_MAX = 32
 
 
 @router.get("/static/{name}")
@@ -229,9 +232,17 @@ async def network_page(call: CallOf, network_id: str) -> Response:
                 audit_scope,
                 ListQuery(filters={"resource_id": [network.id]}, limit=20),
             )
+        # The routed-network picture: each segment's first hosts (one
+        # indexed query per segment; the segment's page has them all).
+        hosts: dict[str, Page] = {}
+        if Scope(principal, Permission.GET_SEGMENT_HOST_MAPPING).unrestricted():
+            for segment in network.segments[:HOSTS_PER_SEGMENT_MAX]:
+                query = ListQuery(limit=HOSTS_SHOWN)
+                hosts[segment.id] = host_queries.hosts_of_segment(c.db, segment, query)
         return {
             "network": network,
             "view": network_routes.view(c, network),
+            "hosts": hosts,
             "subnets": by_segment,
             "more_subnets": subnets.has_more,
             "history": history,
