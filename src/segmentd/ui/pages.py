@@ -232,13 +232,21 @@ async def network_page(call: CallOf, network_id: str) -> Response:
                 audit_scope,
                 ListQuery(filters={"resource_id": [network.id]}, limit=20),
             )
-        # The routed-network picture: each segment's first hosts (one
-        # indexed query per segment; the segment's page has them all).
+        # The routed-network picture: each segment's first hosts (the
+        # segment's page has them all).  Hosts are mapped by physical
+        # network: one indexed query per (physnet, type), none for tunnels.
         hosts: dict[str, Page] = {}
         if Scope(principal, Permission.GET_SEGMENT_HOST_MAPPING).unrestricted():
+            found: dict[tuple[str, str], Page] = {}
             for segment in network.segments[:HOSTS_PER_SEGMENT_MAX]:
-                query = ListQuery(limit=HOSTS_SHOWN)
-                hosts[segment.id] = host_queries.hosts_of_segment(c.db, segment, query)
+                if segment.physical_network is None:
+                    hosts[segment.id] = Page([], False)
+                    continue
+                key = (segment.physical_network, segment.network_type)
+                if key not in found:
+                    query = ListQuery(limit=HOSTS_SHOWN)
+                    found[key] = host_queries.hosts_of_segment(c.db, segment, query)
+                hosts[segment.id] = found[key]
         return {
             "network": network,
             "view": network_routes.view(c, network),

@@ -65,10 +65,10 @@ def vlan_grid(cells: list[tuple[int, str, str | None, str]]) -> Markup:
     out = []
     for _vid, state, network, title in cells:
         if network is not None:
-            label = escape(title)
+            # The title is the link's accessible name too (it has no text).
             out.append(
                 f'<a class="c used" href="{PREFIX}/networks/{escape(network)}" '
-                f'title="{label}" aria-label="{label}"></a>'
+                f'title="{escape(title)}"></a>'
             )
         elif state == "reserved":
             out.append(f'<i class="c reserved" title="{escape(title)}"></i>')
