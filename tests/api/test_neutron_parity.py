@@ -169,6 +169,11 @@ def test_pagination_and_error_types(api: Api) -> None:
     )
     assert error["message"] == "Segments and provider values cannot both be set."
     assert_error(api.post("/v2.0/networks", {"network": {"mtu": 9000}}), 400, "InvalidInput")
+    bogus = {"provider:network_type": "bogus"}
+    error = assert_error(api.post("/v2.0/networks", {"network": bogus}), 400, "InvalidInput")
+    assert (
+        error["message"] == "Invalid input for operation: network_type value 'bogus' not supported."
+    )
 
 
 def test_bodies_carry_neutrons_keys(api: Api) -> None:

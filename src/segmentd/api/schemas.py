@@ -44,7 +44,22 @@ from segmentd.services.segment_ranges import Usage
 from segmentd.services.segments import SegmentRecord
 from segmentd.services.standard import MAX_TAGS
 
-NetworkType = Literal["flat", "vlan", "vxlan", "geneve", "gre", "local"]
+NETWORK_TYPES = ("flat", "vlan", "vxlan", "geneve", "gre", "local")
+
+
+def _supported_type(value: Any) -> Any:
+    """Neutron's type manager answers an unknown type with ``InvalidInput``
+    (neutron/plugins/ml2/managers.py ``_validate_segment``); clients match on
+    that type, so it is raised as the domain error, not as a schema error."""
+    if isinstance(value, str) and value not in NETWORK_TYPES:
+        shown = value[:64]
+        raise errors.InvalidInput(error_message=f"network_type value '{shown}' not supported")
+    return value
+
+
+NetworkType = Annotated[
+    Literal["flat", "vlan", "vxlan", "geneve", "gre", "local"], BeforeValidator(_supported_type)
+]
 # No NUL characters: PostgreSQL text cannot hold them, SQLite would.
 NO_NUL = r"^[^\x00]*$"
 Name = Annotated[str, Field(max_length=NAME_LEN, pattern=NO_NUL)]
