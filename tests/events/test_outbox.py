@@ -162,3 +162,24 @@ def test_no_events_when_disabled(make_api: Callable[..., Api], engine: Engine) -
         == 200
     )
     assert rows(engine) == []
+
+
+def test_a_bulk_create_has_one_event_per_resource_and_tags_update_their_parent(
+    api: Api, engine: Engine
+) -> None:
+    """Bulk create (all or nothing) and the tags sub-resource go through the
+    same pipeline step as single writes: an event per resource created, an
+    update event of the parent when its tags change, none when the bulk fails."""
+    bulk = api.post(
+        "/v2.0/networks", {"networks": [{"name": "b1"}, {"name": "b2"}, {"name": "b3"}]}
+    )
+    assert bulk.status_code == 201, bulk.text
+    ids = [n["id"] for n in bulk.json()["networks"]]
+    assert api.put(f"/v2.0/networks/{ids[0]}/tags/red", None).status_code == 201
+    refused = api.post("/v2.0/networks", {"networks": [{"name": "ok"}, {"name": 7}]})
+    assert refused.status_code == 400
+    assert summary(engine) == [
+        *[("network", i, "create") for i in ids],
+        ("network", ids[0], "update"),
+    ]
+    assert "red" in orjson.loads(rows(engine)[-1].after or "")["tags"]
