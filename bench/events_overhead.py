@@ -44,10 +44,11 @@ median over the write operations, at most 1.057 (delete network): within the
 1.10 target, and mostly within the noise. Attributed in-process (thread CPU
 around the outbox code, a segment update): the event row's INSERT costs
 0.07-0.08 ms and the admin views before and after 0.02-0.05 ms, on a write
-of 2-4 ms. Earlier runs, kept below: 01:56 and 02:08 measured the first
-version (a SQLAlchemy Core INSERT, 0.155 ms, and two more indexes: update
-segment 1.166, create segment 1.183 against main), which led to the DBAPI
-INSERT and the dropped indexes; 02:18 and 02:33 alternated whole phases and
+of 2-4 ms. Earlier runs, kept below: 01:56 measured the first version (a
+SQLAlchemy Core INSERT, 0.155 ms, and two more indexes: update segment
+1.166, create segment 1.183 against main), which led to the DBAPI INSERT
+(02:08, still with those indexes, at load 8: median 1.053) and then to
+dropping the indexes; 02:18 and 02:33 alternated whole phases and
 their per-round ratios spread 0.56-1.6 under the load; 02:21 is the A/B
 against main after the change (median 0.996; update segment 1.113 with
 per-round 0.94-1.34).
