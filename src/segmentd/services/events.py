@@ -385,15 +385,19 @@ def after_cursor(
     advisory lock from their event's insert to their commit; this takes it
     exclusively for a moment, so every number drawn so far belongs to a
     committed transaction, and serves only events up to that bound: a
-    consumer that moves its cursor never skips one.
+    consumer that moves its cursor never skips one.  A poll that finds
+    nothing new takes no lock (an empty page skips nothing).
     """
     scope.require()
     stmt = select(Event).where(Event.seq > since).order_by(Event.seq).limit(limit + 1)
     if resource_types:
         stmt = stmt.where(Event.resource_type.in_(list(resource_types)))
     if dialect.is_postgres(session):
+        newest = select(func.max(Event.seq))
+        if (session.execute(newest).scalar() or 0) <= since:
+            return [], False  # nothing new: an empty page skips nothing, no lock needed
         dialect.lock(session, OUTBOX_LOCK)
-        bound = session.execute(select(func.max(Event.seq))).scalar()
+        bound = session.execute(newest).scalar()
         stmt = stmt.where(Event.seq <= (bound or 0))
     found = list(session.scalars(stmt))
     return found[:limit], len(found) > limit
