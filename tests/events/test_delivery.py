@@ -134,16 +134,18 @@ def test_failures_are_retried_with_backoff_then_delivered_in_order(
     )
     receiver.mode = "fail"
     ids = burst(api, networks=2, updates=3)
-    assert worker.step() == 2  # one per resource: the rest wait for their predecessor
+    assert worker.step() == 8  # each resource's events, in order
     assert [s for s, _ in states(engine)] == ["pending"] * 8
     # The sink failed on the first; in the same batch it is not tried again,
-    # and the event it held back counts no attempt.
-    assert [a for _, a in states(engine)][:2] == [1, 0]
+    # and the events it held back count no attempt.
+    assert [a for _, a in states(engine)] == [1, 0, 0, 0, 0, 0, 0, 0]
     with engine.connect() as conn:
         first = conn.execute(select(Event).order_by(Event.seq)).first()
     assert first is not None and "HTTP 500" in first.last_error
     assert first.next_attempt_at > events.now() + dt.timedelta(seconds=20)  # backed off
-    assert worker.step() == 1  # the untried one, at once: it fails too
+    # The other network's events, at once (the first one's wait for it): the
+    # first fails, the rest are held back again.
+    assert worker.step() == 4
     assert worker.step() == 0  # nothing due now
     receiver.mode = "ok"
     engine_reset(engine)  # as if the backoff had passed
@@ -381,3 +383,15 @@ def test_the_readme_receiver_snippet_checks_signatures(repo_root: Path) -> None:
     assert not verify([SECRET], headers, body + b" ")
     stale = Webhook(config.event_sinks[0], clock=lambda: time.time() - 3600)  # type: ignore[arg-type]
     assert not verify([SECRET], stale.headers(document, body), body)
+
+
+def test_a_burst_on_one_resource_goes_out_in_one_batch_in_order(
+    api: Api, engine: Engine, receiver: Receiver, make_worker: Callable[..., Worker]
+) -> None:
+    burst(api, networks=1, updates=20)
+    worker = make_worker([sink(receiver.url)], events_batch_size=15)
+    assert worker.step() == 15
+    assert worker.step() == 6
+    assert worker.step() == 0
+    assert [e["seq"] for e in receiver.received] == sorted(e["seq"] for e in receiver.received)
+    assert len(receiver.unique()) == 21

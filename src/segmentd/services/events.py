@@ -210,14 +210,19 @@ class Retry:
 def claim(
     session: Session, batch: int, lease_s: float, at: dt.datetime | None = None
 ) -> list[Event]:
-    """Due pending events, oldest first, at most one per resource, leased for ``lease_s``.
+    """Due pending events in ``seq`` order, leased for ``lease_s``.
 
-    An event is due when its ``next_attempt_at`` has passed and no earlier
-    event of its resource is still pending (delivered or dead ones do not
-    hold it back).  On PostgreSQL the rows are claimed with ``FOR UPDATE
-    SKIP LOCKED``, so concurrent workers take disjoint batches; the lease
+    A resource's events are claimed from its earliest pending one (the
+    head), which must be due (``next_attempt_at`` passed); delivered or dead
+    ones do not hold it back.  With its head, a resource's next pending
+    events come along while they are due, so a burst on one resource goes
+    out in a few batches; nobody else can claim them while the head is
+    pending.  On PostgreSQL heads are claimed with ``FOR UPDATE SKIP
+    LOCKED``, so concurrent workers take disjoint batches; the lease
     (``next_attempt_at`` moved ahead) keeps them claimed after the commit,
     and a worker that dies lets its events come due again when it ends.
+    The worker sends them in ``seq`` order and stops at a resource's first
+    failure, so each resource's events arrive in order.
     """
     at = at or now()
     earlier = aliased(Event)
@@ -246,6 +251,9 @@ def claim(
             continue
         seen.add(key)
         claimed.append(event)
+    if claimed and len(claimed) < batch:
+        claimed += _followers(session, claimed, batch - len(claimed), at)
+        claimed.sort(key=lambda e: e.seq)
     if claimed:
         session.execute(
             update(Event)
@@ -255,6 +263,32 @@ def claim(
     for event in claimed:
         session.expunge(event)
     return claimed
+
+
+def _followers(session: Session, heads: list[Event], room: int, at: dt.datetime) -> list[Event]:
+    """The pending events after each head of its resource, while they are due."""
+    keys = {(e.resource_type, e.resource_id) for e in heads}
+    stmt = (
+        select(Event)
+        .where(
+            Event.state == "pending",
+            Event.resource_id.in_(sorted({e.resource_id for e in heads})),
+            Event.seq.not_in([e.seq for e in heads]),
+        )
+        .order_by(Event.seq)
+        .limit(room * 2)
+    )
+    out: list[Event] = []
+    stopped: set[tuple[str, str]] = set()
+    for event in session.scalars(stmt):
+        key = (event.resource_type, event.resource_id)
+        if key not in keys or key in stopped:
+            continue
+        if event.next_attempt_at > at or len(out) >= room:
+            stopped.add(key)  # not due: it and what follows wait
+            continue
+        out.append(event)
+    return out
 
 
 @dataclass(slots=True)
@@ -385,15 +419,19 @@ def after_cursor(
     advisory lock from their event's insert to their commit; this takes it
     exclusively for a moment, so every number drawn so far belongs to a
     committed transaction, and serves only events up to that bound: a
-    consumer that moves its cursor never skips one.
+    consumer that moves its cursor never skips one.  A poll that finds
+    nothing new takes no lock (an empty page skips nothing).
     """
     scope.require()
     stmt = select(Event).where(Event.seq > since).order_by(Event.seq).limit(limit + 1)
     if resource_types:
         stmt = stmt.where(Event.resource_type.in_(list(resource_types)))
     if dialect.is_postgres(session):
+        newest = select(func.max(Event.seq))
+        if (session.execute(newest).scalar() or 0) <= since:
+            return [], False  # nothing new: an empty page skips nothing, no lock needed
         dialect.lock(session, OUTBOX_LOCK)
-        bound = session.execute(select(func.max(Event.seq))).scalar()
+        bound = session.execute(newest).scalar()
         stmt = stmt.where(Event.seq <= (bound or 0))
     found = list(session.scalars(stmt))
     return found[:limit], len(found) > limit
