@@ -63,7 +63,7 @@ async def list_events(
     resource_type: Annotated[list[ResourceType] | None, Query()] = None,
     # Documented in the README, left out of the OpenAPI document: a
     # schema-driven client (or fuzzer) would otherwise park on it.
-    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, include_in_schema=False)] = 0.0,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0,
 ) -> Response:
     settings = call.runtime.settings
     size = min(limit or settings.pagination_default_limit, settings.pagination_max_limit)
