@@ -79,7 +79,11 @@ STEPS: list[tuple[str, list[str]]] = [
 PARTS: list[tuple[str, list[str], str]] = [
     ("psycopg", ["psycopg", "sqlalchemy.dialects.postgresql.psycopg"], "PostgreSQL only"),
     ("redis", ["redis"], "only with redis:// rate-limit storage"),
-    ("requests + urllib3", ["requests"], "loaded: oslo.policy's http/https check plugins"),
+    (
+        "requests + urllib3",
+        ["requests"],
+        "not loaded: segmentd skips oslo.policy's http/https check plugins (Keystone mode loads it)",
+    ),
     (
         "opentelemetry-api",
         ["opentelemetry.trace", "opentelemetry.metrics"],
@@ -91,11 +95,7 @@ PARTS: list[tuple[str, list[str], str]] = [
 EXPERIMENTS: list[tuple[str, str]] = [
     ("as it is", ""),
     (
-        "oslo.policy without its http/https check plugins (no requests, no entry-point scan)",
-        "import oslo_policy._checks as c; c.extension_checks = {}",
-    ),
-    (
-        "after migrating in-process, as `segmentd serve` with one worker does",
+        "after migrating in-process (what `serve` did before it migrated in a child)",
         "import os; from segmentd.db import migrate; migrate.upgrade(os.environ['SEGMENTD_DATABASE_URL'])",
     ),
 ]
