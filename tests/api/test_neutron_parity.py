@@ -169,6 +169,14 @@ def test_pagination_and_error_types(api: Api) -> None:
     )
     assert error["message"] == "Segments and provider values cannot both be set."
     assert_error(api.post("/v2.0/networks", {"network": {"mtu": 9000}}), 400, "InvalidInput")
+    # Out-of-range values are the type driver's and ML2's refusals, not the schema's.
+    too_big = assert_error(
+        api.post("/v2.0/networks", {"network": {"mtu": 9217}}), 400, "InvalidInput"
+    )
+    assert too_big["message"].endswith("Requested MTU is too big, maximum is 1450.")
+    for vlan_id in (0, -1, 4095):
+        zero = {**VLAN, "provider:segmentation_id": vlan_id}
+        assert_error(api.post("/v2.0/networks", {"network": zero}), 400, "InvalidInput")
     bogus = {"provider:network_type": "bogus"}
     error = assert_error(api.post("/v2.0/networks", {"network": bogus}), 400, "InvalidInput")
     assert (

@@ -84,8 +84,12 @@ def _decimal_string(value: Any) -> Any:
 
 # An integer as Neutron's clients send it (see ``_decimal_string``).
 WireInt = Annotated[int, BeforeValidator(_decimal_string)]
-SegmentationId = Annotated[WireInt, Field(ge=1, le=4294967295)]
-Mtu = Annotated[WireInt, Field(ge=68, le=9216)]
+# Ranges per network type are the type drivers' (InvalidInput, as ML2's);
+# the schema only keeps values inside the columns' integer range.
+SegmentationId = Annotated[WireInt, Field(ge=-2147483648, le=4294967295)]
+# The ceiling is the network's computed maximum (InvalidInput "Requested MTU
+# is too big", as ML2); the floor is IPv4's minimum, below which no subnet fits.
+Mtu = Annotated[WireInt, Field(ge=68, le=2147483647)]
 Tag = Annotated[str, Field(min_length=1, max_length=TAG_LEN, pattern=r"^[^,\x00]+$")]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
 ProjectId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_\-]+$")]
