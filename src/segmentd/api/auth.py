@@ -98,13 +98,20 @@ async def authenticate(request: Request, rt: Runtime, rate: str | None) -> Princ
     principal = known_caller(request, rt)
     if principal is None:
         principal = await run_in_threadpool(looked_up_caller, request, rt)
+    await charge(request, rt, principal, rate)
+    return principal
+
+
+async def charge(request: Request, rt: Runtime, principal: Principal, rate: str | None) -> None:
+    """One hit on the caller's ``rate`` bucket (429 when it is spent), off the
+    event loop when the limiter's storage blocks (Redis); the caller is then
+    named in the access log."""
     if rate is not None:
         if rt.limits.blocking:
             await run_in_threadpool(guards.limit_principal, request, rt.limits, principal, rate)
         else:
             guards.limit_principal(request, rt.limits, principal, rate)
     request.state.principal = principal  # for the access log
-    return principal
 
 
 async def limit_address(request: Request, rt: Runtime, rate: str = "anonymous") -> None:

@@ -352,26 +352,21 @@ def _store_details(
 ) -> None:
     """Replace the lists given (None: leave that one as it is)."""
     if dns is not None:
-        session.execute(
-            sql_delete(SubnetDnsNameserver).where(SubnetDnsNameserver.subnet_id == subnet_id)
-        )
-        if dns:
-            rows = [
-                {"subnet_id": subnet_id, "address": a, "position": i} for i, a in enumerate(dns)
-            ]
-            session.execute(sql_insert(SubnetDnsNameserver), rows)
+        rows = [{"address": a, "position": i} for i, a in enumerate(dns)]
+        _replace_rows(session, SubnetDnsNameserver, subnet_id, rows)
     if routes is not None:
-        session.execute(sql_delete(SubnetRoute).where(SubnetRoute.subnet_id == subnet_id))
-        if routes:
-            rows = [{"subnet_id": subnet_id, "destination": d, "nexthop": n} for d, n in routes]
-            session.execute(sql_insert(SubnetRoute), rows)
+        rows = [{"destination": d, "nexthop": n} for d, n in routes]
+        _replace_rows(session, SubnetRoute, subnet_id, rows)
     if service_types is not None:
-        session.execute(
-            sql_delete(SubnetServiceType).where(SubnetServiceType.subnet_id == subnet_id)
-        )
-        if service_types:
-            rows = [{"subnet_id": subnet_id, "service_type": t} for t in service_types]
-            session.execute(sql_insert(SubnetServiceType), rows)
+        rows = [{"service_type": t} for t in service_types]
+        _replace_rows(session, SubnetServiceType, subnet_id, rows)
+
+
+def _replace_rows(session: Session, model: Any, subnet_id: str, rows: list[dict[str, Any]]) -> None:
+    """A subnet's rows of ``model`` become ``rows``: one DELETE, one INSERT."""
+    session.execute(sql_delete(model).where(model.subnet_id == subnet_id))
+    if rows:
+        session.execute(sql_insert(model), [{"subnet_id": subnet_id, **row} for row in rows])
 
 
 def _check_details(

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from segmentd import errors
-from segmentd.api import guards
+from segmentd.api import auth, guards
 from segmentd.api.runtime import Runtime
 from segmentd.authz import Principal
 from segmentd.identity import keystone, sessions
@@ -111,12 +111,7 @@ async def authenticate(request: Request, rt: Runtime, rate: str | None) -> Princ
         check_origin(request, rt)
     info = await run_in_threadpool(_lookup_counted, request, rt, raw)
     principal = principal_of(info, rt)
-    if rate is not None:
-        if rt.limits.blocking:
-            await run_in_threadpool(guards.limit_principal, request, rt.limits, principal, rate)
-        else:
-            guards.limit_principal(request, rt.limits, principal, rate)
-    request.state.principal = principal  # for the access log
+    await auth.charge(request, rt, principal, rate)
     request.state.console = Console(info, sessions.csrf_token(raw))
     if writing:
         form = await read_form(request)
