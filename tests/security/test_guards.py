@@ -139,13 +139,13 @@ def test_request_deadline_answers_503_and_commits_nothing(
 ) -> None:
     # Margins wide enough for a loaded CI machine: the later fast request has
     # the same deadline.
-    api = make_api(request_timeout_seconds=0.5)
+    api = make_api(request_timeout_seconds=1.0)
     before = snapshot()
     real_create = networks.create
 
     def slow_create(*args: Any, **kwargs: Any) -> Any:
         created = real_create(*args, **kwargs)  # flushed, not yet committed
-        time.sleep(1.2)
+        time.sleep(2.0)
         return created
 
     monkeypatch.setattr(networks, "create", slow_create)
@@ -154,7 +154,7 @@ def test_request_deadline_answers_503_and_commits_nothing(
     assert resp.status_code == 503, resp.text
     assert resp.json()["NeutronError"]["type"] == "RequestTimeout"
     assert resp.headers["Retry-After"] == "1"
-    assert time.monotonic() - started >= 0.5
+    assert time.monotonic() - started >= 1.0
     # The handler finished after the answer and its transaction rolled back.
     assert snapshot() == before
     monkeypatch.setattr(networks, "create", real_create)
@@ -171,7 +171,7 @@ def test_deadline_answer_reaches_the_client_on_time_over_http(
 
     def slow_create(*args: Any, **kwargs: Any) -> Any:
         created = real_create(*args, **kwargs)
-        time.sleep(1.5)
+        time.sleep(4.0)
         return created
 
     monkeypatch.setattr(networks, "create", slow_create)
@@ -196,7 +196,7 @@ def test_deadline_answer_reaches_the_client_on_time_over_http(
             elapsed = time.monotonic() - started
             assert resp.status == 503
             assert orjson.loads(resp.read())["NeutronError"]["type"] == "RequestTimeout"
-            assert 0.3 <= elapsed < 1.2, elapsed  # well before the handler's 1.5 s
+            assert 0.3 <= elapsed < 3.0, elapsed  # well before the handler's 4 s
         finally:
             conn.close()
     finally:

@@ -15,8 +15,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.dialects import postgresql
 
+from segmentd.db.models import Network
+from segmentd.services import networks
+from segmentd.services.query import TAG_FILTERS, ListQuery, apply_filters
 from tests.client import Api
 
 TAGS = [f"t{i}" for i in range(900)]
@@ -47,15 +51,14 @@ def test_comma_separated_tags_count_as_filter_values(
     assert reader.get("/v2.0/subnets?tags-any=" + ",".join(TAGS)).status_code == 400
 
 
-def test_tag_filters_at_a_large_limit_answer_within_the_deadline(
+def test_tag_filters_far_beyond_the_default_limit_answer_correctly(
     make_api: Callable[..., Api],
 ) -> None:
     """900 tags per filter, four filters: far beyond the default limit (100),
-    and still a correct answer within the deadline, because each filter is
-    one condition of constant size, not an expression per value."""
-    # The deadline is the bound: a filter past it would answer 503.  (The old
-    # form took 0.5-0.8 s per filter here on SQLite, and minutes on PostgreSQL.)
-    api = make_api(max_filter_values=4 * len(TAGS), request_timeout_seconds=0.5)
+    and still the right answer.  (The cost is bounded by the statement's
+    shape, checked below; its time is a figure in bench/RESULTS-hardening.md,
+    not an assertion here, since these machines' speed moves 2-5x.)"""
+    api = make_api(max_filter_values=4 * len(TAGS))
     _networks(api, {"all": TAGS[:50], "some": ["t7", "t899"], "none": [], "other": ["x"]})
     many = ",".join(TAGS)
     assert _names(api, f"tags-any={many}") == {"all", "some"}
@@ -64,6 +67,21 @@ def test_tag_filters_at_a_large_limit_answer_within_the_deadline(
     assert _names(api, f"not-tags-any={many}") == {"none", "other"}
     assert _names(api, f"not-tags={many}") == {"all", "some", "none", "other"}
     assert _names(api, f"tags-any={many}&not-tags-any=x&tags=t7&not-tags={many}") == {"all", "some"}
+
+
+@pytest.mark.parametrize("kind", TAG_FILTERS)
+def test_a_tag_filter_is_one_condition_whatever_the_number_of_tags(kind: str) -> None:
+    """The statement for 900 tags is the statement for 2: the values travel as
+    one expanding parameter.  (One EXISTS per value built an expression tree
+    as large as the list, which PostgreSQL's planner took minutes over.)"""
+
+    def sql(count: int) -> str:
+        query = ListQuery(tag_filters={kind: TAGS[:count]})
+        stmt = apply_filters(select(Network.id), networks.LIST_SPEC, query)
+        return str(stmt.compile(dialect=postgresql.dialect()))
+
+    assert sql(900) == sql(2)
+    assert "POSTCOMPILE" in sql(2)
 
 
 def _active_backends(engine: Engine) -> list[str]:
