@@ -118,18 +118,23 @@ def test_database_loss_is_503_and_recovery_needs_no_restart(
         with Api.for_app(create_app(runtime=runtime)) as api:
             net = api.create_network(name="before")
             assert api.get("/v2.0/networks").status_code == 200
+            # A segment show reads without a Session (db.snapshot): same answers.
+            seg = api.create_segment(network_id=net["id"], network_type="vxlan")
+            assert api.get(f"/v2.0/segments/{seg['id']}").status_code == 200
 
             forwarder.cut()  # PostgreSQL "goes away": pooled connections die
             with caplog.at_level(logging.WARNING, logger="segmentd.faults"):
                 _assert_unavailable(api.get("/v2.0/networks"))
                 _assert_unavailable(api.post("/v2.0/networks", {"network": {"name": "during"}}))
                 _assert_unavailable(api.get(f"/v2.0/networks/{net['id']}"))
+                _assert_unavailable(api.get(f"/v2.0/segments/{seg['id']}"))
             assert any("database unavailable" in r.getMessage() for r in caplog.records)
 
             forwarder.open()  # it is back: the same app serves again
             resp = api.get("/v2.0/networks")
             assert resp.status_code == 200, resp.text
             assert [n["name"] for n in resp.json()["networks"]] == ["before"]
+            assert api.get(f"/v2.0/segments/{seg['id']}").json()["segment"]["id"] == seg["id"]
             assert api.post("/v2.0/networks", {"network": {"name": "after"}}).status_code == 201
     finally:
         runtime.db.writer.dispose()

@@ -33,6 +33,7 @@ own (CWE-778); anonymous ones are aggregated per address and route.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -49,10 +50,12 @@ from starlette.responses import Response
 
 from segmentd import errors
 from segmentd.api import auth, guards
+from segmentd.api.binder import compile_binder
 from segmentd.api.runtime import Runtime
 from segmentd.api.wire import no_content, request_id_of
 from segmentd.authz import Permission, Principal, Scope, credential_allows
 from segmentd.db.base import statement_canceller
+from segmentd.db.snapshot import Snapshot
 from segmentd.services import audit, events
 
 log = logging.getLogger("segmentd.audit")
@@ -78,6 +81,8 @@ class Resource(Generic[T]):
     permission that decides who may see it; ``target`` is what policy rules
     about it may read; ``snapshot`` is its audit view; ``event_view`` its
     view as an admin sees it, for change events (none: no events).
+    ``peek(snapshot, scope, id)`` loads it for an ``inline`` show, without
+    a Session (``db.snapshot``).
     """
 
     name: str
@@ -86,15 +91,16 @@ class Resource(Generic[T]):
     target: Callable[[T], Mapping[str, Any]]
     snapshot: Callable[[Any], dict[str, Any]] = audit.snapshot
     event_view: Callable[[Call, Any], dict[str, Any]] | None = None
+    peek: Callable[[Snapshot, Scope, str], Any] | None = None
 
 
 @dataclass(frozen=True)
 class Operation:
     """What one route does: declared once, read by the runner and the route-table test.
 
-    ``inline``: a bounded read (a few primary-key lookups) that may run on
-    the event loop when the database is embedded, sparing the thread-pool
-    crossing, a fifth of such a request's CPU.  ``rate``: the rate-limit
+    ``inline``: a show of one row, loaded by the resource's ``peek``
+    (no Session), on the event loop when the database is embedded, sparing
+    the thread-pool crossing, a fifth of such a request's CPU.  ``rate``: the rate-limit
     bucket (default: write or read by kind; ``None``: not limited).
     ``via``: how the caller is authenticated (default: a token in the
     headers; the web console passes its session cookie check).
@@ -113,6 +119,8 @@ class Operation:
             raise TypeError("an operation declares a permission, or is explicitly public")
         if (self.kind in LOADS or self.kind in AUDITED) and self.resource is None:
             raise TypeError(f"a {self.kind} operation names its resource")
+        if self.inline and (self.kind != "show" or self.resource.peek is None):  # type: ignore[union-attr]
+            raise TypeError("an inline operation is a show of a resource that can be peeked")
 
     @classmethod
     def public(cls, rate: RateClass | None = None, write: bool = False) -> Operation:
@@ -207,9 +215,29 @@ class Call:
             finally:
                 self.session = None
 
-        if op.inline and not writing and rt.reads_inline():
-            return steps()
+        if op.inline:
+            if target_id is None:
+                raise TypeError("a show needs its target's id")
+            peek = functools.partial(self._peek, work, render, target_id)
+            if rt.reads_inline():
+                return peek()
+            return await anyio.to_thread.run_sync(peek, limiter=rt.slots.limiter(False))
         return await anyio.to_thread.run_sync(steps, limiter=rt.slots.limiter(writing))
+
+    def _peek(
+        self,
+        work: Callable[[Call], Any],
+        render: Callable[[Call, Any], Response] | None,
+        target_id: str,
+    ) -> Response:
+        """An inline show: steps b, c, d and f, on a snapshot (nothing to commit)."""
+        resource, scope = self.operation.resource, self.scope
+        assert resource is not None and resource.peek is not None  # noqa: S101 - __post_init__
+        assert self.principal is not None and scope is not None  # noqa: S101 - not public
+        with self.runtime.db.snapshot() as snapshot:
+            self.target = resource.peek(snapshot, Scope(self.principal, resource.read), target_id)
+        scope.require(resource.target(self.target))
+        return (render or _no_content)(self, work(self))
 
     def _execute(self, work: Callable[[Call], Any], target_id: str | None) -> Any:
         op, scope = self.operation, self.scope
@@ -392,15 +420,25 @@ class OperationRoute(APIRoute):
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Any]:
-        parse_and_run = super().get_route_handler()
-        operation = self.operation
+        operation, endpoint = self.operation, self.endpoint
+        bind = compile_binder(self, _current_call)
+        self.bound = bind is not None
+        if bind is None:  # FastAPI's solver parses the arguments
+            parse_and_run = super().get_route_handler()
 
-        async def handler(request: Request) -> Response:
-            request.state.call = await admit(request, operation)
-            response: Response = await parse_and_run(request)
+            async def solved(request: Request) -> Response:
+                request.state.call = await admit(request, operation)
+                response: Response = await parse_and_run(request)
+                return response
+
+            return solved
+
+        async def bound(request: Request) -> Response:
+            call = request.state.call = await admit(request, operation)
+            response: Response = await endpoint(**await bind(request, call))
             return response
 
-        return handler
+        return bound
 
 
 def routes(prefix: str = "", tag: str = "") -> APIRouter:

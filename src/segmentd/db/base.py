@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from segmentd.db.snapshot import Snapshot, snapshot
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -161,6 +163,10 @@ class Database:
         """A session in a transaction, committed when the block ends normally."""
         with self._sessions[write]() as session, session.begin():
             yield session
+
+    def snapshot(self) -> AbstractContextManager[Snapshot]:
+        """A read without a Session, for one-row shows (``db.snapshot``)."""
+        return snapshot(self.reader)
 
     def read_connection_free(self) -> bool:
         pool: Any = self.reader.pool

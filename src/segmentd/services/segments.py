@@ -17,6 +17,7 @@ from segmentd.authz import Permission, Principal, Scope
 from segmentd.config import IdRange
 from segmentd.db.base import Page
 from segmentd.db.models import Network, Segment, SegmentTag, Subnet
+from segmentd.db.snapshot import PreparedRead, Snapshot
 from segmentd.services import quotas, segment_ranges, standard
 from segmentd.services.allocation import SegmentSpec, TypeDriver, claim
 from segmentd.services.query import (
@@ -283,6 +284,7 @@ _READ_ONE = (
     .select_from(Segment.__table__.outerjoin(SegmentTag.__table__))
     .where(Segment.id == bindparam("segment_id"))
 )
+_PREPARED_READ_ONE = PreparedRead(_READ_ONE)
 _TAGS_OF = select(SegmentTag.segment_id, SegmentTag.tag).where(
     SegmentTag.segment_id.in_(bindparam("ids", expanding=True))
 )
@@ -306,12 +308,12 @@ def _records(session: Session, rows: Sequence[Row[Any]]) -> list[SegmentRecord]:
     return [_record(row, sorted(tags.get(row.id, ()))) for row in rows]
 
 
-def read(session: Session, scope: Scope, segment_id: str, lock: bool = False) -> SegmentRecord:
-    """``get`` for display: the same answers, read as a record (never locked)."""
+def read(snapshot: Snapshot, scope: Scope, segment_id: str) -> SegmentRecord:
+    """``get`` for display: the same answers, read as a record."""
     if not scope.unrestricted():
         raise errors.SegmentNotFound(segment_id=segment_id)
-    rows = session.execute(_READ_ONE, {"segment_id": segment_id}).all()
-    tags = sorted(row.tag for row in rows if row.tag is not None)
+    rows = snapshot.rows(_PREPARED_READ_ONE, {"segment_id": segment_id})
+    tags = sorted(row[-1] for row in rows if row[-1] is not None)
     return _shown(scope, segment_id, _record(rows[0], tags) if rows else None)
 
 

@@ -14,7 +14,7 @@ from segmentd import errors
 from segmentd.api import networks as network_routes
 from segmentd.api.params import HostName
 from segmentd.api.pipeline import Call, CallOf, Kind, Operation, RateClass, Resource, routes
-from segmentd.api.segments import SEGMENT_RECORD
+from segmentd.api.segments import SEGMENT
 from segmentd.authz import Permission, Scope, can
 from segmentd.db.base import Page, utcnow
 from segmentd.services import agents, audit, console, host_queries, networks, segment_ranges
@@ -291,7 +291,7 @@ async def segment_list(
 
 
 @router.get("/segments/{segment_id}")
-@page(Permission.GET_SEGMENT, "show", SEGMENT_RECORD)
+@page(Permission.GET_SEGMENT, "show", SEGMENT)
 async def segment_page(
     call: CallOf, request: Request, segment_id: str, marker: Text = None
 ) -> Response:
