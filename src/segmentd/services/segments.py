@@ -366,14 +366,14 @@ def update(
 ) -> Segment:
     """Apply ``changes`` to ``segment``, as loaded (locked) by ``get``."""
     standard.check_revision(segment, if_revision)
+    values: dict[str, Any] = {}
     if "name" in changes.fields_set:
-        segment.name = changes.name
+        values["name"] = changes.name
     if "description" in changes.fields_set and changes.description is not None:
-        segment.description = changes.description
+        values["description"] = changes.description
     if changes.tags is not None:
         standard.set_tags(session, SegmentTag, "segment_id", segment.id, changes.tags)
-    standard.bump(segment)
-    session.flush()
+    standard.save(session, segment, values)
     # Tags are replaced by statements, not through the collection: reread them.
     return segment if changes.tags is None else _reload(session, segment.id)
 
