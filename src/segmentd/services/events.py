@@ -35,7 +35,14 @@ _INSERT = insert(cast(Table, Event.__table__))
 OUTBOX_LOCK = "segmentd.events"
 # Datetimes as the API writes them (``%Y-%m-%dT%H:%M:%SZ``).
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_OMIT_MICROSECONDS
-RESOURCE_TYPES = ("network", "segment", "subnet", "network_segment_range", "agent")
+RESOURCE_TYPES = (
+    "network",
+    "segment",
+    "subnet",
+    "network_segment_range",
+    "agent",
+    "segment_host_mapping",
+)
 ACTIONS = ("create", "update", "delete")
 
 
@@ -55,15 +62,24 @@ def record(
     before: Mapping[str, Any] | None,
     after: Mapping[str, Any] | None,
     request_id: str = "",
+    project_id: str | None = None,
 ) -> None:
-    """Insert the event in ``session``'s transaction (a Core INSERT: never read back)."""
-    record_many(session, [(resource_type, resource_id, action, before, after)], request_id)
+    """Insert the event in ``session``'s transaction (a Core INSERT: never read back).
+
+    ``project_id``: the owner when the views do not show one (a segment's is
+    its network's); otherwise the views' ``project_id``."""
+    change = (resource_type, resource_id, action, before, after)
+    record_many(session, [change], request_id, project_id)
+
+
+Change = tuple[str, str, str, Mapping[str, Any] | None, Mapping[str, Any] | None]
 
 
 def record_many(
     session: Session,
-    changes: Iterable[tuple[str, str, str, Mapping[str, Any] | None, Mapping[str, Any] | None]],
+    changes: Iterable[Change],
     request_id: str = "",
+    project_id: str | None = None,
 ) -> None:
     """Several events in one statement, in the given order."""
     at = now()
@@ -77,7 +93,7 @@ def record_many(
                 "resource_type": resource_type,
                 "resource_id": resource_id,
                 "action": action,
-                "project_id": shown.get("project_id"),
+                "project_id": shown.get("project_id", project_id),
                 "revision_number": shown.get("revision_number"),
                 "request_id": request_id[:64],
                 "before": dumps(before),
