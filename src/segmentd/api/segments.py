@@ -22,6 +22,8 @@ SEGMENT = Resource(
     segments.get,
     segments.target,
     event_view=lambda call, segment: schemas.segment_view(segment),
+    event_project=lambda call, segment: segments.project_of(call.db, segment),
+    reach=segments.reach,
 )
 # A show reads a record, not an ORM object: no identity map, a third of the cost.
 SEGMENT_RECORD = Resource("segment", Permission.GET_SEGMENT, segments.read, segments.target)

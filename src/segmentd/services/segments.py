@@ -17,7 +17,7 @@ from segmentd.authz import Permission, Principal, Scope
 from segmentd.config import IdRange
 from segmentd.db.base import Page
 from segmentd.db.models import Network, Segment, SegmentTag, Subnet
-from segmentd.services import quotas, segment_ranges, standard
+from segmentd.services import host_events, quotas, segment_ranges, standard
 from segmentd.services.allocation import SegmentSpec, TypeDriver, claim
 from segmentd.services.query import (
     Filter,
@@ -231,6 +231,21 @@ def _create_target(
         "physical_network": spec.physical_network,
         "segmentation_id": spec.segmentation_id,
     }
+
+
+def project_of(session: Session, segment: Segment) -> str | None:
+    """The project of the segment's network, which owns it (for its change
+    events): from the session's identity map when the network was loaded,
+    else one primary-key read."""
+    network = session.get(Network, segment.network_id)
+    return network.project_id if network is not None else None
+
+
+def reach(segment: Segment) -> host_events.Reach:
+    """A segment is mapped to the hosts reporting its physnet (``host_mapping``)."""
+    return host_events.Reach(
+        segments=((segment.id, segment.physical_network, segment.network_type),)
+    )
 
 
 def target(segment: Segment | SegmentRecord) -> dict[str, object]:
