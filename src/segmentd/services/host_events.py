@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from segmentd.db import dialect
@@ -51,6 +51,18 @@ SegmentReach = tuple[str, str | None, str]
 HostPairs = dict[str, frozenset[tuple[str, str]]]
 
 _NONE: frozenset[tuple[str, str]] = frozenset()
+
+# Statements built once (their SQL compiles once and is cached by identity).
+_AP = AgentPhysnet
+_ON_PHYSNETS = select(_AP.physical_network, _AP.host, _AP.agent_type).where(
+    _AP.physical_network.in_(bindparam("physnets", expanding=True))
+)
+_PAIRS_OF = select(_AP.host, _AP.agent_type, _AP.physical_network).where(
+    _AP.host.in_(bindparam("hosts", expanding=True))
+)
+_SEGMENTS_ON = select(Segment.id, Segment.physical_network, Segment.network_type).where(
+    Segment.physical_network.in_(bindparam("physnets", expanding=True))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +105,7 @@ def for_segments(
         return []
     physnets = sorted({p for _, p, _ in mapped if p is not None})
     _lock(session, physnets)
-    ap = AgentPhysnet
-    rows = session.execute(
-        select(ap.physical_network, ap.host, ap.agent_type).where(ap.physical_network.in_(physnets))
-    )
+    rows = session.execute(_ON_PHYSNETS, {"physnets": physnets})
     on_physnet: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for physnet, host, agent_type in rows:
         on_physnet[physnet].append((host, agent_type))
@@ -114,11 +123,8 @@ def host_pairs(session: Session, hosts: Sequence[str]) -> HostPairs:
     """The hosts' (agent type, physnet) pairs: the mapping's inputs on their side."""
     found: dict[str, set[tuple[str, str]]] = {h: set() for h in hosts}
     if hosts:
-        ap = AgentPhysnet
-        stmt = select(ap.host, ap.agent_type, ap.physical_network).where(
-            ap.host.in_(sorted(set(hosts)))
-        )
-        for host, agent_type, physnet in session.execute(stmt):
+        rows = session.execute(_PAIRS_OF, {"hosts": sorted(set(hosts))})
+        for host, agent_type, physnet in rows:
             found[host].add((agent_type, physnet))
     return {h: frozenset(pairs) for h, pairs in found.items()}
 
@@ -134,11 +140,8 @@ def for_hosts(session: Session, before: HostPairs, after: HostPairs) -> list[Cha
         return []
     physnets = sorted(set().union(*differing.values()))
     _lock(session, physnets)
-    stmt = select(Segment.id, Segment.physical_network, Segment.network_type).where(
-        Segment.physical_network.in_(physnets)
-    )
     on_physnet: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for segment_id, physnet, network_type in session.execute(stmt):
+    for segment_id, physnet, network_type in session.execute(_SEGMENTS_ON, {"physnets": physnets}):
         on_physnet[physnet or ""].append((segment_id, network_type))
     gained: dict[str, set[str]] = defaultdict(set)
     lost: dict[str, set[str]] = defaultdict(set)

@@ -233,12 +233,15 @@ def _create_target(
     }
 
 
+_PROJECT_OF = select(Network.project_id).where(Network.id == bindparam("network_id"))
+
+
 def project_of(session: Session, segment: Segment) -> str | None:
     """The project of the segment's network, which owns it (for its change
-    events): from the session's identity map when the network was loaded,
-    else one primary-key read."""
-    network = session.get(Network, segment.network_id)
-    return network.project_id if network is not None else None
+    events): one primary-key read of one column (the network loaded by
+    ``create`` is no longer in the identity map, which holds it weakly)."""
+    project: str | None = session.scalar(_PROJECT_OF, {"network_id": segment.network_id})
+    return project
 
 
 def reach(segment: Segment) -> host_events.Reach:
