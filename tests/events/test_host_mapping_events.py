@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from segmentd.db.events import Event
+from segmentd.db.models import Segment
 from segmentd.delivery import amqp
 from segmentd.delivery.worker import Worker
 from segmentd.main import build_runtime, create_app
+from segmentd.services import host_events
 from tests.agent_helpers import LB, StatementCounter, count_statements, ovs
 from tests.client import Api
 from tests.conftest import make_settings
@@ -470,3 +472,43 @@ def test_the_fan_out_is_set_based_and_costs_nothing_when_disabled(
         seen.append(mapping_reads(on))
         assert len(host_changes(engine, seq)) == (4 if count == 4 else 44)
     assert len(seen[0]) == len(seen[1]) == 1, seen
+
+
+def test_a_report_racing_a_segment_create_on_its_physnet_is_not_lost(
+    api: Api, engine: Engine, runtime: Any, is_postgres: bool
+) -> None:
+    """PostgreSQL: neither transaction sees the other's uncommitted rows, so
+    without the physnet's advisory lock the segment's fan-out finds no host
+    and the report's finds no segment, and the host's new reach has no event.
+    The report waits for the segment's commit, then reads it."""
+    if not is_postgres:
+        pytest.skip("SQLite runs one writer at a time")
+    net = api.create_network(name="race", project_id="p1")
+    seq = last_seq(engine)
+    done: dict[str, Any] = {}
+
+    def first_report() -> None:
+        service = api.as_("svc", "service")
+        done["resp"] = service.post("/v2.0/agents/report", {"agent": ovs("racer", "physnet1")})
+
+    thread = threading.Thread(target=first_report)
+    with runtime.db.transaction(True) as session:
+        segment = Segment(
+            network_id=net["id"],
+            network_type="vlan",
+            physical_network="physnet1",
+            segmentation_id=1950,
+            segment_index=1,
+        )
+        session.add(segment)
+        session.flush()
+        seg_id = segment.id
+        changes = host_events.for_segments(session, [(seg_id, "physnet1", "vlan")], ())
+        assert changes == []  # no host reports physnet1 yet
+        thread.start()
+        thread.join(1.0)
+        assert thread.is_alive(), "the report did not wait for the physnet's lock"
+    thread.join(10)
+    assert done["resp"].status_code == 200, done["resp"].text
+    assert mapping(api)["racer"] == {seg_id}
+    assert host_changes(engine, seq) == {("racer", "create"): [seg_id]}
