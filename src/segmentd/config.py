@@ -166,7 +166,14 @@ class KeystoneAuthtoken(BaseModel):
         return self.www_authenticate_uri or self.auth_url or ""
 
 
-EVENT_RESOURCE_TYPES = ("network", "segment", "subnet", "network_segment_range", "agent")
+EVENT_RESOURCE_TYPES = (
+    "network",
+    "segment",
+    "subnet",
+    "network_segment_range",
+    "agent",
+    "segment_host_mapping",
+)
 EVENT_ACTIONS = ("create", "update", "delete")
 
 

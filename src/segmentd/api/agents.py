@@ -27,6 +27,7 @@ AGENT = Resource(
     agents.get,
     agents.target,
     event_view=lambda call, agent: view(call, agent),
+    reach=agents.reach,
 )
 # Reports are heartbeats every 30 s per agent: not audited, their own rate bucket.
 REPORT = Operation(Permission.CREATE_AGENT_REPORT, "action", rate="report")

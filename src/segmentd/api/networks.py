@@ -23,6 +23,7 @@ NETWORK = Resource(
     networks.get,
     networks.target,
     event_view=lambda call, network: schemas.network_view(network, True),
+    reach=networks.reach,
 )
 
 Fields = Annotated[list[str], Depends(fields_param(schemas.NETWORK_FIELDS))]

@@ -22,7 +22,10 @@ same steps, in order:
       permission for operations without a target (lists filter with it,
       creates and actions require it);
    e. records the audit event (before/after snapshots) and the change
-      event (the outbox: before/after admin views), in the same transaction;
+      event (the outbox: before/after admin views), and, when the
+      resource's creation or deletion changed which segments hosts reach,
+      one ``segment_host_mapping`` event per host and direction, in the
+      same transaction;
    f. renders the response;
    g. commits, unless the request's deadline passed.
 
@@ -56,7 +59,7 @@ from segmentd.api.wire import no_content, request_id_of
 from segmentd.authz import Permission, Principal, Scope, credential_allows
 from segmentd.db.base import statement_canceller
 from segmentd.db.snapshot import Snapshot
-from segmentd.services import audit, events
+from segmentd.services import audit, events, host_events
 
 log = logging.getLogger("segmentd.audit")
 
@@ -80,7 +83,11 @@ class Resource(Generic[T]):
     (its ``NotFound`` otherwise), row-locked when ``lock``; ``read`` is the
     permission that decides who may see it; ``target`` is what policy rules
     about it may read; ``snapshot`` is its audit view; ``event_view`` its
-    view as an admin sees it, for change events (none: no events).
+    view as an admin sees it, for change events (none: no events);
+    ``event_project`` the project of its events when its view shows none
+    (a segment's: its network's); ``reach`` what it contributes to the
+    segment-host mapping, whose changes by its creation or deletion are then
+    ``segment_host_mapping`` events (``services.host_events``).
     ``peek(snapshot, scope, id)`` loads it for an ``inline`` show, without
     a Session (``db.snapshot``).
     """
@@ -91,6 +98,8 @@ class Resource(Generic[T]):
     target: Callable[[T], Mapping[str, Any]]
     snapshot: Callable[[Any], dict[str, Any]] = audit.snapshot
     event_view: Callable[[Call, Any], dict[str, Any]] | None = None
+    event_project: Callable[[Call, Any], str | None] | None = None
+    reach: Callable[[Any], host_events.Reach] | None = None
     peek: Callable[[Snapshot, Scope, str], Any] | None = None
 
 
@@ -243,6 +252,11 @@ class Call:
         op, scope = self.operation, self.scope
         resource = op.resource
         before = before_view = None
+        project = None
+        events_on = self.runtime.settings.events_enabled
+        reach = resource.reach if resource is not None and events_on else None
+        gone = host_events.Reach()
+        hosts_before: host_events.HostPairs = {}
         if op.kind in LOADS:
             assert resource is not None and self.principal is not None  # noqa: S101 - by __post_init__
             if target_id is None:
@@ -255,18 +269,26 @@ class Call:
                 scope.require(resource.target(self.target))
             if op.kind in AUDITED:
                 before = resource.snapshot(self.target)
-                if resource.event_view is not None and self.runtime.settings.events_enabled:
+                if resource.event_view is not None and events_on:
                     before_view = resource.event_view(self, self.target)
+                    if resource.event_project is not None:
+                        project = resource.event_project(self, self.target)
+            if reach is not None and op.kind == "delete":
+                gone = reach(self.target)
+                hosts_before = host_events.host_pairs(self.db, gone.hosts)
         result = work(self)
         if scope is not None and not scope.checked:
             # Fail closed: a service that neither filtered nor checked.
             raise RuntimeError(f"{op.permission}: the service did not apply its scope")
+        items = result if isinstance(result, list) else [result]
+        # Before any event row: the mapping's locks come before the outbox's.
+        derived = self._mapping_changes(reach, items, gone, hosts_before)
         if op.kind in AUDITED:
             assert resource is not None  # noqa: S101 - by __post_init__
-            event_view = resource.event_view if self.runtime.settings.events_enabled else None
+            event_view = resource.event_view if events_on else None
             # A bulk create returns its resources: one audit entry and one
             # change event each.
-            for item in result if isinstance(result, list) else [result]:
+            for item in items:
                 after = resource.snapshot(item) if op.kind != "delete" else None
                 resource_id = target_id if target_id is not None else item.id
                 audit.record(
@@ -282,6 +304,8 @@ class Call:
                 )
                 if event_view is not None:
                     after_view = event_view(self, item) if op.kind != "delete" else None
+                    if op.kind == "create" and resource.event_project is not None:
+                        project = resource.event_project(self, item)
                     events.record(
                         self.db,
                         resource.name,
@@ -290,8 +314,32 @@ class Call:
                         before_view,
                         after_view,
                         self.request_id,
+                        project,
                     )
+        events.record_many(self.db, derived, self.request_id)
         return result
+
+    def _mapping_changes(
+        self,
+        reach: Callable[[Any], host_events.Reach] | None,
+        items: list[Any],
+        gone: host_events.Reach,
+        hosts_before: host_events.HostPairs,
+    ) -> list[events.Change]:
+        """The segment-host mapping's changes by a create or delete (one event
+        per host and direction for the whole request, a bulk included)."""
+        if reach is None:
+            return []
+        if self.operation.kind == "create":
+            added = [s for item in items for s in reach(item).segments]
+            return host_events.for_segments(self.db, added, ())
+        if self.operation.kind == "delete":
+            changes = host_events.for_segments(self.db, (), gone.segments)
+            if gone.hosts:
+                after = host_events.host_pairs(self.db, gone.hosts)
+                changes += host_events.for_hosts(self.db, hosts_before, after)
+            return changes
+        return []
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Session]:

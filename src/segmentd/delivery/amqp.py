@@ -7,6 +7,12 @@ priority ``INFO`` on ``<topic>.info``, with Neutron's payload: ``{"network":
 message id is the event id.  Consumers of Neutron's notifications
 (Ceilometer, Designate, operators' tools) work unchanged.
 
+Neutron sends nothing for a host's reachable segments; their events go out
+in the same pattern, ``segment_host_mapping.create.end`` with
+``{"segment_host_mapping": {"host": ..., "segment_ids": [...]}}``, and no
+``<resource>_id`` key for a delete (the mapping has no id; the host is in
+the body).
+
 oslo.messaging's ``Notifier`` logs and forgets a failed send; this sink
 sends through the transport itself so that a failure is retried.
 """
@@ -28,7 +34,7 @@ def notification(document: dict[str, Any], publisher_id: str) -> dict[str, Any]:
     kind, action = document["resource_type"], document["action"]
     view = document["after"] if document["after"] is not None else document["before"]
     payload: dict[str, Any] = {kind: view}
-    if action == "delete":
+    if action == "delete" and kind != "segment_host_mapping":
         payload[f"{kind}_id"] = document["resource_id"]
     return {
         "message_id": document["id"],

@@ -16,6 +16,13 @@ A report carries the host's full state and is reconciled idempotently:
 So a steady agent costs one read per report, and one small write every
 ``heartbeat_write_interval`` seconds, instead of a write per report.
 
+With change events on, a new or changed agent also costs one read of its
+views, one read of its host's physnets before the write (the pairs after it
+are computed, not read) and, only when a host's physnets changed, one read of
+the segments on those physnets: then ``segment_host_mapping`` events say what
+each host gained or lost (``services.host_events``), in the same insert as the
+agent events.  A heartbeat costs nothing more.
+
 Everything that needs no database (bounds, normalisation, fingerprints, the
 physnet rows as JSON) is computed by ``prepare`` before the first statement:
 on SQLite the transaction holds the one write lock from its first statement
@@ -45,7 +52,7 @@ from segmentd.authz import Scope
 from segmentd.db import dialect
 from segmentd.db.base import Page, utcnow
 from segmentd.db.models import Agent, AgentPhysnet, new_id
-from segmentd.services import events
+from segmentd.services import events, host_events
 from segmentd.services.host_mapping import AGENT_TYPES
 from segmentd.services.query import Filter, ListQuery, QuerySpec, list_page, parse_bool, parse_uuid
 
@@ -213,6 +220,9 @@ def report_state(
     if changed:
         old_ids = [stored[n.key].id for n in changed if n.key in stored]
         before = _views(session, old_ids, event_view) if event_view else {}
+        # The changed hosts' side of the mapping, before and after (events only).
+        hosts = sorted({n.key[0] for n in changed})
+        pairs_before = host_events.host_pairs(session, hosts) if event_view else {}
         ids = _write_changed(session, changed, prepared.physnet_rows, now)
         for item in changed:
             result = "updated" if item.key in stored else "created"
@@ -220,22 +230,42 @@ def report_state(
         if event_view is not None:
             new_ids = sorted(ids[n.key] for n in changed)
             after = _views(session, new_ids, event_view)
-            events.record_many(
-                session,
+            pairs_after = _pairs_after(pairs_before, changed)
+            # Locks the changed physnets before the event rows (host_events).
+            derived = host_events.for_hosts(session, pairs_before, pairs_after)
+            agent_changes: list[events.Change] = [
                 (
-                    (
-                        "agent",
-                        agent_id,
-                        "update" if agent_id in before else "create",
-                        before.get(agent_id),
-                        after[agent_id],
-                    )
-                    for agent_id in new_ids
-                    if before.get(agent_id) != after[agent_id]
-                ),
-                request_id,
-            )
+                    "agent",
+                    agent_id,
+                    "update" if agent_id in before else "create",
+                    before.get(agent_id),
+                    after[agent_id],
+                )
+                for agent_id in new_ids
+                if before.get(agent_id) != after[agent_id]
+            ]
+            events.record_many(session, [*agent_changes, *derived], request_id)
     return [results[n.key] for n in prepared.items]
+
+
+def _pairs_after(
+    before: host_events.HostPairs, changed: list[_Normalized]
+) -> host_events.HostPairs:
+    """The hosts' pairs once ``changed`` agents replaced theirs (no read: a
+    report replaces its agents' physnets, the host's other agents keep theirs)."""
+    replaced: dict[str, set[str]] = {}
+    added: dict[str, set[tuple[str, str]]] = {}
+    for item in changed:
+        host, agent_type = item.key
+        replaced.setdefault(host, set()).add(agent_type)
+        added.setdefault(host, set()).update((agent_type, p) for p in item.physnets)
+    return {
+        host: frozenset(
+            {(t, p) for t, p in pairs if t not in replaced.get(host, set())}
+            | added.get(host, set())
+        )
+        for host, pairs in before.items()
+    }
 
 
 def _views(
@@ -352,6 +382,11 @@ def get(session: Session, scope: Scope, agent_id: str, lock: bool = False) -> Ag
     if agent is None or not scope.allows(target(agent)):
         raise errors.AgentNotFound(id=agent_id)
     return agent
+
+
+def reach(agent: Agent) -> host_events.Reach:
+    """An agent's physnets are its host's side of the segment-host mapping."""
+    return host_events.Reach(hosts=(agent.host,))
 
 
 def target(agent: Agent) -> dict[str, object]:

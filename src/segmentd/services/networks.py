@@ -14,7 +14,7 @@ from segmentd import errors
 from segmentd.authz import Permission, Scope
 from segmentd.db.base import Page
 from segmentd.db.models import Network, NetworkTag, Segment, Subnet
-from segmentd.services import quotas, standard
+from segmentd.services import host_events, quotas, standard
 from segmentd.services import segments as segment_service
 from segmentd.services.allocation import SegmentSpec, TypeDriver
 from segmentd.services.query import (
@@ -121,6 +121,13 @@ class NetworkUpdate:
     network_type: str | None = None
     physical_network: str | None = None
     segmentation_id: int | None = None
+
+
+def reach(network: Network) -> host_events.Reach:
+    """Its segments, as the segment-host mapping sees them (loaded with it)."""
+    return host_events.Reach(
+        segments=tuple((s.id, s.physical_network, s.network_type) for s in network.segments)
+    )
 
 
 def target(network: Network) -> dict[str, object]:

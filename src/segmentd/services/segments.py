@@ -18,7 +18,7 @@ from segmentd.config import IdRange
 from segmentd.db.base import Page
 from segmentd.db.models import Network, Segment, SegmentTag, Subnet
 from segmentd.db.snapshot import PreparedRead, Snapshot
-from segmentd.services import quotas, segment_ranges, standard
+from segmentd.services import host_events, quotas, segment_ranges, standard
 from segmentd.services.allocation import SegmentSpec, TypeDriver, claim
 from segmentd.services.query import (
     Filter,
@@ -232,6 +232,24 @@ def _create_target(
         "physical_network": spec.physical_network,
         "segmentation_id": spec.segmentation_id,
     }
+
+
+_PROJECT_OF = select(Network.project_id).where(Network.id == bindparam("network_id"))
+
+
+def project_of(session: Session, segment: Segment) -> str | None:
+    """The project of the segment's network, which owns it (for its change
+    events): one primary-key read of one column (the network loaded by
+    ``create`` is no longer in the identity map, which holds it weakly)."""
+    project: str | None = session.scalar(_PROJECT_OF, {"network_id": segment.network_id})
+    return project
+
+
+def reach(segment: Segment) -> host_events.Reach:
+    """A segment is mapped to the hosts reporting its physnet (``host_mapping``)."""
+    return host_events.Reach(
+        segments=((segment.id, segment.physical_network, segment.network_type),)
+    )
 
 
 def target(segment: Segment | SegmentRecord) -> dict[str, object]:
