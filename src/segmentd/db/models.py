@@ -19,7 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from segmentd.db.base import Base, UtcDateTime, utcnow
 
@@ -114,6 +114,10 @@ class Segment(StandardAttrs, Base):
     network_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("networks.id", ondelete="CASCADE")
     )
+    # Its network's project, for its change events: loaded only by queries
+    # that ask for it (``with_expression``), never stored; "derived" keeps it
+    # out of audit snapshots.
+    network_project: Mapped[str | None] = query_expression(info={"derived": True})
     name: Mapped[str | None] = mapped_column(String(NAME_LEN), default=None)
     network_type: Mapped[str] = mapped_column(String(16))
     physical_network: Mapped[str | None] = mapped_column(String(PHYSNET_LEN), default=None)

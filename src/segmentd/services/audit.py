@@ -104,7 +104,7 @@ def _columns(obj: Any, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
     return {
         attr.key: _plain(loaded[attr.key])
         for attr in state.mapper.column_attrs
-        if attr.key in loaded and attr.key not in skip
+        if attr.key in loaded and attr.key not in skip and not attr.info.get("derived")
     }
 
 

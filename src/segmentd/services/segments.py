@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, with_expression
+from sqlalchemy.orm.attributes import set_committed_value
 
 from segmentd import errors
 from segmentd.authz import Permission, Principal, Scope
@@ -218,6 +219,7 @@ def create(
         session, network, spec, drivers, retries, tags, limited_to_pools=not principal.is_admin
     )
     session.flush()
+    set_committed_value(segment, "network_project", network.project_id)
     return segment  # every attribute, tags included, is current after the flush
 
 
@@ -239,8 +241,10 @@ _PROJECT_OF = select(Network.project_id).where(Network.id == bindparam("network_
 
 def project_of(session: Session, segment: Segment) -> str | None:
     """The project of the segment's network, which owns it (for its change
-    events): one primary-key read of one column (the network loaded by
-    ``create`` is no longer in the identity map, which holds it weakly)."""
+    events): loaded with the segment by ``get`` and kept by ``create``, else
+    one primary-key read of one column."""
+    if segment.network_project is not None:
+        return segment.network_project
     project: str | None = session.scalar(_PROJECT_OF, {"network_id": segment.network_id})
     return project
 
@@ -335,7 +339,15 @@ def read(snapshot: Snapshot, scope: Scope, segment_id: str) -> SegmentRecord:
     return _shown(scope, segment_id, _record(rows[0], tags) if rows else None)
 
 
-_GET = select(Segment).options(_WITH_TAGS).where(Segment.id == bindparam("segment_id"))
+_NETWORK_PROJECT = with_expression(
+    Segment.network_project,
+    select(Network.project_id).where(Network.id == Segment.network_id).scalar_subquery(),
+)
+_GET = (
+    select(Segment)
+    .options(_WITH_TAGS, _NETWORK_PROJECT)
+    .where(Segment.id == bindparam("segment_id"))
+)
 _RELOAD = _GET.execution_options(populate_existing=True)
 # Of the segment row only: the tags are on the nullable side of an outer join.
 _GET_LOCKED = _GET.with_for_update(of=Segment)
