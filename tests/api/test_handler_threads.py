@@ -97,7 +97,7 @@ def test_handler_slots_follow_the_database() -> None:
         return reads.total_tokens, writes.total_tokens, reads is writes
 
     assert asyncio.run(limits(sqlite)) == (2, 1, False)  # one writer: writes queue in the loop
-    assert asyncio.run(limits(postgres)) == (8, 8, True)
+    assert asyncio.run(limits(postgres)) == (3, 3, True)
     assert asyncio.run(limits(sized))[0] == 5
 
 

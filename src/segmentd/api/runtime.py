@@ -45,7 +45,7 @@ class HandlerSlots:
     @classmethod
     def for_settings(cls, settings: Settings) -> HandlerSlots:
         embedded = settings.is_sqlite()
-        threads = settings.handler_threads or (2 if embedded else 8)
+        threads = settings.handler_threads or (2 if embedded else 3)
         return cls(threads, own_write_slot=embedded, hashing=settings.password_hash_concurrency)
 
     def _limiters(self) -> tuple[CapacityLimiter, ...]:
