@@ -80,10 +80,7 @@ class Target:
         headers = {"X-Auth-Token": self.token, "Content-Type": "application/json"}
         self.conn.request(method, path, data, headers)
         resp = self.conn.getresponse()
-        raw = resp.read()
-        if resp.status >= 300:
-            raise RuntimeError(f"{self.name} {method} {path}: {resp.status} {raw[:200]!r}")
-        return json.loads(raw) if raw else {}
+        return server.read_json(resp, f"{self.name} {method} {path}")
 
 
 def _request(t: Target, op: str, i: int) -> None:

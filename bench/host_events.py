@@ -70,10 +70,7 @@ class Target:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=120)
             self.conn.request(method, path, data, headers)
             resp = self.conn.getresponse()
-        raw = resp.read()
-        if resp.status >= 300:
-            raise RuntimeError(f"{self.name} {method} {path}: {resp.status} {raw[:200]!r}")
-        return json.loads(raw) if raw else {}
+        return server.read_json(resp, f"{self.name} {method} {path}")
 
 
 def _add_hosts(url: str, start: int, stop: int) -> None:

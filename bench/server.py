@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.auth import TOKEN_ENV
 
@@ -277,3 +278,12 @@ def fresh_postgres(url: str) -> str | None:
     finally:
         admin.dispose()
     return target.render_as_string(hide_password=False)
+
+
+def read_json(resp: http.client.HTTPResponse, what: str) -> dict[str, Any]:
+    """A JSON answer's body, or an error naming ``what`` was asked."""
+    raw = resp.read()
+    if resp.status >= 300:
+        raise RuntimeError(f"{what}: {resp.status} {raw[:200]!r}")
+    body: dict[str, Any] = json.loads(raw) if raw else {}
+    return body

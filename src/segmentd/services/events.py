@@ -28,6 +28,7 @@ from sqlalchemy import Table, and_, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from segmentd.authz import Scope
+from segmentd.config import EVENT_ACTIONS, EVENT_RESOURCE_TYPES
 from segmentd.db import dialect
 from segmentd.db.events import Event, EventSinkStats
 
@@ -35,15 +36,8 @@ _INSERT = insert(cast(Table, Event.__table__))
 OUTBOX_LOCK = "segmentd.events"
 # Datetimes as the API writes them (``%Y-%m-%dT%H:%M:%SZ``).
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_OMIT_MICROSECONDS
-RESOURCE_TYPES = (
-    "network",
-    "segment",
-    "subnet",
-    "network_segment_range",
-    "agent",
-    "segment_host_mapping",
-)
-ACTIONS = ("create", "update", "delete")
+RESOURCE_TYPES = EVENT_RESOURCE_TYPES  # what sinks may filter on (config checks them)
+ACTIONS = EVENT_ACTIONS
 
 
 def now() -> dt.datetime:
