@@ -7,8 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import Row, String, any_, bindparam, func, select
 from sqlalchemy import delete as sql_delete
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, with_expression
 from sqlalchemy.orm.attributes import set_committed_value
@@ -16,6 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from segmentd import errors
 from segmentd.authz import Permission, Principal, Scope
 from segmentd.config import IdRange
+from segmentd.db import dialect
 from segmentd.db.base import Page
 from segmentd.db.models import Network, Segment, SegmentTag, Subnet
 from segmentd.db.snapshot import PreparedRead, Snapshot
@@ -310,6 +312,12 @@ _PREPARED_READ_ONE = PreparedRead(_READ_ONE)
 _TAGS_OF = select(SegmentTag.segment_id, SegmentTag.tag).where(
     SegmentTag.segment_id.in_(bindparam("ids", expanding=True))
 )
+# PostgreSQL: the ids as one array parameter.  An expanding IN renders a
+# parameter with its cast per id and psycopg parses the grown SQL every
+# time: a quarter of a list page's CPU there.
+_TAGS_OF_ARRAY = select(SegmentTag.segment_id, SegmentTag.tag).where(
+    SegmentTag.segment_id == any_(bindparam("ids", type_=ARRAY(String)))
+)
 
 
 def _record(row: Sequence[Any], tags: list[str]) -> SegmentRecord:
@@ -325,7 +333,8 @@ def _records(session: Session, rows: Sequence[Row[Any]]) -> list[SegmentRecord]:
     """Records for segment rows, with every row's tags in one more statement."""
     tags: dict[str, list[str]] = {}
     if rows:
-        for segment_id, tag in session.execute(_TAGS_OF, {"ids": [r.id for r in rows]}):
+        stmt = _TAGS_OF_ARRAY if dialect.is_postgres(session) else _TAGS_OF
+        for segment_id, tag in session.execute(stmt, {"ids": [r.id for r in rows]}):
             tags.setdefault(segment_id, []).append(tag)
     return [_record(row, sorted(tags.get(row.id, ()))) for row in rows]
 
