@@ -20,41 +20,41 @@ from segmentd.main import create_app
 from tests.client import Api
 
 JSON = {"Content-Type": "application/json"}
+SEGMENT = "/v2.0/segments/{seg}"
+RENAME = b'{"segment": {"name": "x"}}'
+
+
+def put_segment(
+    body: bytes, headers: dict[str, str] = JSON
+) -> tuple[str, str, bytes, dict[str, str]]:
+    return ("PUT", SEGMENT, body, headers)
+
+
 # (method, path, body, headers); {net} and {seg} name existing resources.
 CASES: list[tuple[str, str, bytes | None, dict[str, str]]] = [
-    ("GET", "/v2.0/segments/{seg}", None, {}),
-    ("GET", "/v2.0/segments/{seg}?fields=id&fields=name,segmentation_id", None, {}),
-    ("GET", "/v2.0/segments/{seg}?fields=nope", None, {}),
-    ("GET", "/v2.0/segments/{seg}?" + "&".join(["fields=id"] * 40), None, {}),
+    ("GET", SEGMENT, None, {}),
+    ("GET", SEGMENT + "?fields=id&fields=name,segmentation_id", None, {}),
+    ("GET", SEGMENT + "?fields=nope", None, {}),
+    ("GET", SEGMENT + "?" + "&".join(["fields=id"] * 40), None, {}),
     ("GET", "/v2.0/networks/{net}?fields=mtu", None, {}),
     ("GET", "/v2.0/segments/not-a-segment", None, {}),
-    ("PUT", "/v2.0/segments/{seg}", b'{"segment": {"name": "x"}}', JSON),
-    ("PUT", "/v2.0/segments/{seg}", b'{"segment": {"name": "x"}}', {}),
-    ("PUT", "/v2.0/segments/{seg}", b'{"segment": {"name": "x"}', JSON),
-    ("PUT", "/v2.0/segments/{seg}", b'\xff\xfe\x00{"segment"', JSON),
-    ("PUT", "/v2.0/segments/{seg}", b"", JSON),
-    ("PUT", "/v2.0/segments/{seg}", b"[]", JSON),
-    ("PUT", "/v2.0/segments/{seg}", b'{"segment": {"name": "x"}}', {"Content-Type": "text/plain"}),
-    (
-        "PUT",
-        "/v2.0/segments/{seg}",
-        b'{"segment": {"name": "x"}}',
-        {"Content-Type": "application/merge-patch+json; charset=utf-8"},
-    ),
-    ("PUT", "/v2.0/segments/{seg}", b'{"segment": {"network_type": "vxlan"}}', JSON),
-    ("PUT", "/v2.0/segments/{seg}", b'{"segment": {"bogus": 1}}', JSON),
-    ("PUT", "/v2.0/segments/{seg}", b'{"segment": {"name": "y"}}', {"If-Match": "revision=1"}),
-    (
-        "PUT",
-        "/v2.0/segments/{seg}",
-        b'{"segment": {"name": "y"}}',
-        {"If-Match": "revision_number=1"},
-    ),
+    put_segment(RENAME),
+    put_segment(RENAME, {}),
+    put_segment(b'{"segment": {"name": "x"}'),
+    put_segment(b'\xff\xfe\x00{"segment"'),
+    put_segment(b""),
+    put_segment(b"[]"),
+    put_segment(RENAME, {"Content-Type": "text/plain"}),
+    put_segment(RENAME, {"Content-Type": "application/merge-patch+json; charset=utf-8"}),
+    put_segment(b'{"segment": {"network_type": "vxlan"}}'),
+    put_segment(b'{"segment": {"bogus": 1}}'),
+    put_segment(b'{"segment": {"name": "y"}}', {"If-Match": "revision=1"}),
+    put_segment(b'{"segment": {"name": "y"}}', {"If-Match": "revision_number=1"}),
     ("PUT", "/v2.0/networks/{net}", b'{"network": {"mtu": 99999999999}}', JSON),
     ("POST", "/v2.0/networks", b'{"network": {"name": "n", "shared": "maybe"}}', JSON),
     ("POST", "/v2.0/networks", b'{"networks": [{"name": "a"}, {"name": 5}]}', JSON),
     ("POST", "/v2.0/segments", b'{"segment": {"network_id": "{net}"}}', JSON),
-    ("DELETE", "/v2.0/segments/{seg}", None, {"If-Match": "revision_number=x"}),
+    ("DELETE", SEGMENT, None, {"If-Match": "revision_number=x"}),
 ]
 
 

@@ -238,13 +238,16 @@ def test_segment_creates_and_deletes_fan_out_to_the_hosts_of_their_physnet(
     written = track(lambda: ok(api.delete(f"/v2.0/segments/{seg}"), 204))
     assert written == {("h1", "delete"): [seg], ("h2", "delete"): [seg]}
 
-    # The segment events carry their network's project (agents none).
+    # The segment events carry their network's project (agents none), an
+    # update's too (read with the segment).
+    ok(api.put(f"/v2.0/segments/{a}", {"segment": {"name": "renamed"}}), 200)
     owned = [
         (e.resource_type, e.action, e.project_id)
         for e in events_since(engine, 0)
         if e.resource_type in ("segment", "agent")
     ]
     assert ("segment", "create", "p1") in owned and ("segment", "delete", "p1") in owned
+    assert ("segment", "update", "p1") in owned
     assert all(p == "p1" for t, _, p in owned if t == "segment")
     assert all(p is None for t, _, p in owned if t == "agent")
 

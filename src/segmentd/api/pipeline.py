@@ -128,7 +128,7 @@ class Operation:
             raise TypeError("an operation declares a permission, or is explicitly public")
         if (self.kind in LOADS or self.kind in AUDITED) and self.resource is None:
             raise TypeError(f"a {self.kind} operation names its resource")
-        if self.inline and (self.kind != "show" or self.resource.peek is None):  # type: ignore[union-attr]
+        if self.inline and (self.kind != "show" or self.resource is None or not self.resource.peek):
             raise TypeError("an inline operation is a show of a resource that can be peeked")
 
     @classmethod

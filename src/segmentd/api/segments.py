@@ -24,7 +24,7 @@ SEGMENT = Resource(
     event_view=lambda call, segment: schemas.segment_view(segment),
     # A show reads a record, without a Session: a third of its cost.
     peek=segments.read,
-    event_project=lambda call, segment: segments.project_of(call.db, segment),
+    event_project=lambda call, segment: segments.project_of(segment),
     reach=segments.reach,
 )
 

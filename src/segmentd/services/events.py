@@ -28,7 +28,6 @@ from sqlalchemy import Table, and_, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from segmentd.authz import Scope
-from segmentd.config import EVENT_ACTIONS, EVENT_RESOURCE_TYPES
 from segmentd.db import dialect
 from segmentd.db.events import Event, EventSinkStats
 
@@ -36,8 +35,6 @@ _INSERT = insert(cast(Table, Event.__table__))
 OUTBOX_LOCK = "segmentd.events"
 # Datetimes as the API writes them (``%Y-%m-%dT%H:%M:%SZ``).
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_OMIT_MICROSECONDS
-RESOURCE_TYPES = EVENT_RESOURCE_TYPES  # what sinks may filter on (config checks them)
-ACTIONS = EVENT_ACTIONS
 
 
 def now() -> dt.datetime:
@@ -80,7 +77,11 @@ def record_many(
     Rows are built as the statement's named parameters, the shared
     timestamp converted once: a segment on a busy physnet writes one
     ``segment_host_mapping`` event per host, so the per-row work in Python
-    is what such a write costs (bench/RESULTS-events.md)."""
+    is what such a write costs (bench/RESULTS-events.md).  No changes (most
+    requests' host-mapping changes): nothing is done."""
+    changes = list(changes)
+    if not changes:
+        return
     sql, stored_time = _plan(session)
     stamp = stored_time(now())
     rid = request_id[:64]
@@ -106,8 +107,7 @@ def record_many(
                 "last_error": "",
             }
         )
-    if rows:
-        _insert(session, sql, rows)
+    _insert(session, sql, rows)
 
 
 _COLUMNS = (

@@ -238,17 +238,10 @@ def _create_target(
     }
 
 
-_PROJECT_OF = select(Network.project_id).where(Network.id == bindparam("network_id"))
-
-
-def project_of(session: Session, segment: Segment) -> str | None:
+def project_of(segment: Segment) -> str | None:
     """The project of the segment's network, which owns it (for its change
-    events): loaded with the segment by ``get`` and kept by ``create``, else
-    one primary-key read of one column."""
-    if segment.network_project is not None:
-        return segment.network_project
-    project: str | None = session.scalar(_PROJECT_OF, {"network_id": segment.network_id})
-    return project
+    events): loaded with the segment by ``get``, kept by ``create``."""
+    return segment.network_project
 
 
 def reach(segment: Segment) -> host_events.Reach:

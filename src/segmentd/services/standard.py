@@ -68,7 +68,13 @@ def new_tags(model: Any, tags: list[str] | None) -> list[Any]:
 
 def set_tags(session: Session, model: Any, owner: str, owner_id: str, tags: list[str]) -> None:
     """Replace the tag set of one resource with two set-based statements."""
+    replace_rows(session, model, owner, owner_id, [{"tag": tag} for tag in sorted(set(tags))])
+
+
+def replace_rows(
+    session: Session, model: Any, owner: str, owner_id: str, rows: list[dict[str, Any]]
+) -> None:
+    """The rows of ``model`` owned by ``owner_id`` become ``rows``: one DELETE, one INSERT."""
     session.execute(delete(model).where(getattr(model, owner) == owner_id))
-    unique = sorted(set(tags))
-    if unique:
-        session.execute(insert(model), [{owner: owner_id, "tag": tag} for tag in unique])
+    if rows:
+        session.execute(insert(model), [{owner: owner_id, **row} for row in rows])

@@ -353,20 +353,13 @@ def _store_details(
     """Replace the lists given (None: leave that one as it is)."""
     if dns is not None:
         rows = [{"address": a, "position": i} for i, a in enumerate(dns)]
-        _replace_rows(session, SubnetDnsNameserver, subnet_id, rows)
+        standard.replace_rows(session, SubnetDnsNameserver, "subnet_id", subnet_id, rows)
     if routes is not None:
         rows = [{"destination": d, "nexthop": n} for d, n in routes]
-        _replace_rows(session, SubnetRoute, subnet_id, rows)
+        standard.replace_rows(session, SubnetRoute, "subnet_id", subnet_id, rows)
     if service_types is not None:
         rows = [{"service_type": t} for t in service_types]
-        _replace_rows(session, SubnetServiceType, subnet_id, rows)
-
-
-def _replace_rows(session: Session, model: Any, subnet_id: str, rows: list[dict[str, Any]]) -> None:
-    """A subnet's rows of ``model`` become ``rows``: one DELETE, one INSERT."""
-    session.execute(sql_delete(model).where(model.subnet_id == subnet_id))
-    if rows:
-        session.execute(sql_insert(model), [{"subnet_id": subnet_id, **row} for row in rows])
+        standard.replace_rows(session, SubnetServiceType, "subnet_id", subnet_id, rows)
 
 
 def _check_details(
