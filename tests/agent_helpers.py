@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event, select
 
+from segmentd.db import snapshot
 from segmentd.db.models import AgentPhysnet, Segment
 from tests.client import Api
 
@@ -64,9 +65,20 @@ class StatementCounter:
 
 @contextmanager
 def count_statements(engine: Engine) -> Iterator[StatementCounter]:
+    """The statements run on ``engine``'s connections: through SQLAlchemy,
+    and the prepared reads run on the DB-API connection (``db.snapshot``),
+    which SQLAlchemy's events do not see."""
     counter = StatementCounter()
+    real_rows = snapshot.Snapshot.rows
+
+    def rows(self: snapshot.Snapshot, query: snapshot.PreparedRead, params: Any) -> Any:
+        counter.statements.append(query.compiled(engine.dialect).sql.strip())
+        return real_rows(self, query, params)
+
     event.listen(engine, "before_cursor_execute", counter)
+    snapshot.Snapshot.rows = rows  # type: ignore[method-assign]
     try:
         yield counter
     finally:
+        snapshot.Snapshot.rows = real_rows  # type: ignore[method-assign]
         event.remove(engine, "before_cursor_execute", counter)

@@ -1,10 +1,13 @@
-"""Where handlers run: bounded reads (segment GET) on the event loop only when
-that cannot block it (SQLite, a read connection free), everything else in the
-thread pool, within the handler slots (few threads; SQLite writes one at a time)."""
+"""Where handlers run: bounded reads (segment GET) and bounded writes (a
+segment's create, rename, delete) on the event loop only when that cannot
+block it (SQLite; a read connection free; for a write, the write connection
+free and SQLite's lock taken at once), everything else in the thread pool,
+within the handler slots (few threads; SQLite writes one at a time)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +16,7 @@ import pytest
 
 from segmentd.api import segments as segment_routes
 from segmentd.api.runtime import HandlerSlots, Runtime
+from segmentd.db.base import Database
 from tests.client import Api
 from tests.conftest import make_settings
 
@@ -85,6 +89,72 @@ def test_unbounded_reads_never_run_on_the_loop(
     seen = threads_of(monkeypatch, "_records")  # what segments.list_ calls
     assert api.get("/v2.0/segments").status_code == 200
     assert seen == [POOL_THREAD]
+
+
+def _rename(api: Api, url: str, name: str) -> None:
+    resp = api.put(url, {"segment": {"name": name}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["segment"]["name"] == name
+
+
+def test_a_rename_runs_on_the_loop_on_sqlite_only(
+    api: Api, segment_url: str, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = threads_of(monkeypatch, "update")
+    _rename(api, segment_url, "on-the-loop")
+    assert (seen == [POOL_THREAD]) is is_postgres, seen
+    assert api.get(segment_url).json()["segment"]["name"] == "on-the-loop"
+
+
+@pytest.fixture
+def sqlite_path(runtime: Runtime, is_postgres: bool) -> str:
+    if is_postgres:
+        pytest.skip("SQLite's write lock")
+    path = runtime.db.writer.url.database
+    assert path
+    return path
+
+
+def test_a_write_lock_held_elsewhere_sends_the_write_to_a_thread(
+    api: Api,
+    runtime: Runtime,
+    segment_url: str,
+    sqlite_path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process holds SQLite's lock: the write on the loop gives up
+    before doing anything, waits for the lock in a handler thread, and
+    lands once the lock is released."""
+    seen = threads_of(monkeypatch, "update")
+    waiting = threading.Event()
+    real = Database.transaction
+
+    def spy(self: Database, write: bool, nowait: bool = False) -> Any:
+        if write and not nowait:
+            waiting.set()  # the fallback, about to wait for the lock
+        return real(self, write, nowait)
+
+    monkeypatch.setattr(Database, "transaction", spy)
+    other = sqlite3.connect(sqlite_path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    def release() -> None:
+        waiting.wait(timeout=30)
+        other.execute("ROLLBACK")
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    try:
+        _rename(api, segment_url, "after-the-wait")
+    finally:
+        releaser.join()
+        other.close()
+    assert waiting.is_set()
+    assert seen == [POOL_THREAD]
+    assert api.get(segment_url).json()["segment"]["name"] == "after-the-wait"
+    with runtime.db.writer.connect() as conn:  # the lock wait is back for every writer
+        timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert timeout == runtime.settings.sqlite_busy_timeout_ms
 
 
 def test_handler_slots_follow_the_database() -> None:

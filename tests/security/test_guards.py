@@ -14,7 +14,7 @@ import uvicorn
 from sqlalchemy import Engine, text
 
 from segmentd.main import create_app
-from segmentd.services import networks
+from segmentd.services import networks, segments
 from tests.client import Api
 from tests.conftest import make_settings
 from tests.server import free_port
@@ -159,6 +159,31 @@ def test_request_deadline_answers_503_and_commits_nothing(
     assert snapshot() == before
     monkeypatch.setattr(networks, "create", real_create)
     assert api.post("/v2.0/networks", {"network": {"name": "fast"}}).status_code == 201
+
+
+def test_a_write_on_the_loop_past_its_deadline_commits_nothing(
+    make_api: Callable[..., Api], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rename runs on the event loop (SQLite), where the deadline's timer
+    cannot interrupt it: it still commits nothing once the deadline passed,
+    and is answered 503 when it ends."""
+    api = make_api(request_timeout_seconds=1.0)
+    net = api.create_network(name="n")
+    seg = api.create_segment(net["id"], network_type="vxlan", name="before")
+    real_update = segments.update
+
+    def slow_update(*args: Any, **kwargs: Any) -> Any:
+        updated = real_update(*args, **kwargs)
+        time.sleep(1.5)
+        return updated
+
+    monkeypatch.setattr(segments, "update", slow_update)
+    resp = api.put(f"/v2.0/segments/{seg['id']}", {"segment": {"name": "late"}})
+    assert resp.status_code == 503, resp.text
+    assert resp.json()["NeutronError"]["type"] == "RequestTimeout"
+    monkeypatch.setattr(segments, "update", real_update)
+    shown = api.get(f"/v2.0/segments/{seg['id']}").json()["segment"]
+    assert (shown["name"], shown["revision_number"]) == ("before", seg["revision_number"])
 
 
 def test_deadline_answer_reaches_the_client_on_time_over_http(

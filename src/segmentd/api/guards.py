@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from starlette.requests import Request
@@ -97,17 +98,24 @@ class Deadline:
     work (``watch``): when the deadline wins, the running statement is
     cancelled too, so the database stops when the client was answered,
     not whenever the statement would have finished.
+
+    A handler that ran on the event loop kept the timer from firing; it
+    still commits nothing past the deadline (``expires_at``, monotonic): it
+    is answered 503 as it ends.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, expires_at: float | None = None) -> None:
         self._lock = threading.Lock()
         self._state = "running"
         self._cancel: Callable[[], None] | None = None
+        self._expires_at = expires_at
 
     def claim_commit(self) -> bool:
         with self._lock:
             if self._state == "abandoned":
                 return False
+            if self._expires_at is not None and time.monotonic() >= self._expires_at:
+                return False  # the timer had no chance to run; it may yet answer
             self._state = "committing"
             return True
 
@@ -171,7 +179,7 @@ class RequestGuards:
                     raise errors.RequestBodyTooLarge(maximum=self.max_body)
             return message
 
-        deadline = Deadline()
+        deadline = Deadline(time.monotonic() + self.timeout if self.timeout else None)
         scope.setdefault("state", {})[STATE_DEADLINE] = deadline
         started = False
 

@@ -120,7 +120,7 @@ async def show_network(call: CallOf, network_id: str, fields: Fields) -> Respons
 
 
 @router.put("/{network_id}", response_model=schemas.NetworkOne)
-@Operation(Permission.UPDATE_NETWORK, "update", NETWORK)
+@Operation(Permission.UPDATE_NETWORK, "update", NETWORK, inline=True)
 async def update_network(
     call: CallOf, network_id: str, body: schemas.NetworkUpdateBody, revision: IfMatch
 ) -> Response:

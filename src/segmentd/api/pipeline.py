@@ -12,7 +12,8 @@ same steps, in order:
    body within its size cap.  Nothing is parsed for a caller refused here.
 2. FastAPI parses and validates the path, query and body.
 3. The endpoint calls ``call.run(work, render)``, which, in one handler
-   thread (or on the loop, for a bounded read on SQLite):
+   thread (or on the loop, for a bounded read or write on SQLite that
+   cannot wait there: ``Operation.inline``):
    a. opens the transaction;
    b. for show/update/delete, loads the target through the resource's
       loader, scoped by who may see it (404 otherwise), row-locked when
@@ -57,7 +58,7 @@ from segmentd.api.binder import compile_binder
 from segmentd.api.runtime import Runtime
 from segmentd.api.wire import no_content, request_id_of
 from segmentd.authz import Permission, Principal, Scope, credential_allows
-from segmentd.db.base import statement_canceller
+from segmentd.db.base import WriteLockBusy, statement_canceller
 from segmentd.db.snapshot import Snapshot
 from segmentd.services import audit, events, host_events
 
@@ -72,6 +73,7 @@ Authenticator = Callable[[Request, Runtime, str | None], Awaitable[Principal]]
 WRITES: frozenset[Kind] = frozenset({"create", "update", "delete", "action"})
 LOADS: frozenset[Kind] = frozenset({"show", "update", "delete"})
 AUDITED: frozenset[Kind] = frozenset({"create", "update", "delete"})
+INLINE_WRITES = AUDITED
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -109,7 +111,11 @@ class Operation:
 
     ``inline``: a show of one row, loaded by the resource's ``peek``
     (no Session), on the event loop when the database is embedded, sparing
-    the thread-pool crossing, a fifth of such a request's CPU.  ``rate``: the rate-limit
+    the thread-pool crossing, a fifth of such a request's CPU; a bounded
+    create, update or delete (one resource, or a capped bulk), on the loop
+    when the database is embedded and its write lock is free at once
+    (``Runtime.writes_inline``; a sixth of a rename's CPU), in a handler
+    thread otherwise.  ``rate``: the rate-limit
     bucket (default: write or read by kind; ``None``: not limited).
     ``via``: how the caller is authenticated (default: a token in the
     headers; the web console passes its session cookie check).
@@ -128,8 +134,9 @@ class Operation:
             raise TypeError("an operation declares a permission, or is explicitly public")
         if (self.kind in LOADS or self.kind in AUDITED) and self.resource is None:
             raise TypeError(f"a {self.kind} operation names its resource")
-        if self.inline and (self.kind != "show" or self.resource is None or not self.resource.peek):
-            raise TypeError("an inline operation is a show of a resource that can be peeked")
+        peekable = self.resource is not None and self.resource.peek is not None
+        if self.inline and not (self.kind in INLINE_WRITES or (self.kind == "show" and peekable)):
+            raise TypeError("an inline operation is a peekable show, a create, update or delete")
 
     @classmethod
     def public(cls, rate: RateClass | None = None, write: bool = False) -> Operation:
@@ -211,27 +218,52 @@ class Call:
         """
         op, rt = self.operation, self.runtime
         writing = op.write if write is None else write
-
-        def steps() -> Response:
-            try:
-                with self._transaction(writing):
-                    result = self._execute(work, target_id)
-                    return (render or _no_content)(self, result)
-            except errors.Forbidden as exc:
-                if writing and op.kind != "public":
-                    record_denial(self.request, rt, self.principal, op, exc)
-                raise
-            finally:
-                self.session = None
-
-        if op.inline:
+        if op.inline and op.kind == "show":
             if target_id is None:
                 raise TypeError("a show needs its target's id")
             peek = functools.partial(self._peek, work, render, target_id)
             if rt.reads_inline():
                 return peek()
             return await anyio.to_thread.run_sync(peek, limiter=rt.slots.limiter(False))
+        if op.inline and writing and rt.writes_inline():
+            try:
+                return self._steps(work, render, target_id, writing, nowait=True)
+            except WriteLockBusy:
+                pass  # another process holds SQLite's lock: wait for it in a thread
+            except errors.Forbidden as exc:
+                await run_in_threadpool(self._record_refusal, exc, writing)
+                raise
+
+        def steps() -> Response:
+            try:
+                return self._steps(work, render, target_id, writing)
+            except errors.Forbidden as exc:
+                self._record_refusal(exc, writing)
+                raise
+
         return await anyio.to_thread.run_sync(steps, limiter=rt.slots.limiter(writing))
+
+    def _steps(
+        self,
+        work: Callable[[Call], Any],
+        render: Callable[[Call, Any], Response] | None,
+        target_id: str | None,
+        writing: bool,
+        nowait: bool = False,
+    ) -> Response:
+        """Steps a to g; ``nowait``: on the event loop, so SQLite's write
+        lock is taken at once or ``WriteLockBusy`` says nothing was done."""
+        try:
+            with self._transaction(writing, nowait):
+                result = self._execute(work, target_id)
+                return (render or _no_content)(self, result)
+        finally:
+            self.session = None
+
+    def _record_refusal(self, exc: errors.Forbidden, writing: bool) -> None:
+        op = self.operation
+        if writing and op.kind != "public":
+            record_denial(self.request, self.runtime, self.principal, op, exc)
 
     def _peek(
         self,
@@ -342,13 +374,13 @@ class Call:
         return []
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Session]:
+    def _transaction(self, write: bool, nowait: bool = False) -> Iterator[Session]:
         """Commits before the response is sent, so a 2xx is only ever
         answered for a committed change.  A request whose deadline passed
         rolls back instead (its client was answered 503), and its running
         statement is cancelled when the deadline passes."""
         deadline = guards.deadline_of(self.request.scope)
-        with self.runtime.db.transaction(write) as session:
+        with self.runtime.db.transaction(write, nowait) as session:
             self.session = session
             if deadline is not None:
                 deadline.watch(statement_canceller(session.connection()))

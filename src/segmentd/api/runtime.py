@@ -60,6 +60,12 @@ class HandlerSlots:
     def limiter(self, write: bool) -> CapacityLimiter:
         return self._limiters()[1 if write else 0]
 
+    def write_slot_idle(self) -> bool:
+        """No write of this loop runs in a thread or waits for one (so a
+        write run on the loop now overtakes nobody)."""
+        writes = self.limiter(True)
+        return writes.borrowed_tokens == 0 and writes.statistics().tasks_waiting == 0
+
     def hashing(self) -> CapacityLimiter:
         """Password hashes: memory-hard and slow, a few at a time (outside any transaction)."""
         return self._limiters()[2]
@@ -91,6 +97,14 @@ class Runtime:
         database (no network round trip to wait for) and while a read
         connection is free (no pool wait): the loop must never block."""
         return self.db.embedded and self.db.read_connection_free()
+
+    def writes_inline(self) -> bool:
+        """May a bounded write run on the event loop?  Only on an embedded
+        database, and while no other write of this process holds or waits
+        for the write connection; it then begins with ``nowait`` (another
+        process holding SQLite's lock sends it to a thread after all)."""
+        db = self.db
+        return db.embedded and self.slots.write_slot_idle() and db.write_connection_free()
 
     def close(self) -> None:
         """Closes the connection pools (tests and tools that build runtimes)."""

@@ -82,7 +82,7 @@ async def show_range(call: CallOf, range_id: str, fields: Fields) -> Response:
 
 
 @router.put("/{range_id}", response_model=schemas.RangeOne)
-@Operation(Permission.UPDATE_NETWORK_SEGMENT_RANGE, "update", RANGE)
+@Operation(Permission.UPDATE_NETWORK_SEGMENT_RANGE, "update", RANGE, inline=True)
 async def update_range(
     call: CallOf, range_id: str, body: schemas.RangeUpdateBody, revision: IfMatch
 ) -> Response:

@@ -37,7 +37,7 @@ def view(call: Call, segment: Any) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, response_model=schemas.SegmentOne | schemas.SegmentBulk)
-@Operation(Permission.CREATE_SEGMENT, "create", SEGMENT)
+@Operation(Permission.CREATE_SEGMENT, "create", SEGMENT, inline=True)
 async def create_segment(call: CallOf, body: schemas.SegmentCreateBody) -> Response:
     rt = call.runtime
     reqs = bulk_items(body.items, rt.settings, "segments")
@@ -79,7 +79,7 @@ async def show_segment(call: CallOf, segment_id: str, fields: Fields) -> Respons
 
 
 @router.put("/{segment_id}", response_model=schemas.SegmentOne)
-@Operation(Permission.UPDATE_SEGMENT, "update", SEGMENT)
+@Operation(Permission.UPDATE_SEGMENT, "update", SEGMENT, inline=True)
 async def update_segment(
     call: CallOf, segment_id: str, body: schemas.SegmentUpdateBody, revision: IfMatch
 ) -> Response:
@@ -95,6 +95,6 @@ async def update_segment(
 
 
 @router.delete("/{segment_id}", status_code=204)
-@Operation(Permission.DELETE_SEGMENT, "delete", SEGMENT)
+@Operation(Permission.DELETE_SEGMENT, "delete", SEGMENT, inline=True)
 async def delete_segment(call: CallOf, segment_id: str, revision: IfMatch) -> Response:
     return await call.run(lambda c: segments.delete(c.db, c.target, revision), None, segment_id)

@@ -107,7 +107,7 @@ async def show_subnet(call: CallOf, subnet_id: str, fields: Fields) -> Response:
 
 
 @router.put("/{subnet_id}", response_model=schemas.SubnetOne)
-@Operation(Permission.UPDATE_SUBNET, "update", SUBNET)
+@Operation(Permission.UPDATE_SUBNET, "update", SUBNET, inline=True)
 async def update_subnet(
     call: CallOf, subnet_id: str, body: schemas.SubnetUpdateBody, revision: IfMatch
 ) -> Response:

@@ -70,14 +70,29 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_timeout_ms: int = 10_000
     cursor.close()
 
 
-def _sqlite_begin(conn: Any) -> None:
+class WriteLockBusy(Exception):
+    """SQLite's write lock is held (by another process): a ``NOWAIT``
+    transaction did not begin, and nothing was done."""
+
+
+def _sqlite_begin(conn: Any, busy_timeout_ms: int) -> None:
     # Writers take the write lock up front: a deferred transaction that reads
     # and then writes can fail outright against another writer.  Readers use
     # an engine copy with ``sqlite_begin="DEFERRED"`` so they never queue.
+    # ``NOWAIT`` (a write run on the event loop) must not wait for the lock
+    # at all: it fails at once, and the request waits in a thread instead.
     mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-    conn.connection.dbapi_connection.execute(
-        "BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE"
-    )
+    raw = conn.connection.dbapi_connection
+    if mode != "NOWAIT":
+        raw.execute("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
+        return
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except conn.dialect.loaded_dbapi.OperationalError as exc:
+        raise WriteLockBusy(str(exc)) from exc
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
 
 
 def read_only(engine: Engine) -> Engine:
@@ -102,8 +117,11 @@ def make_engine(
         def on_connect(dbapi_conn: Any, record: Any) -> None:
             _sqlite_pragmas(dbapi_conn, record, busy_timeout_ms)
 
+        def on_begin(conn: Connection) -> None:
+            _sqlite_begin(conn, busy_timeout_ms)
+
         event.listen(engine, "connect", on_connect)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", on_begin)
         return engine
     connect_args = {"options": f"-c statement_timeout={int(statement_timeout_ms)}"}
     return create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, **kwargs)
@@ -139,6 +157,8 @@ class Database:
         self.writer = writer
         self.reader = reader
         self._sessions = {True: make_sessionmaker(writer), False: make_sessionmaker(reader)}
+        # SQLite: a write that takes the lock at once or not at all.
+        self._nowait = make_sessionmaker(writer.execution_options(sqlite_begin="NOWAIT"))
 
     @classmethod
     def open(
@@ -159,9 +179,15 @@ class Database:
         return self.writer.dialect.name == "sqlite"
 
     @contextmanager
-    def transaction(self, write: bool) -> Iterator[Session]:
-        """A session in a transaction, committed when the block ends normally."""
-        with self._sessions[write]() as session, session.begin():
+    def transaction(self, write: bool, nowait: bool = False) -> Iterator[Session]:
+        """A session in a transaction, committed when the block ends normally.
+
+        ``nowait`` (SQLite, a write): the write lock is taken now, or
+        ``WriteLockBusy`` is raised before anything is done."""
+        maker = self._nowait if nowait and write and self.embedded else self._sessions[write]
+        with maker() as session, session.begin():
+            if nowait:
+                session.connection()  # BEGIN IMMEDIATE now, not at the first statement
             yield session
 
     def snapshot(self) -> AbstractContextManager[Snapshot]:
@@ -170,6 +196,11 @@ class Database:
 
     def read_connection_free(self) -> bool:
         pool: Any = self.reader.pool
+        return bool(pool.checkedout() < pool.size())
+
+    def write_connection_free(self) -> bool:
+        """SQLite: is this process's one write connection in its pool?"""
+        pool: Any = self.writer.pool
         return bool(pool.checkedout() < pool.size())
 
     def dispose(self) -> None:

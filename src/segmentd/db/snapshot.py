@@ -7,7 +7,9 @@ SQLite, a third of the whole request.  ``PreparedRead`` compiles a
 statement once per dialect (SQL text, parameter order, result converters)
 and ``Snapshot`` runs it on a connection taken from the same pool, in a
 transaction of its own that is rolled back when it is returned.  Only
-reads use it; every write goes through a Session.
+reads use it; every write goes through a Session.  ``session_rows`` runs
+such a read inside a Session's transaction, on its connection (so it sees
+the transaction's own writes), for a hot read of a write path.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 Converter = Callable[[Any], Any] | None
 
@@ -39,7 +42,7 @@ class PreparedRead:
     checked when it compiles, so a new statement cannot silently bind a
     value the database would read differently."""
 
-    statement: Select[Any]
+    statement: Select[*tuple[Any, ...]]
     _by_dialect: dict[str, _Compiled] = field(default_factory=dict)
 
     def compiled(self, dialect: Dialect) -> _Compiled:
@@ -105,6 +108,14 @@ def snapshot(engine: Engine) -> Iterator[Snapshot]:
         yield Snapshot(raw, engine.dialect)
     finally:
         raw.close()
+
+
+def session_rows(
+    session: Session, query: PreparedRead, params: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """``query``'s rows in ``session``'s transaction, on its connection."""
+    conn = session.connection()
+    return Snapshot(conn.connection, conn.dialect).rows(query, params)
 
 
 @contextmanager

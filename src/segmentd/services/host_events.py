@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from segmentd.db import dialect
 from segmentd.db.models import AgentPhysnet, Segment
+from segmentd.db.snapshot import PreparedRead, session_rows
 from segmentd.services.events import Change
 from segmentd.services.host_mapping import AGENT_TYPES
 
@@ -54,8 +55,11 @@ _NONE: frozenset[tuple[str, str]] = frozenset()
 
 # Statements built once (their SQL compiles once and is cached by identity).
 _AP = AgentPhysnet
-_ON_PHYSNETS = select(_AP.physical_network, _AP.host, _AP.agent_type).where(
-    _AP.physical_network.in_(bindparam("physnets", expanding=True))
+# Every segment created or deleted on a physnet reads this: prepared, on the
+# session's connection (a Session round trip cost more than the rest of the
+# events of such a write; bench/RESULTS-events.md).
+_ON_PHYSNET = PreparedRead(
+    select(_AP.host, _AP.agent_type).where(_AP.physical_network == bindparam("physnet"))
 )
 _PAIRS_OF = select(_AP.host, _AP.agent_type, _AP.physical_network).where(
     _AP.host.in_(bindparam("hosts", expanding=True))
@@ -105,10 +109,11 @@ def for_segments(
         return []
     physnets = sorted({p for _, p, _ in mapped if p is not None})
     _lock(session, physnets)
-    rows = session.execute(_ON_PHYSNETS, {"physnets": physnets})
-    on_physnet: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for physnet, host, agent_type in rows:
-        on_physnet[physnet].append((host, agent_type))
+    on_physnet: dict[str, list[tuple[str, str]]] = {
+        physnet: [(host, agent_type) for host, agent_type in rows]
+        for physnet in physnets
+        if (rows := session_rows(session, _ON_PHYSNET, {"physnet": physnet}))
+    }
     gained: dict[str, set[str]] = defaultdict(set)
     lost: dict[str, set[str]] = defaultdict(set)
     for found, segments in ((gained, added), (lost, removed)):
