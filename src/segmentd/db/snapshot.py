@@ -78,7 +78,7 @@ class Snapshot:
     def rows(self, query: PreparedRead, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         compiled = query.compiled(self._dialect)
         bound = [params[name] for name in compiled.order] if compiled.order else dict(params)
-        with _as_sqlalchemy_raises(self._dialect, compiled.sql, bound):
+        with as_sqlalchemy_raises(self._dialect, compiled.sql, bound):
             cursor = self._raw.cursor()
             try:
                 cursor.execute(compiled.sql, bound)
@@ -98,7 +98,7 @@ class Snapshot:
 def snapshot(engine: Engine) -> Iterator[Snapshot]:
     """A read-only transaction on a connection from ``engine``'s pool; the
     pool rolls it back when the connection is returned."""
-    with _as_sqlalchemy_raises(engine.dialect, None, None):
+    with as_sqlalchemy_raises(engine.dialect, None, None):
         raw = engine.raw_connection()
     try:
         if engine.dialect.name == "sqlite":
@@ -119,7 +119,7 @@ def session_rows(
 
 
 @contextmanager
-def _as_sqlalchemy_raises(dialect: Dialect, sql: str | None, params: Any) -> Iterator[None]:
+def as_sqlalchemy_raises(dialect: Dialect, sql: str | None, params: Any) -> Iterator[None]:
     """Driver errors wrapped as SQLAlchemy wraps them, so the one error
     mapping (503 for an unreachable database) applies unchanged."""
     try:

@@ -17,15 +17,17 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, inspect, select
+from sqlalchemy import Table, inspect, select
 from sqlalchemy.orm import Session
 
 from segmentd.authz import Principal, Scope
-from segmentd.db.audit import AuditEvent
+from segmentd.db.audit import AuditEvent, audit_now
 from segmentd.db.base import Page
+from segmentd.db.prepared import PreparedInsert, insert_rows
 from segmentd.services.query import (
     CustomFilter,
     Filter,
@@ -79,8 +81,42 @@ LIST_SPEC = QuerySpec(
     },
 )
 
-# Built once; each event's values are bound parameters.
-_INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
+# Compiled once; each event's values are bound parameters.  Every column is
+# given (``_event`` fills what a caller leaves out, as the model's defaults).
+_EVENT_COLUMNS = (
+    "id",
+    "created_at",
+    "request_id",
+    "user_id",
+    "project_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "permission",
+    "detail",
+    "before",
+    "after",
+)
+_INSERT_EVENT = PreparedInsert(cast(Table, AuditEvent.__table__), _EVENT_COLUMNS)
+
+
+def _insert_event(session: Session, **values: Any) -> None:
+    """One audit row, on the transaction's own connection (``db.prepared``):
+    every write records one, so it is written the cheapest way."""
+    row = {
+        "id": str(uuid.uuid4()),
+        "created_at": audit_now(),
+        "user_id": None,
+        "project_id": None,
+        "resource_id": None,
+        "permission": "",
+        "detail": "",
+        "before": None,
+        "after": None,
+        **values,
+    }
+    insert_rows(session, _INSERT_EVENT, [row])
+
 
 # Columns that are bookkeeping of another row, not attributes of the resource.
 _SKIPPED_CHILD_COLUMNS = frozenset(
@@ -151,19 +187,17 @@ def record(
     it describes.  A Core INSERT, not an ORM object: the event is never read
     back, and the unit of work's flush cost more than the statement."""
     old, new = changes(before, after)
-    session.execute(
-        _INSERT_EVENT,
-        {
-            "request_id": request_id[:64],
-            "user_id": principal.subject[:255] or None,
-            "project_id": principal.project_id[:255] or None,
-            "action": action,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "permission": permission,
-            "before": old,
-            "after": new,
-        },
+    _insert_event(
+        session,
+        request_id=request_id[:64],
+        user_id=principal.subject[:255] or None,
+        project_id=principal.project_id[:255] or None,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        permission=permission,
+        before=old,
+        after=new,
     )
 
 
@@ -181,18 +215,16 @@ def record_denial(
     reason: str,
 ) -> None:
     """Record a refused mutation (in a transaction of its own: the request's rolled back)."""
-    session.execute(
-        _INSERT_EVENT,
-        {
-            "request_id": request_id[:64],
-            "user_id": principal.subject[:255] if principal is not None else None,
-            "project_id": principal.project_id[:255] if principal is not None else None,
-            "action": "deny",
-            "resource_type": _resource_type(permission),
-            "resource_id": resource_id,
-            "permission": permission,
-            "detail": reason,
-        },
+    _insert_event(
+        session,
+        request_id=request_id[:64],
+        user_id=principal.subject[:255] if principal is not None else None,
+        project_id=principal.project_id[:255] if principal is not None else None,
+        action="deny",
+        resource_type=_resource_type(permission),
+        resource_id=resource_id,
+        permission=permission,
+        detail=reason,
     )
 
 
@@ -200,16 +232,14 @@ def record_suppressed_denials(
     session: Session, permission: str, address: str, count: int, window_s: float
 ) -> None:
     """One event for ``count`` anonymous denials not recorded one by one."""
-    session.execute(
-        _INSERT_EVENT,
-        {
-            "request_id": "",
-            "action": "deny",
-            "resource_type": _resource_type(permission),
-            "permission": permission,
-            "detail": "not_authenticated_repeated",
-            "after": {"client_address": address, "count": count, "window_seconds": window_s},
-        },
+    _insert_event(
+        session,
+        request_id="",
+        action="deny",
+        resource_type=_resource_type(permission),
+        permission=permission,
+        detail="not_authenticated_repeated",
+        after={"client_address": address, "count": count, "window_seconds": window_s},
     )
 
 
