@@ -15,6 +15,7 @@ only the attributes that changed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 import uuid
@@ -22,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from sqlalchemy import Table, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapper, Session
 
 from segmentd.authz import Principal, Scope
 from segmentd.db.audit import AuditEvent, audit_now
@@ -124,7 +125,12 @@ _SKIPPED_CHILD_COLUMNS = frozenset(
 )
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _plain(value: Any) -> Any:
+    if isinstance(value, _SCALARS):  # most values: nothing to convert
+        return value
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, Mapping):
@@ -134,14 +140,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _column_keys(mapper: Mapper[Any], skip: frozenset[str]) -> tuple[str, ...]:
+    """A model's recorded columns, worked out once (every write snapshots twice)."""
+    return tuple(
+        attr.key
+        for attr in mapper.column_attrs
+        if attr.key not in skip and not attr.info.get("derived")
+    )
+
+
 def _columns(obj: Any, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
     state = inspect(obj)
     loaded = state.dict
-    return {
-        attr.key: _plain(loaded[attr.key])
-        for attr in state.mapper.column_attrs
-        if attr.key in loaded and attr.key not in skip and not attr.info.get("derived")
-    }
+    return {key: _plain(loaded[key]) for key in _column_keys(state.mapper, skip) if key in loaded}
 
 
 def _child(obj: Any) -> Any:
