@@ -38,3 +38,21 @@ def test_a_parameter_that_needs_conversion_is_refused(read_engine: Engine) -> No
     query = PreparedRead(select(Segment.id).where(Segment.created_at > bindparam("t")))
     with snapshot(read_engine) as snap, pytest.raises(TypeError, match="needs conversion"):
         snap.rows(query, {"t": dt.datetime.now(dt.UTC)})
+
+
+def test_values_written_into_the_statement_are_bound(api: Api, read_engine: Engine) -> None:
+    """``+ 1`` and ``LIMIT 1`` are binds SQLAlchemy fills in itself: so does the read."""
+    net = api.create_network(name="n")
+    for vlan in (301, 302):
+        api.create_segment(
+            net["id"], network_type="vlan", physical_network="physnet1", segmentation_id=vlan
+        )
+    query = (
+        select(Segment.segmentation_id + 1)
+        .where(Segment.physical_network == bindparam("physnet"))
+        .order_by(Segment.segmentation_id)
+        .limit(1)
+    )
+    with snapshot(read_engine) as snap:
+        rows = snap.rows(PreparedRead(query), {"physnet": "physnet1"})
+    assert rows == [(302,)]

@@ -32,6 +32,7 @@ class _Compiled:
     sql: str
     order: tuple[str, ...] | None  # parameter names by position (qmark), or named
     converters: tuple[Converter, ...]
+    literals: dict[str, Any]  # the statement's own values (``+ 1``, ``LIMIT 1``)
 
 
 @dataclass(slots=True)
@@ -40,7 +41,8 @@ class PreparedRead:
 
     Its parameters must need no conversion on the way in (strings, ints):
     checked when it compiles, so a new statement cannot silently bind a
-    value the database would read differently."""
+    value the database would read differently.  Values written into the
+    statement (``+ 1``, ``LIMIT 1``) are bound as SQLAlchemy binds them."""
 
     statement: Select[*tuple[Any, ...]]
     _by_dialect: dict[str, _Compiled] = field(default_factory=dict)
@@ -63,7 +65,12 @@ class PreparedRead:
         order = (
             tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
         )
-        return _Compiled(compiled.string, order, converters)
+        literals = {  # by their rendered names (``binds`` also keys them anonymously)
+            name: bind.effective_value
+            for name, bind in compiled.binds.items()
+            if not bind.required and not name.startswith("%(")
+        }
+        return _Compiled(compiled.string, order, converters, literals)
 
 
 class Snapshot:
@@ -77,6 +84,8 @@ class Snapshot:
 
     def rows(self, query: PreparedRead, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         compiled = query.compiled(self._dialect)
+        if compiled.literals:
+            params = {**compiled.literals, **params}
         bound = [params[name] for name in compiled.order] if compiled.order else dict(params)
         with as_sqlalchemy_raises(self._dialect, compiled.sql, bound):
             cursor = self._raw.cursor()

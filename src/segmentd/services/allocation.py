@@ -12,15 +12,16 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from segmentd import errors
 from segmentd.config import TUNNEL_ID_LIMITS, VLAN_ID_LIMITS, IdRange, Settings
 from segmentd.db.models import Segment
+from segmentd.db.snapshot import PreparedRead, session_rows
 
 _rng = random.SystemRandom()
 
@@ -137,34 +138,60 @@ def _same_pool(table: type[Segment], network_type: str, physnet: str | None) -> 
     return (table.network_type == network_type) & physnet_cond
 
 
-def first_free_id(session: Session, id_range: IdRange, start: int) -> int | None:
-    """Smallest unused ID in ``[start, id_range.maximum]``, in two indexed reads."""
-    t, p, hi = id_range.network_type, id_range.physical_network, id_range.maximum
-    taken = session.scalar(
-        select(Segment.id).where(_same_pool(Segment, t, p), Segment.segmentation_id == start)
+def _pool_of(table: Any, physnet_null: bool) -> ColumnElement[bool]:
+    """A pool's rows, by parameters ``network_type`` and (unless null) ``physnet``."""
+    physnet_cond = (
+        table.physical_network.is_(None)
+        if physnet_null
+        else table.physical_network == bindparam("physnet")
     )
-    if taken is None:
-        return start
+    cond: ColumnElement[bool] = (table.network_type == bindparam("network_type")) & physnet_cond
+    return cond
+
+
+def _gap_queries(physnet_null: bool) -> tuple[PreparedRead, PreparedRead]:
+    """(is ``start`` taken, the first used ID from ``start`` whose successor is free).
+
+    The first used ID (in index order from ``start``) whose successor is
+    free: ORDER BY ... LIMIT 1 stops there, so the cost follows the
+    distance to the next gap, not the size of the pool (a min() had to
+    visit every used ID above ``start``).  Prepared once: an allocation
+    runs them on every create without an ID (``db.snapshot``)."""
+    taken = select(Segment.id).where(
+        _pool_of(Segment, physnet_null), Segment.segmentation_id == bindparam("start")
+    )
     nxt = aliased(Segment)
     successor_used = exists().where(
-        _same_pool(nxt, t, p), nxt.segmentation_id == Segment.segmentation_id + 1
+        _pool_of(nxt, physnet_null), nxt.segmentation_id == Segment.segmentation_id + 1
     )
-    # The first used ID (in index order from ``start``) whose successor is
-    # free: ORDER BY ... LIMIT 1 stops there, so the cost follows the
-    # distance to the next gap, not the size of the pool (a min() had to
-    # visit every used ID above ``start``).
-    gap = session.scalar(
+    gap = (
         select(Segment.segmentation_id + 1)
         .where(
-            _same_pool(Segment, t, p),
-            Segment.segmentation_id >= start,
-            Segment.segmentation_id < hi,
+            _pool_of(Segment, physnet_null),
+            Segment.segmentation_id >= bindparam("start"),
+            Segment.segmentation_id < bindparam("maximum"),
             ~successor_used,
         )
         .order_by(Segment.segmentation_id)
         .limit(1)
     )
-    return int(gap) if gap is not None else None
+    return PreparedRead(taken), PreparedRead(gap)
+
+
+_GAPS = {null: _gap_queries(null) for null in (False, True)}
+
+
+def first_free_id(session: Session, id_range: IdRange, start: int) -> int | None:
+    """Smallest unused ID in ``[start, id_range.maximum]``, in two indexed reads."""
+    physnet = id_range.physical_network
+    taken, gap = _GAPS[physnet is None]
+    params = {"network_type": id_range.network_type, "start": start}
+    if physnet is not None:
+        params["physnet"] = physnet
+    if not session_rows(session, taken, params):
+        return start
+    found = session_rows(session, gap, {**params, "maximum": id_range.maximum})
+    return int(found[0][0]) if found else None
 
 
 def find_free_id(session: Session, id_range: IdRange) -> int | None:

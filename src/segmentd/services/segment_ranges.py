@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from segmentd import errors
@@ -24,6 +24,7 @@ from segmentd.config import TUNNEL_ID_LIMITS, VLAN_ID_LIMITS, IdRange
 from segmentd.db import dialect
 from segmentd.db.base import Page, utcnow
 from segmentd.db.models import Network, NetworkSegmentRange, NetworkSegmentRangeTag, Segment
+from segmentd.db.snapshot import PreparedRead, session_rows
 from segmentd.services import standard
 from segmentd.services.query import (
     Filter,
@@ -158,26 +159,35 @@ def subtract(
     return runs
 
 
+def _pools_query(by_physnet: bool) -> PreparedRead:
+    columns = (Range.physical_network, Range.minimum, Range.maximum, Range.shared, Range.project_id)
+    stmt = select(*columns).where(Range.network_type == bindparam("network_type"))
+    if by_physnet:
+        stmt = stmt.where(Range.physical_network == bindparam("physnet"))
+    return PreparedRead(stmt.order_by(Range.minimum))
+
+
+# Every allocation reads them: prepared once (``db.snapshot``).
+_POOLS = {by_physnet: _pools_query(by_physnet) for by_physnet in (False, True)}
+
+
 def usable_pools(
     session: Session, network_type: str, physical_network: str | None, project_id: str
 ) -> list[IdRange]:
     """The pools ``project_id`` allocates from, its own ranges first."""
     _lock_pools(session, network_type, exclusive=False)
-    stmt = select(Range).where(Range.network_type == network_type).order_by(Range.minimum)
+    params = {"network_type": network_type}
     if physical_network is not None:
-        stmt = stmt.where(Range.physical_network == physical_network)
-    rows = list(session.scalars(stmt))
-    own = [r for r in rows if not r.shared and r.project_id == project_id]
-    reserved = [r for r in rows if not r.shared and r.project_id != project_id]
-    pools = [IdRange(r.network_type, r.physical_network, r.minimum, r.maximum) for r in own]
-    for r in (r for r in rows if r.shared):
-        holes = [
-            (o.minimum, o.maximum) for o in reserved if o.physical_network == r.physical_network
-        ]
-        pools += [
-            IdRange(r.network_type, r.physical_network, lo, hi)
-            for lo, hi in subtract(r.minimum, r.maximum, holes)
-        ]
+        params["physnet"] = physical_network
+    rows = session_rows(session, _POOLS[physical_network is not None], params)
+    own = [r for r in rows if not r[3] and r[4] == project_id]
+    reserved = [r for r in rows if not r[3] and r[4] != project_id]
+    pools = [IdRange(network_type, physnet, lo, hi) for physnet, lo, hi, _, _ in own]
+    for physnet, lo, hi, shared, _ in rows:
+        if not shared:
+            continue
+        holes = [(o[1], o[2]) for o in reserved if o[0] == physnet]
+        pools += [IdRange(network_type, physnet, a, b) for a, b in subtract(lo, hi, holes)]
     return pools
 
 
