@@ -38,20 +38,30 @@ at most 1.10. The A/B runs below (`python -m bench --baseline-ref`) compare
 whole commits instead: this branch against main, where every difference in
 code shows, and so does more noise.
 
-Reading (2026-12-04, a 2-core machine shared with other test suites, load
-4-6): the run of 02:39 (paired every 10 requests) puts the outbox at 1.010
-median over the write operations, at most 1.057 (delete network): within the
-1.10 target, and mostly within the noise. Attributed in-process (thread CPU
-around the outbox code, a segment update): the event row's INSERT costs
-0.07-0.08 ms and the admin views before and after 0.02-0.05 ms, on a write
-of 2-4 ms. Earlier runs, kept below: 01:56 measured the first version (a
-SQLAlchemy Core INSERT, 0.155 ms, and two more indexes: update segment
-1.166, create segment 1.183 against main), which led to the DBAPI INSERT
-(02:08, still with those indexes, at load 8: median 1.053) and then to
-dropping the indexes; 02:18 and 02:33 alternated whole phases and
-their per-round ratios spread 0.56-1.6 under the load; 02:21 is the A/B
-against main after the change (median 0.996; update segment 1.113 with
-per-round 0.94-1.34).
+Reading (2026-12-04 12:09-12:45, load about 1, three runs on the code of
+commits 2cc435e and 70dd854): the median over the six writes was 1.064,
+1.078 and 1.079; per operation, the median of the three runs is at most
+1.099 (delete segment; create network 1.057, update network 1.085, create
+segment 1.072, update segment 1.089, delete network 1.039). Single runs
+still put one operation above 1.10 now and then (1.104, 1.148), with
+per-round spreads of 0.95-1.25: the noise is as large as the margin. The
+outbox's own work on a rename is about 0.05 ms in process (the admin views
+and the INSERT on the DBAPI connection); the rest is the commit's extra
+WAL pages (the events table and its two indexes). The host-mapping read of
+segment creates and deletes became a prepared read (commit a1e1647) after
+the runs of 06:21-07:08 put those writes at 1.07-1.19. Earlier readings:
+the run of 02:39 (paired every 10 requests) put the outbox at 1.010
+median, at most 1.057 (delete network), before host-mapping events
+existed. Attributed in-process (thread CPU around the outbox code, a
+segment update): the event row's INSERT costs 0.07-0.08 ms and the admin
+views before and after 0.02-0.05 ms, on a write of 2-4 ms. Earlier runs,
+kept below: 01:56 measured the first version (a SQLAlchemy Core INSERT,
+0.155 ms, and two more indexes: update segment 1.166, create segment 1.183
+against main), which led to the DBAPI INSERT (02:08, still with those
+indexes, at load 8: median 1.053) and then to dropping the indexes; 02:18
+and 02:33 alternated whole phases and their per-round ratios spread
+0.56-1.6 under the load; 02:21 is the A/B against main after the change
+(median 0.996; update segment 1.113 with per-round 0.94-1.34).
 
 <!-- runs below, newest first -->
 """
