@@ -102,17 +102,9 @@ def fill(url: str, segments: int, hosts: int, events: int) -> data.Layout:
             )
             for i in range(events)
         )
-        columns = (
-            "id",
-            "created_at",
-            "request_id",
-            "user_id",
-            "project_id",
-            "action",
-            "resource_type",
-            "resource_id",
-            "permission",
-            "detail",
+        # Every column but the before/after snapshots (denials have none).
+        columns = tuple(
+            c.name for c in AuditEvent.__table__.columns if c.name not in ("before", "after")
         )
         loader.append(AuditEvent.__table__, columns, rows)  # type: ignore[arg-type]
     finally:

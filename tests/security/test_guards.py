@@ -134,6 +134,17 @@ def test_query_caps(make_api: Callable[..., Api], path: str) -> None:
     assert resp.json()["NeutronError"]["type"] in ("InvalidQuery", "HTTPBadRequest")
 
 
+def slowed(real: Callable[..., Any], seconds: float) -> Callable[..., Any]:
+    """``real``, then a sleep: its change is made (flushed), not yet committed."""
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        done = real(*args, **kwargs)
+        time.sleep(seconds)
+        return done
+
+    return slow
+
+
 def test_request_deadline_answers_503_and_commits_nothing(
     make_api: Callable[..., Api], monkeypatch: pytest.MonkeyPatch, snapshot: Callable[[], Any]
 ) -> None:
@@ -142,13 +153,7 @@ def test_request_deadline_answers_503_and_commits_nothing(
     api = make_api(request_timeout_seconds=1.0)
     before = snapshot()
     real_create = networks.create
-
-    def slow_create(*args: Any, **kwargs: Any) -> Any:
-        created = real_create(*args, **kwargs)  # flushed, not yet committed
-        time.sleep(2.0)
-        return created
-
-    monkeypatch.setattr(networks, "create", slow_create)
+    monkeypatch.setattr(networks, "create", slowed(real_create, 2.0))
     started = time.monotonic()
     resp = api.post("/v2.0/networks", {"network": {"name": "slow"}})
     assert resp.status_code == 503, resp.text
@@ -171,13 +176,7 @@ def test_a_write_on_the_loop_past_its_deadline_commits_nothing(
     net = api.create_network(name="n")
     seg = api.create_segment(net["id"], network_type="vxlan", name="before")
     real_update = segments.update
-
-    def slow_update(*args: Any, **kwargs: Any) -> Any:
-        updated = real_update(*args, **kwargs)
-        time.sleep(1.5)
-        return updated
-
-    monkeypatch.setattr(segments, "update", slow_update)
+    monkeypatch.setattr(segments, "update", slowed(real_update, 1.5))
     resp = api.put(f"/v2.0/segments/{seg['id']}", {"segment": {"name": "late"}})
     assert resp.status_code == 503, resp.text
     assert resp.json()["NeutronError"]["type"] == "RequestTimeout"
@@ -192,14 +191,7 @@ def test_deadline_answer_reaches_the_client_on_time_over_http(
     """Over a real connection the 503 leaves at the deadline, while the
     handler is still running; its change is rolled back when it ends."""
     app = create_app(make_settings(database_url, request_timeout_seconds=0.3))
-    real_create = networks.create
-
-    def slow_create(*args: Any, **kwargs: Any) -> Any:
-        created = real_create(*args, **kwargs)
-        time.sleep(4.0)
-        return created
-
-    monkeypatch.setattr(networks, "create", slow_create)
+    monkeypatch.setattr(networks, "create", slowed(networks.create, 4.0))
     before = snapshot()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

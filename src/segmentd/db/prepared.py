@@ -19,7 +19,7 @@ from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from segmentd.db.snapshot import as_sqlalchemy_raises
+from segmentd.db.snapshot import as_sqlalchemy_raises, per_dialect
 
 Processor = Callable[[Any], Any] | None
 
@@ -43,10 +43,7 @@ class PreparedInsert:
     _by_dialect: dict[str, _Compiled] = field(default_factory=dict)
 
     def compiled(self, dialect: Dialect) -> _Compiled:
-        found = self._by_dialect.get(dialect.name)
-        if found is None:
-            found = self._by_dialect[dialect.name] = self._compile(dialect)
-        return found
+        return per_dialect(self._by_dialect, dialect, self._compile)
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         stmt = insert(self.table).values({name: bindparam(name) for name in self.columns})

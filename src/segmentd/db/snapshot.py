@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Select
 from sqlalchemy.engine import Dialect
@@ -25,6 +25,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 Converter = Callable[[Any], Any] | None
+T = TypeVar("T")
+
+
+def per_dialect(cache: dict[str, T], dialect: Dialect, build: Callable[[Dialect], T]) -> T:
+    """``build(dialect)``, once per dialect (a statement's compiled form)."""
+    found = cache.get(dialect.name)
+    if found is None:
+        found = cache[dialect.name] = build(dialect)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +57,7 @@ class PreparedRead:
     _by_dialect: dict[str, _Compiled] = field(default_factory=dict)
 
     def compiled(self, dialect: Dialect) -> _Compiled:
-        found = self._by_dialect.get(dialect.name)
-        if found is None:
-            found = self._by_dialect[dialect.name] = self._compile(dialect)
-        return found
+        return per_dialect(self._by_dialect, dialect, self._compile)
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
