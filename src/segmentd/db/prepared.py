@@ -71,12 +71,20 @@ def insert_rows(
         params.append(
             values if compiled.positional else dict(zip(compiled.names, values, strict=True))
         )
-    with as_sqlalchemy_raises(conn.dialect, compiled.sql, params):
+    execute_rows(session, compiled.sql, params)
+
+
+def execute_rows(session: Session, sql: str, params: Sequence[Any]) -> None:
+    """``sql`` once per parameter set, on ``session``'s DB-API connection (in
+    its transaction), driver errors wrapped as SQLAlchemy wraps them (a lost
+    database is still a 503)."""
+    conn = session.connection()
+    with as_sqlalchemy_raises(conn.dialect, sql, params):
         cursor = conn.connection.cursor()
         try:
             if len(params) == 1:
-                cursor.execute(compiled.sql, params[0])
+                cursor.execute(sql, params[0])
             else:
-                cursor.executemany(compiled.sql, params)
+                cursor.executemany(sql, params)
         finally:
             cursor.close()

@@ -71,10 +71,10 @@ class PreparedRead:
         order = (
             tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
         )
-        literals = {  # by their rendered names (``binds`` also keys them anonymously)
+        literals = {
             name: bind.effective_value
-            for name, bind in compiled.binds.items()
-            if not bind.required and not name.startswith("%(")
+            for bind, name in compiled.bind_names.items()
+            if not bind.required
         }
         return _Compiled(compiled.string, order, converters, literals)
 

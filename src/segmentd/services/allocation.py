@@ -131,13 +131,6 @@ def build_drivers(settings: Settings) -> dict[str, TypeDriver]:
 # Gap queries --------------------------------------------------------------------
 
 
-def _same_pool(table: type[Segment], network_type: str, physnet: str | None) -> ColumnElement[bool]:
-    physnet_cond = (
-        table.physical_network.is_(None) if physnet is None else table.physical_network == physnet
-    )
-    return (table.network_type == network_type) & physnet_cond
-
-
 def _pool_of(table: Any, physnet_null: bool) -> ColumnElement[bool]:
     """A pool's rows, by parameters ``network_type`` and (unless null) ``physnet``."""
     physnet_cond = (
@@ -223,13 +216,15 @@ def _insert(session: Session, segment: Segment) -> bool:
 
 
 def _in_use(session: Session, segment: Segment) -> bool:
+    physnet, seg_id = segment.physical_network, segment.segmentation_id
     stmt = select(Segment.id).where(
-        _same_pool(Segment, segment.network_type, segment.physical_network),
+        _pool_of(Segment, physnet is None),
         Segment.segmentation_id.is_(None)
-        if segment.segmentation_id is None
-        else Segment.segmentation_id == segment.segmentation_id,
+        if seg_id is None
+        else Segment.segmentation_id == bindparam("start"),
     )
-    return session.scalar(stmt) is not None
+    params = {"network_type": segment.network_type, "physnet": physnet, "start": seg_id}
+    return session.scalar(stmt, params) is not None
 
 
 def claim(

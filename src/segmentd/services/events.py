@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, aliased
 from segmentd.authz import Scope
 from segmentd.db import dialect
 from segmentd.db.events import Event, EventSinkStats
+from segmentd.db.prepared import execute_rows
 
 _INSERT = insert(cast(Table, Event.__table__))
 OUTBOX_LOCK = "segmentd.events"
@@ -107,7 +108,10 @@ def record_many(
                 "last_error": "",
             }
         )
-    _insert(session, sql, rows)
+    # On the transaction's own DB-API connection: an event is written by
+    # every change, and SQLAlchemy's Core INSERT cost three times what SQLite
+    # spends on the row (bench/RESULTS-events.md).
+    execute_rows(session, sql, rows)
 
 
 _COLUMNS = (
@@ -162,25 +166,6 @@ def _plan(session: Session) -> tuple[str, Callable[[Any], Any]]:
         process = column.type.dialect_impl(bind.dialect).bind_processor(bind.dialect)
         found = _PLANS[name] = (sql, process or (lambda value: value))
     return found
-
-
-def _insert(session: Session, sql: str, rows: list[dict[str, Any]]) -> None:
-    """One INSERT on the transaction's own DBAPI connection.
-
-    An event is written by every change, so it is written the cheapest
-    way: SQLAlchemy's Core INSERT cost three times what SQLite spends on the
-    row (bench/RESULTS-events.md).  The statement is fixed, its values are
-    parameters; the connection is the session's, so the row commits or
-    rolls back with the change.
-    """
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        if len(rows) == 1:
-            cursor.execute(sql, rows[0])
-        else:
-            cursor.executemany(sql, rows)
-    finally:
-        cursor.close()
 
 
 def document(event: Event) -> dict[str, Any]:
